@@ -1,0 +1,100 @@
+"""`wharf`: parse the command line, run the command, print the result, exit with its code.
+
+Exit codes: 0 success, 1 runtime failure (daemon not running, an app failed to start),
+2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wharf import __version__
+from wharf.cli import output
+from wharf.control.commands import COMMANDS
+from wharf.errors import WharfError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="config file (default ./wharf.toml)")
+    parser = argparse.ArgumentParser(prog="wharf", parents=[common],
+                                     description="Supervise apps and proxy traffic to them.")
+    parser.add_argument("--version", action="version", version=f"wharf {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    up = sub.add_parser("up", parents=[common], help="start the daemon and its apps")
+    up.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    up.add_argument("--detached-child", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("check", parents=[common], help="validate the config file and exit")
+    for command in COMMANDS.values():
+        command.add_arguments(sub.add_parser(command.name, parents=[common], help=command.help))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `wharf` console script."""
+    args = build_parser().parse_args(argv)
+    config_path = Path(getattr(args, "config", "wharf.toml"))
+    try:
+        code = run(args, config_path)
+    except WharfError as exc:
+        print(f"wharf: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+def run(args: argparse.Namespace, config_path: Path) -> int:
+    """Run one parsed command; return the exit code."""
+    if args.command == "up":
+        from wharf.cli.up import up
+
+        return up(config_path, detach=args.detach, detached_child=args.detached_child)
+    if args.command == "check":
+        from wharf.config import load_config
+
+        config = load_config(config_path)
+        print(f"{config.path}: ok, {len(config.apps)} app(s)")
+        return 0
+    if args.command == "down":
+        from wharf.cli.up import down
+
+        return down(config_path)
+    return remote(args, config_path)
+
+
+def remote(args: argparse.Namespace, config_path: Path) -> int:
+    """Send a command to the daemon and print its answer."""
+    from wharf.config import state_dir_of
+    from wharf.control.client import socket_path, stream
+
+    path = socket_path(state_dir_of(config_path))
+    request = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    result: Any = None
+    for message in stream(path, args.command, request):
+        if "stream" in message:
+            sys.stdout.write(message["data"])
+            sys.stdout.flush()
+        else:
+            result = message.get("result")
+    return show(args, result)
+
+
+def show(args: argparse.Namespace, result: Any) -> int:
+    """Print a command's result; return the exit code it implies."""
+    if args.command == "status":
+        print(json.dumps(result, indent=2) if args.json else output.status_table(result))
+    elif args.command in ("start", "restart"):
+        print(output.status_table(result))
+        return 0 if all(r["state"] == "RUNNING" for r in result) else 1
+    elif args.command == "stop":
+        print(output.status_table(result))
+    elif args.command == "reload":
+        print(output.reload_summary(result))
+    return 0

@@ -1,0 +1,68 @@
+"""How command results look in a terminal."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+
+def human_duration(seconds: float | None) -> str:
+    """`3s`, `4m12s`, `2h05m`, `3d04h`; `-` for none."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def human_bytes(size: int | None) -> str:
+    """`512K`, `12.3M`, `1.2G`; `-` for none."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit in ("B", "K") else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}G"
+
+
+def describe_exit(row: dict[str, Any]) -> str:
+    """The last exit of an instance: `0`, `SIGKILL`, or `-`."""
+    if row.get("exit_signal") is not None:
+        try:
+            return signal.Signals(row["exit_signal"]).name
+        except ValueError:
+            return f"signal {row['exit_signal']}"
+    return "-" if row.get("exit_code") is None else str(row["exit_code"])
+
+
+def status_table(rows: list[dict[str, Any]]) -> str:
+    """The `wharf status` table, with reasons for instances that are not running."""
+    header = ("APP", "INST", "PID", "STATE", "PORT", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM")
+    table = [header]
+    notes = []
+    for r in rows:
+        cpu = "-" if r.get("cpu_percent") is None else f"{r['cpu_percent']:.1f}%"
+        table.append((r["app"], str(r["instance"]), str(r["pid"] or "-"), r["state"],
+                      str(r["port"]), human_duration(r["uptime_s"]), str(r["restarts"]),
+                      describe_exit(r), cpu, human_bytes(r.get("rss_bytes"))))
+        if r.get("reason") and r["state"] != "RUNNING":
+            notes.append(f"  {r['app']}.{r['instance']}: {r['reason']}")
+    if len(table) == 1:
+        return "no apps configured"
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in table]
+    return "\n".join(lines + notes)
+
+
+def reload_summary(result: dict[str, list[str]]) -> str:
+    """What a reload did, one line per kind of change."""
+    lines = [f"{kind}: {', '.join(apps)}" for kind, apps in result.items() if apps]
+    return "\n".join(lines) if lines else "nothing to do"

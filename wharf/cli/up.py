@@ -1,0 +1,106 @@
+"""`wharf up` (foreground or detached) and `wharf down`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wharf.errors import ControlError
+
+# How long `up -d` waits for the daemon to answer, and `down` for it to exit.
+DETACH_TIMEOUT = 15.0
+DOWN_TIMEOUT = 300.0
+
+
+def up(config_path: Path, detach: bool, detached_child: bool) -> int:
+    """Validate the config, then run the daemon here or in the background."""
+    from wharf.config import load_config
+    from wharf.control.client import socket_path
+
+    config = load_config(config_path)  # a bad file exits 2 before anything starts
+    sock = socket_path(config.daemon.state_dir)
+    if _answers(sock):
+        raise ControlError(f"a Wharf daemon already runs for {config.path}",
+                           hint="see `wharf status`, or stop it with `wharf down`")
+    if detach:
+        return _detach(config.path, config.daemon.state_dir, sock)
+    import uvloop
+
+    from wharf.daemon.app import Daemon
+    from wharf.observability.log_setup import setup_logging
+
+    setup_logging()
+    daemon = Daemon(config, echo_output=not detached_child)
+    uvloop.run(daemon.run())
+    return 0
+
+
+def _detach(config_path: Path, state_dir: Path, sock: Path) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_path = state_dir / "daemon.log"
+    with log_path.open("ab") as log_file:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "wharf", "up", "-c", str(config_path), "--detached-child"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + DETACH_TIMEOUT
+    while time.monotonic() < deadline:
+        if _answers(sock):
+            print(f"wharf: daemon started (pid {child.pid}); log: {log_path}")
+            return 0
+        if child.poll() is not None:
+            break
+        time.sleep(0.02)
+    tail = log_path.read_text(errors="replace").splitlines()[-15:]
+    print("wharf: the daemon did not start:\n" + "\n".join(tail), file=sys.stderr)
+    return 1
+
+
+def down(config_path: Path) -> int:
+    """Ask the daemon to stop every app and exit; wait until it has."""
+    from wharf.config import state_dir_of
+    from wharf.control.client import call, socket_path
+
+    state_dir = state_dir_of(config_path)
+    pid = _read_pid(state_dir / "wharf.pid")
+    call(socket_path(state_dir), "down")
+    deadline = time.monotonic() + DOWN_TIMEOUT
+    while pid is not None and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print("wharf: stopped")
+    return 0
+
+
+def _answers(sock: Path) -> bool:
+    from wharf.control.client import connect
+
+    try:
+        connect(sock, timeout=2.0).close()
+    except ControlError:
+        return False
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own detached child) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False

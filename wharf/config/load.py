@@ -1,0 +1,139 @@
+"""Load `wharf.toml`: parse, decode into the typed model, resolve paths, check what can be checked
+before anything starts. Every problem is reported at once, with its key path."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from wharf.config.envfile import parse_env_file
+from wharf.config.model import AppConfig, Config, DaemonConfig
+from wharf.config.schema import decode
+from wharf.errors import ConfigError, Problem
+
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# sun_path is 108 bytes on Linux, including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file or raise ConfigError saying where it is broken."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), [Problem("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [Problem("", f"cannot read: {exc}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [Problem("", f"invalid TOML: {exc}")]) from None
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path).absolute()
+    return config_from_data(read_toml(path), path)
+
+
+def config_from_data(data: dict[str, Any], path: Path) -> Config:
+    """Validate already-parsed TOML data that came from `path` (relative paths resolve there)."""
+    problems: list[Problem] = []
+    config = decode(Config, data, "", problems)
+    if config is None:
+        raise ConfigError(str(path), problems)
+    base = path.parent
+    daemon = replace(config.daemon, state_dir=_absolute(base, config.daemon.state_dir))
+    socket_path = daemon.state_dir / "wharf.sock"
+    if len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
+        problems.append(Problem("daemon.state_dir", f"too long for a Unix socket path "
+                                f"({socket_path}); choose a shorter directory"))
+    apps = {name: _resolve_app(app, base, daemon, problems) for name, app in config.apps.items()}
+    _check_ports(apps, daemon, problems)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return Config(daemon=daemon, apps=apps, path=path)
+
+
+def state_dir_of(path: Path | str) -> Path:
+    """Where the daemon of this config keeps its socket, read without full validation.
+
+    Commands such as `status` and `down` must reach a running daemon even when the file has
+    since been broken by an edit.
+    """
+    path = Path(path).absolute()
+    raw = DaemonConfig().state_dir
+    try:
+        section = read_toml(path).get("daemon", {})
+        if isinstance(section, dict) and isinstance(section.get("state_dir"), str):
+            raw = Path(section["state_dir"]).expanduser()
+    except ConfigError:
+        pass
+    return _absolute(path.parent, raw)
+
+
+def _absolute(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p
+
+
+def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
+                 problems: list[Problem]) -> AppConfig:
+    key = f"apps.{app.name}"
+    if not _APP_NAME.match(app.name):
+        problems.append(Problem(key, "app names use letters, digits, '.', '_' and '-' "
+                                "(at most 64), starting with a letter or digit"))
+    cwd = _absolute(base, app.cwd) if app.cwd else base
+    if not cwd.is_dir():
+        problems.append(Problem(f"{key}.cwd", f"is not a directory: {cwd}"))
+    env = dict(app.env)
+    if app.env_file is not None:
+        env_path = _absolute(base, app.env_file)
+        try:
+            env = {**parse_env_file(env_path), **app.env}
+        except OSError as exc:
+            problems.append(Problem(f"{key}.env_file", f"cannot read {env_path}: "
+                                    f"{exc.strerror}"))
+        except ValueError as exc:
+            problems.append(Problem(f"{key}.env_file", f"{env_path}: {exc}"))
+    if app.user is not None:
+        _check_user(app.user, f"{key}.user", problems)
+    if app.backoff_max < app.backoff:
+        problems.append(Problem(f"{key}.backoff_max", f"must be >= backoff ({app.backoff}s)"))
+    logs = daemon.state_dir / "logs"
+    stdout_log = _absolute(base, app.stdout_log) if app.stdout_log else logs / f"{app.name}.out.log"
+    stderr_log = _absolute(base, app.stderr_log) if app.stderr_log else logs / f"{app.name}.err.log"
+    return replace(app, cwd=cwd, env=env, env_file=None, stdout_log=stdout_log,
+                   stderr_log=stderr_log)
+
+
+def _check_user(user: str, key: str, problems: list[Problem]) -> None:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        problems.append(Problem(key, f"no such user: {user!r}"))
+        return
+    if os.geteuid() != 0 and entry.pw_uid != os.geteuid():
+        problems.append(Problem(key, f"can only switch to {user!r} when Wharf runs as root"))
+
+
+def _check_ports(apps: dict[str, AppConfig], daemon: DaemonConfig,
+                 problems: list[Problem]) -> None:
+    owner: dict[int, str] = {}
+    for app in apps.values():
+        if app.port is None:
+            continue
+        last = app.port + app.instances - 1
+        if last > 65535:
+            problems.append(Problem(f"apps.{app.name}.port", f"{app.instances} instances from "
+                                    f"port {app.port} run past 65535"))
+            continue
+        for port in range(app.port, last + 1):
+            if port in owner:
+                problems.append(Problem(f"apps.{app.name}.port", f"port {port} is also used by "
+                                        f"app '{owner[port]}'"))
+                break
+            owner[port] = app.name

@@ -1,0 +1,50 @@
+"""What the control commands may ask of the daemon: a Protocol, so control never imports it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What a reload changed, app by app."""
+
+    added: list[str]
+    removed: list[str]
+    restarted: list[str]
+    scaled: list[str]
+    unchanged: list[str]
+
+
+class DaemonApi(Protocol):
+    """The daemon as the command handlers see it."""
+
+    def app_names(self) -> list[str]: ...
+
+    def status_rows(self, app: str | None) -> list[dict[str, Any]]: ...
+
+    async def start_app(self, app: str | None, timeout: float) -> None: ...
+
+    async def stop_app(self, app: str | None) -> None: ...
+
+    async def restart_app(self, app: str | None, timeout: float) -> None: ...
+
+    async def reload(self) -> ReloadResult: ...
+
+    def request_shutdown(self) -> None: ...
+
+    def log_paths(self, app: str) -> tuple[Path, Path]: ...
+
+    def follow_logs(self, app: str, callback: Callable[[str, bytes], None]) -> Callable[[], None]:
+        ...
+
+
+class Reply(Protocol):
+    """A connection to the client: a handler may stream messages before its result."""
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+    async def closed(self) -> None: ...

@@ -1,0 +1,40 @@
+"""Argument helpers shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wharf.control.api import DaemonApi
+from wharf.errors import UsageError
+
+
+def add_app_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """An APP argument: an app name, or `all`."""
+    parser.add_argument("app", nargs="?" if optional else None, default=None,
+                        help="app name, or 'all'")
+
+
+def app_of(api: DaemonApi, args: dict[str, Any]) -> str | None:
+    """The app an argument names (None for all); UsageError if there is no such app."""
+    app = args.get("app")
+    if app in (None, "all"):
+        return None
+    if not isinstance(app, str) or app not in api.app_names():
+        known = ", ".join(api.app_names()) or "none"
+        raise UsageError(f"no app named {app!r}", hint=f"apps: {known}")
+    return app
+
+
+def timeout_of(args: dict[str, Any]) -> float:
+    """The `--timeout` in seconds, default 60."""
+    value = args.get("timeout", 60.0)
+    if not isinstance(value, int | float) or value <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def add_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    """A `--timeout SECONDS` to wait for the apps to settle."""
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for the apps to settle (default 60)")

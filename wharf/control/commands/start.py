@@ -1,0 +1,26 @@
+"""`wharf start APP|all`: start the instances and wait until they are RUNNING or have failed."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wharf.control.api import DaemonApi, Reply
+from wharf.control.commands import Command
+from wharf.control.commands._args import add_app_argument, add_timeout_argument, app_of, timeout_of
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """APP and --timeout."""
+    add_app_argument(parser)
+    add_timeout_argument(parser)
+
+
+async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
+    """Start, wait, and return the resulting status rows."""
+    app = app_of(api, args)
+    await api.start_app(app, timeout_of(args))
+    return api.status_rows(app)
+
+
+COMMAND = Command("start", "start an app (or all) and wait until it runs", add_arguments, handle)

@@ -1,0 +1,264 @@
+"""The composition root: builds every part from the config, runs until asked to stop.
+
+Signals only enqueue; the loop acts (SIGTERM/SIGINT: graceful stop, a second one forces it;
+SIGHUP: reload). The daemon outlives any app: an app's failure is a state, never an exception
+that reaches this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from wharf.config import AppConfig, Config, load_config
+from wharf.control.api import ReloadResult
+from wharf.control.client import socket_path
+from wharf.control.server import ControlServer
+from wharf.daemon.output import OutputRouter
+from wharf.errors import UsageError
+from wharf.observability.process_stats import ProcessSampler
+from wharf.supervise.instance import Instance
+from wharf.supervise.logs import Clock, LogWriter, Sink
+from wharf.supervise.ports import PortAllocator
+from wharf.supervise.program import Notifier, Program
+from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
+from wharf.supervise.states import State
+
+log = logging.getLogger("wharf")
+
+SAMPLE_INTERVAL = 2.0  # seconds between CPU/RSS samples (PM2 samples every second or two)
+
+
+class Daemon:
+    """Supervises the apps of one config and answers the control socket."""
+
+    def __init__(self, config: Config, echo_output: bool,
+                 spawner: Spawner | None = None) -> None:
+        self.config = config
+        self._spawner = spawner or OsSpawner()
+        self._clock = Clock()
+        self._writer = LogWriter()
+        self._output = OutputRouter(self._writer, Sink(fd=1) if echo_output else None)
+        self._ports = PortAllocator(*config.daemon.port_range)
+        self._notifier = Notifier()
+        self._sampler = ProcessSampler()
+        self._programs: dict[str, Program] = {}
+        self._stopping: asyncio.Event | None = None
+        self._signals = 0
+        self._reload_lock: asyncio.Lock | None = None
+        self._control = ControlServer(self, socket_path(config.daemon.state_dir))
+
+    def __repr__(self) -> str:
+        return f"<Daemon {self.config.path} apps={list(self._programs)}>"
+
+    async def run(self) -> None:
+        """Start everything, serve until a stop is requested, then stop everything."""
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        await self._control.start()
+        pid_file = self.config.daemon.state_dir / "wharf.pid"
+        pid_file.write_text(f"{os.getpid()}\n")
+        loop = asyncio.get_running_loop()
+        for sig, handler in ((signal.SIGTERM, self.handle_term), (signal.SIGINT, self.handle_int),
+                             (signal.SIGHUP, self.handle_hup)):
+            loop.add_signal_handler(sig, handler)
+        sampler = asyncio.create_task(self._sample_forever())
+        try:
+            self._apply_ports(self.config)
+            for app in self.config.apps.values():
+                self._add_program(app).start()
+            log.info("wharf: running %d app(s) from %s; control socket %s",
+                     len(self._programs), self.config.path, self._control.path)
+            await self._stopping.wait()
+            log.info("wharf: stopping every app")
+            await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
+        finally:
+            sampler.cancel()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            self._kill_everything()
+            await self._control.close()
+            pid_file.unlink(missing_ok=True)
+            self._writer.close()
+            log.info("wharf: stopped")
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def handle_term(self) -> None:
+        """First SIGTERM/SIGINT: graceful stop. Second: kill every process group now."""
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("wharf: second signal, killing every app now")
+            self._kill_everything()
+        self.request_shutdown()
+
+    handle_int = handle_term
+
+    def handle_hup(self) -> None:
+        """SIGHUP: reload the config file."""
+        asyncio.get_running_loop().create_task(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        try:
+            result = await self.reload()
+            log.info("wharf: reloaded: %s", _describe_reload(result))
+        except Exception as exc:  # a bad file must not take the daemon down
+            log.error("wharf: reload refused, nothing changed:\n%s", exc)
+
+    # -- DaemonApi ----------------------------------------------------------------------------
+
+    def app_names(self) -> list[str]:
+        """Names of the supervised apps, in config order."""
+        return list(self._programs)
+
+    def status_rows(self, app: str | None) -> list[dict[str, Any]]:
+        """Status rows for `status --json` (a stable interface)."""
+        rows = []
+        for program in self._selected(app):
+            for stats in program.statistics():
+                sample = self._sampler.samples.get(stats.pid) if stats.pid else None
+                rows.append({
+                    "app": stats.app, "instance": stats.instance, "pid": stats.pid,
+                    "state": stats.state, "port": stats.port,
+                    "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
+                    "restarts": stats.restarts, "exit_code": stats.exit_code,
+                    "exit_signal": stats.exit_signal, "reason": stats.reason,
+                    "cpu_percent": sample.cpu_percent if sample else None,
+                    "rss_bytes": sample.rss_bytes if sample else None,
+                })
+        return rows
+
+    async def start_app(self, app: str | None, timeout: float) -> None:
+        """Start one app or all, and wait until every instance has settled."""
+        programs = self._selected(app)
+        for program in programs:
+            program.start()
+        await self._notifier.wait_for(lambda: all(p.is_settled() for p in programs), timeout)
+
+    async def stop_app(self, app: str | None) -> None:
+        """Stop one app or all, and wait until every process has exited."""
+        await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+
+    async def restart_app(self, app: str | None, timeout: float) -> None:
+        """Restart one app or all, and wait until every instance has settled."""
+        programs = self._selected(app)
+        for program in programs:
+            program.restart()
+        await self._notifier.wait_for(lambda: all(p.is_settled() for p in programs), timeout)
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the config file; apply the difference app by app. A bad file changes nothing."""
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            new = await asyncio.to_thread(load_config, self.config.path)
+            if new.daemon.state_dir != self.config.daemon.state_dir:
+                log.warning("wharf: daemon.state_dir changed; it takes effect at the next `up`")
+            result = ReloadResult([], [], [], [], [])
+            old_apps = self.config.apps
+            self._apply_ports(new)
+            for name in [n for n in old_apps if n not in new.apps]:
+                await self._remove_program(name)
+                result.removed.append(name)
+            for name, app in new.apps.items():
+                old = old_apps.get(name)
+                if old is None:
+                    self._add_program(app).start()
+                    result.added.append(name)
+                elif old == app:
+                    result.unchanged.append(name)
+                elif old.same_except_instances(app):
+                    self._output.configure(app)
+                    await self._programs[name].scale(app.instances)
+                    result.scaled.append(name)
+                else:
+                    await self._remove_program(name)
+                    self._add_program(app).start()
+                    result.restarted.append(name)
+            self._programs = {n: self._programs[n] for n in new.apps}
+            self.config = new
+            return result
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful stop of every app and then of the daemon."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def log_paths(self, app: str) -> tuple[Path, Path]:
+        """The stdout and stderr log files of an app."""
+        cfg = self._programs[app].app
+        assert cfg.stdout_log is not None and cfg.stderr_log is not None
+        return cfg.stdout_log, cfg.stderr_log
+
+    def follow_logs(self, app: str, callback: Callable[[str, bytes], None]) -> Callable[[], None]:
+        """Send an app's new output to `callback` until the returned function is called."""
+        return self._output.follow(app, callback)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _selected(self, app: str | None) -> list[Program]:
+        if app is None:
+            return list(self._programs.values())
+        if app not in self._programs:
+            raise UsageError(f"no app named {app!r}")
+        return [self._programs[app]]
+
+    def _add_program(self, app: AppConfig) -> Program:
+        self._output.configure(app)
+        program = Program(app, self._spawner, self._ports, self._output, self._clock,
+                          self._notifier, self._on_change)
+        self._programs[app.name] = program
+        return program
+
+    async def _remove_program(self, name: str) -> None:
+        program = self._programs.pop(name)
+        await program.stop_and_wait()
+        program.release_ports()
+
+    def _apply_ports(self, config: Config) -> None:
+        self._ports.reserved = frozenset(
+            app.port + i for app in config.apps.values() if app.port is not None
+            for i in range(app.instances))
+
+    def _on_change(self, instance: Instance, before: State) -> None:
+        m = instance.machine
+        detail = f" pid {instance.pid}" if instance.pid and m.state == State.STARTING else ""
+        if m.reason and m.state in (State.BACKOFF, State.FATAL, State.EXITED):
+            detail = f" ({m.reason})"
+        if m.state == State.BACKOFF and m.deadline is not None:
+            delay = m.deadline - asyncio.get_running_loop().time()
+            detail += f", next try in {max(0.0, delay):.1f}s"
+        log.info("%s: %s -> %s%s", instance.name, before.value, m.state.value, detail)
+        self._notifier.notify()
+
+    def _kill_everything(self) -> None:
+        for program in self._programs.values():
+            for instance in program.instances:
+                if instance.pid is not None:
+                    kill_group(self._spawner, instance.pid)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            instances = [i for p in self._programs.values() for i in p.instances
+                         if i.pid is not None]
+            samples = self._sampler.sample([i.pid for i in instances if i.pid is not None])
+            for instance in instances:
+                limit = instance.app.max_memory
+                sample = samples.get(instance.pid or 0)
+                if limit and sample and sample.rss_bytes > limit \
+                        and instance.state == State.RUNNING:
+                    instance.machine.reason = (f"restarted: RSS {sample.rss_bytes} bytes over "
+                                               f"max_memory {limit}")
+                    log.warning("%s: %s", instance.name, instance.machine.reason)
+                    instance.restart()
+            await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+def _describe_reload(result: ReloadResult) -> str:
+    parts = [f"{k} {', '.join(v)}" for k, v in asdict(result).items() if v and k != "unchanged"]
+    return "; ".join(parts) or "nothing changed"

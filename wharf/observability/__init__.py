@@ -1,0 +1,1 @@
+"""Statistics of what Wharf runs: process samples now, metrics and events later."""

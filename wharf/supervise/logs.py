@@ -1,0 +1,220 @@
+"""Capture of app output: split into timestamped lines, written to rotated files by one thread.
+
+Theory of operation: the event loop reads a pipe as soon as it is readable (so an app never
+blocks on a full pipe), cuts the bytes into lines with a `LineSplitter`, and hands them to the
+`LogWriter`, whose thread does every file write. If the disk cannot keep up, a sink buffers up to
+MAX_PENDING bytes and then drops lines, counting them, and writes a marker when it catches up:
+the app and the daemon never wait for the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+# An app that writes without newlines still gets its output logged in pieces of this size.
+MAX_LINE = 16 * 1024
+# What one sink may hold in memory while the disk is slow (supervisord buffers nothing and
+# blocks instead; journald drops beyond its rate limit).
+MAX_PENDING = 8 * 1024 * 1024
+
+
+class Clock:
+    """Formats wall-clock timestamps for log lines, reusing the text of the current second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def stamp(self, now: float | None = None) -> bytes:
+        """`2026-11-28 07:01:02.345 ` for `now` (default: the current time)."""
+        now = time.time() if now is None else now
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._text}.{int((now - second) * 1000):03d} ".encode()
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines, each prefixed with a timestamp and a label."""
+
+    def __init__(self, label: str, clock: Clock) -> None:
+        self._label = f"{label} | ".encode()
+        self._clock = clock
+        self._partial = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """Return the complete, prefixed lines in `partial + data`; keep the rest."""
+        data = self._partial + data
+        end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) < MAX_LINE:
+            self._partial = data
+            return b""
+        if end == 0:
+            end = len(data)
+        self._partial = data[end:]
+        lines = data[:end].splitlines()
+        prefix = self._clock.stamp() + self._label
+        return b"".join(prefix + line + b"\n" for line in lines)
+
+    def flush(self) -> bytes:
+        """Return what is left as a final line (at end of stream)."""
+        if not self._partial:
+            return b""
+        rest, self._partial = self._partial, b""
+        return self._clock.stamp() + self._label + rest + b"\n"
+
+
+class Sink:
+    """A destination for log bytes: a file with size rotation, or an inherited descriptor."""
+
+    def __init__(self, path: Path | None = None, max_size: int = 0, backups: int = 0,
+                 fd: int | None = None) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.backups = backups
+        self._fd = fd
+        self._size = 0
+        self._lock = threading.Lock()
+        self.pending = 0
+        self.dropped = 0
+
+    def __repr__(self) -> str:
+        return f"<Sink {self.path or self._fd} pending={self.pending} dropped={self.dropped}>"
+
+    # Called from the writer thread only.
+    def write(self, data: bytes) -> None:
+        """Append `data`, rotating first if it would overflow `max_size`."""
+        if self._fd is None:
+            self._open()
+        if self.path is not None and self.max_size and self._size + len(data) > self.max_size \
+                and self._size > 0:
+            self._rotate()
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+
+    def close(self) -> None:
+        """Close the file (a later write reopens it)."""
+        if self.path is not None and self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _open(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                           0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    def _rotate(self) -> None:
+        assert self.path is not None
+        self.close()
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            for n in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{n}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self._open()
+
+
+class LogWriter:
+    """The one thread that writes every sink, in batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Sink, bytes] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="wharf-logs", daemon=True)
+        self._thread.start()
+
+    def write(self, sink: Sink, data: bytes) -> None:
+        """Queue `data` for `sink`; drop it (and count it) if the sink is too far behind."""
+        with sink._lock:
+            if sink.pending + len(data) > MAX_PENDING:
+                sink.dropped += len(data)
+                return
+            sink.pending += len(data)
+        self._queue.put((sink, data))
+
+    def close(self) -> None:
+        """Write what is queued, close the files and stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        sinks: set[Sink] = set()
+        while True:
+            item = self._queue.get()
+            batch: dict[Sink, list[bytes]] = {}
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                else:
+                    batch.setdefault(item[0], []).append(item[1])
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            for sink, parts in batch.items():
+                sinks.add(sink)
+                self._write_batch(sink, b"".join(parts))
+            if stop:
+                for sink in sinks:
+                    sink.close()
+                return
+
+    @staticmethod
+    def _write_batch(sink: Sink, data: bytes) -> None:
+        with sink._lock:
+            sink.pending -= len(data)
+            dropped, sink.dropped = sink.dropped, 0
+        if dropped:
+            data = f"[wharf] {dropped} bytes of output dropped: the log disk was too slow\n" \
+                .encode() + data
+        try:
+            sink.write(data)
+        except OSError as exc:
+            # A full or broken disk must not kill the writer: count the loss and go on.
+            with sink._lock:
+                sink.dropped += len(data)
+            sink.close()
+            _report_write_error(sink, exc)
+
+
+_reported: set[str] = set()
+
+
+def _report_write_error(sink: Sink, exc: OSError) -> None:
+    key = f"{sink.path}:{exc.errno}"
+    if key not in _reported:
+        _reported.add(key)
+        os.write(2, f"wharf: cannot write log {sink.path}: {exc.strerror}\n".encode())
+
+
+def read_tail(path: Path, lines: int) -> list[bytes]:
+    """The last `lines` lines of a file, without reading the whole of a large one."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            end = f.tell()
+            block, data = 8192, b""
+            while end > 0 and data.count(b"\n") <= lines:
+                step = min(block, end)
+                end -= step
+                f.seek(end)
+                data = f.read(step) + data
+                block *= 2
+    except FileNotFoundError:
+        return []
+    return list(deque(data.splitlines(keepends=True), maxlen=lines))

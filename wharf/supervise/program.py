@@ -1,0 +1,136 @@
+"""A program: the N instances of one app, started, stopped, scaled and reconfigured together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from wharf.config.model import AppConfig
+from wharf.supervise.instance import Instance, InstanceStatus, Output
+from wharf.supervise.logs import Clock
+from wharf.supervise.ports import PortAllocator
+from wharf.supervise.spawner import Spawner
+from wharf.supervise.states import SETTLED_STATES, State
+
+
+class Notifier:
+    """Wakes whoever waits for a condition on instance states, whenever any state changes."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def notify(self) -> None:
+        """Something changed: let every waiter look again."""
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `predicate()` holds; False if `timeout` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                return predicate()
+        return True
+
+
+class Program:
+    """All instances of one app."""
+
+    def __init__(self, app: AppConfig, spawner: Spawner, ports: PortAllocator, output: Output,
+                 clock: Clock, notifier: Notifier,
+                 on_change: Callable[[Instance, State], None]) -> None:
+        self.app = app
+        self.instances: list[Instance] = []
+        self._spawner = spawner
+        self._ports = ports
+        self._output = output
+        self._clock = clock
+        self._notifier = notifier
+        self._on_change = on_change
+        self._resize(app.instances)
+
+    def __repr__(self) -> str:
+        states = ",".join(i.state.value for i in self.instances)
+        return f"<Program {self.app.name} [{states}]>"
+
+    @property
+    def name(self) -> str:
+        """The app's name."""
+        return self.app.name
+
+    def start(self) -> None:
+        """Ask every instance to run."""
+        for instance in self.instances:
+            instance.start()
+
+    def stop(self) -> None:
+        """Ask every instance to stop."""
+        for instance in self.instances:
+            instance.stop()
+
+    def restart(self) -> None:
+        """Stop and start every instance."""
+        for instance in self.instances:
+            instance.restart()
+
+    def statistics(self) -> list[InstanceStatus]:
+        """Snapshots of every instance."""
+        return [i.statistics() for i in self.instances]
+
+    def is_stopped(self) -> bool:
+        """True when no instance has a process."""
+        return all(i.state == State.STOPPED for i in self.instances)
+
+    def is_settled(self) -> bool:
+        """True when no instance is on its way somewhere (starting, backing off, stopping)."""
+        return all(i.state in SETTLED_STATES for i in self.instances)
+
+    async def stop_and_wait(self) -> None:
+        """Stop every instance and wait until all have exited (SIGKILL ends the stubborn)."""
+        self.stop()
+        await self._notifier.wait_for(self.is_stopped, self.app.stop_timeout + 5.0)
+
+    async def scale(self, count: int) -> None:
+        """Run `count` instances: start new ones, stop and drop the highest-numbered ones."""
+        if count > len(self.instances):
+            first = len(self.instances)
+            self._resize(count)
+            for instance in self.instances[first:]:
+                instance.start()
+        elif count < len(self.instances):
+            extra = self.instances[count:]
+            for instance in extra:
+                instance.stop()
+            await self._notifier.wait_for(
+                lambda: all(i.state == State.STOPPED for i in extra), self.app.stop_timeout + 5.0)
+            for instance in extra:
+                self._ports.release(self.app.name, instance.index)
+            del self.instances[count:]
+        self.app = _with_instances(self.app, count)
+
+    def release_ports(self) -> None:
+        """Give back every port this program took from the range."""
+        for instance in self.instances:
+            self._ports.release(self.app.name, instance.index)
+
+    def _resize(self, count: int) -> None:
+        for index in range(len(self.instances), count):
+            port = self._ports.port_for(self.app.name, index, self.app.port)
+            self.instances.append(Instance(self.app, index, port, self._spawner, self._output,
+                                           self._clock, self._on_change))
+
+
+def _with_instances(app: AppConfig, count: int) -> AppConfig:
+    from dataclasses import replace
+
+    return replace(app, instances=count)
