@@ -89,12 +89,27 @@ class Sink:
 
     # Called from the writer thread only.
     def write(self, data: bytes) -> None:
-        """Append `data`, rotating first if it would overflow `max_size`."""
+        """Append `data`, rotating at line boundaries so no file grows past `max_size`."""
         if self._fd is None:
             self._open()
-        if self.path is not None and self.max_size and self._size + len(data) > self.max_size \
-                and self._size > 0:
-            self._rotate()
+        rotating = self.path is not None and self.max_size > 0
+        while data:
+            room = self.max_size - self._size if rotating else len(data)
+            if len(data) <= room:
+                self._write_all(data)
+                return
+            cut = data.rfind(b"\n", 0, max(room, 0)) + 1
+            if cut == 0 and self._size > 0:
+                self._rotate()
+                continue
+            if cut == 0:  # one line longer than max_size: it gets a file of its own
+                cut = data.find(b"\n") + 1 or len(data)
+            self._write_all(data[:cut])
+            data = data[cut:]
+            if data:
+                self._rotate()
+
+    def _write_all(self, data: bytes) -> None:
         assert self._fd is not None
         view = memoryview(data)
         while view:

@@ -74,8 +74,10 @@ class OsSpawner:
             )
         except FileNotFoundError:
             raise SpawnError(f"command not found: {spec.argv[0]}") from None
-        except PermissionError:
-            raise SpawnError(f"permission denied: {spec.argv[0]}") from None
+        except PermissionError as exc:
+            who = f" for user {spec.user}" if spec.user else ""
+            raise SpawnError(f"permission denied{who}: {exc.filename or spec.argv[0]}") \
+                from None
         except OSError as exc:
             raise SpawnError(f"{spec.argv[0]}: {exc.strerror or exc}") from None
         # Popen would otherwise keep the process on its list of children to reap later, and

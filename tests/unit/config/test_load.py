@@ -1,0 +1,183 @@
+"""Loading wharf.toml: defaults, resolution, and every problem reported with its key path."""
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from wharf.config import load_config, state_dir_of
+from wharf.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "wharf.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_minimal_app_gets_defaults(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.web]
+        command = "python3 -m http.server {port}"
+    """))
+    web = config.apps["web"]
+    assert web.name == "web"
+    assert web.command == ("python3", "-m", "http.server", "{port}")
+    assert web.instances == 1 and web.autorestart == "always"
+    assert web.startsecs == 1.0 and web.startretries == 3 and web.stop_timeout == 10.0
+    assert web.cwd == tmp_path
+    assert web.stdout_log == tmp_path / ".wharf" / "logs" / "web.out.log"
+    assert config.daemon.state_dir == tmp_path / ".wharf"
+
+
+def test_human_values_are_converted(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.w]
+        command = ["w"]
+        startsecs = "500ms"
+        stop_timeout = "1m"
+        stop_signal = "INT"
+        max_memory = "512MB"
+        log_max_size = "1MiB"
+    """))
+    w = config.apps["w"]
+    assert (w.startsecs, w.stop_timeout, w.stop_signal) == (0.5, 60.0, 2)
+    assert (w.max_memory, w.log_max_size) == (512_000_000, 1024 * 1024)
+
+
+def test_every_problem_is_listed_with_its_key_path(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [daemn]
+        [apps.web]
+        command = "x"
+        instnces = 2
+        instances = 0
+        startsecs = "soon"
+        autorestart = "sometimes"
+        [apps.worker]
+        cwd = "nowhere"
+    """))
+    assert found == [
+        "daemn: unknown key (did you mean 'daemon'?)",
+        "apps.web.instnces: unknown key (did you mean 'instances'?)",
+        "apps.web.instances: must be >= 1, got 0",
+        "apps.web.autorestart: must be one of \"always\", \"on-failure\", \"never\", "
+        "got 'sometimes'",
+        "apps.web.startsecs: must be a duration like \"10s\" or \"250ms\", got 'soon'",
+        "apps.worker.command: missing required key",
+    ]
+
+
+def test_resolution_problems_are_reported_together(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.a]
+        command = "x"
+        cwd = "missing-dir"
+        env_file = "missing.env"
+        user = "no-such-user-here"
+        port = 9000
+        instances = 2
+        [apps.b]
+        command = "y"
+        port = 9001
+    """))
+    assert any(p.startswith("apps.a.cwd: is not a directory") for p in found)
+    assert any(p.startswith("apps.a.env_file: cannot read") for p in found)
+    assert "apps.a.user: no such user: 'no-such-user-here'" in found
+    assert "apps.b.port: port 9001 is also used by app 'a'" in found
+
+
+def test_tables_of_the_wrong_type(tmp_path):
+    found = problems_of(write(tmp_path, """
+        apps = 3
+    """))
+    assert found == ["apps: must be a table, got an integer (3)"]
+
+
+def test_invalid_toml_says_where(tmp_path):
+    found = problems_of(write(tmp_path, "[apps.web\ncommand = 1\n"))
+    assert len(found) == 1 and "invalid TOML" in found[0] and "line 1" in found[0]
+
+
+def test_missing_file(tmp_path):
+    assert problems_of(tmp_path / "nope.toml") == ["file not found"]
+
+
+def test_env_file_is_merged_under_env(tmp_path):
+    (tmp_path / ".env").write_text(
+        "# comment\nexport A=1\nB='two words'\nC=3 # trailing\nD=\"x#y\"\n")
+    config = load_config(write(tmp_path, """
+        [apps.w]
+        command = "w"
+        env_file = ".env"
+        env = { C = "override", E = 5 }
+    """))
+    assert config.apps["w"].env == {"A": "1", "B": "two words", "C": "override", "D": "x#y",
+                                    "E": "5"}
+
+
+def test_bad_env_file_line_is_named(tmp_path):
+    (tmp_path / ".env").write_text("GOOD=1\nnot a line\n")
+    found = problems_of(write(tmp_path, """
+        [apps.w]
+        command = "w"
+        env_file = ".env"
+    """))
+    assert len(found) == 1 and "line 2 is not KEY=value" in found[0]
+
+
+def test_bad_app_name(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps."../etc"]
+        command = "w"
+    """))
+    assert found[0].startswith('apps.../etc: app names use letters')
+
+
+def test_state_dir_is_read_even_from_a_broken_file(tmp_path):
+    path = write(tmp_path, """
+        [daemon]
+        state_dir = "/tmp/elsewhere"
+        [apps.w]
+        instances = "broken"
+    """)
+    assert state_dir_of(path) == Path("/tmp/elsewhere")
+    assert state_dir_of(tmp_path / "missing.toml") == tmp_path / ".wharf"
+
+
+def test_overlong_state_dir_is_refused(tmp_path):
+    long = "d" * 120
+    found = problems_of(write(tmp_path, f"""
+        [daemon]
+        state_dir = "{long}"
+    """))
+    assert found[0].startswith("daemon.state_dir: too long for a Unix socket path")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can switch users")
+def test_existing_user_is_accepted_as_root(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.w]
+        command = "w"
+        user = "nobody"
+    """))
+    assert config.apps["w"].user == "nobody"
+
+
+def test_same_except_instances(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.w]
+        command = "w"
+    """))
+    from dataclasses import replace
+
+    w = config.apps["w"]
+    assert w.same_except_instances(replace(w, instances=4))
+    assert not w.same_except_instances(replace(w, instances=4, startsecs=2.0))
