@@ -60,11 +60,12 @@ class Wharf:
         return subprocess.run([PY, "-m", "wharf", "-c", str(self.config), *args],
                               capture_output=True, text=True, timeout=timeout)
 
-    def up(self) -> None:
+    def up(self, preexec: Callable[[], None] | None = None) -> None:
         """Start the daemon in the foreground (as a child of the test) and wait for it."""
         log = self.daemon_log.open("ab")
         self.daemon = subprocess.Popen([PY, "-m", "wharf", "up", "-c", str(self.config)],
-                                       stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                                       stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                       preexec_fn=preexec)
         log.close()
         wait_until(lambda: self.daemon.poll() is not None or (self.root / ".wharf" /
                                                               "wharf.sock").exists(),

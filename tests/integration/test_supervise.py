@@ -74,6 +74,7 @@ def test_a_killed_process_is_replaced_at_once(wharf: Wharf):
     assert row["restarts"] == 1
     assert row["exit_signal"] == signal.SIGKILL
     assert not pid_alive(old)
+    assert "a.0: RUNNING -> EXITED (killed by SIGKILL)" in wharf.daemon_log.read_text()
 
 
 def test_missing_command_ends_fatal_and_other_apps_keep_running(wharf: Wharf):
@@ -241,3 +242,19 @@ def test_user_drops_privileges(wharf: Wharf):
     wait_until(lambda: log.exists() and "uid=" in log.read_text())
     nobody = pwd.getpwnam("nobody")
     assert f"uid={nobody.pw_uid} home={nobody.pw_dir}" in log.read_text()
+
+
+def test_the_daemon_lifts_a_low_open_files_limit(wharf: Wharf):
+    """40 instances hold 120 pipes and pidfds: more than a soft limit of 64 allows."""
+    import resource
+
+    wharf.write_config("""
+        [apps.many]
+        command = "sleep 1000"
+        instances = 40
+        startsecs = 0
+    """)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wharf.up(preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)))
+    wait_until(lambda: all(r["state"] == "RUNNING" for r in wharf.status()),
+               message="all 40 instances running")

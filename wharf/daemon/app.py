@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable
 from dataclasses import asdict
@@ -59,6 +60,7 @@ class Daemon:
 
     async def run(self) -> None:
         """Start everything, serve until a stop is requested, then stop everything."""
+        raise_fd_limit()
         self._stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         await self._control.start()
@@ -225,15 +227,19 @@ class Daemon:
             app.port + i for app in config.apps.values() if app.port is not None
             for i in range(app.instances))
 
-    def _on_change(self, instance: Instance, before: State) -> None:
+    def _on_change(self, instance: Instance, old: State, new: State) -> None:
         m = instance.machine
-        detail = f" pid {instance.pid}" if instance.pid and m.state == State.STARTING else ""
-        if m.reason and m.state in (State.BACKOFF, State.FATAL, State.EXITED):
+        detail = ""
+        if new == State.STARTING or (new == State.RUNNING and old == State.STOPPED):
+            detail = f" pid {instance.pid}" if instance.pid else ""
+        elif new == State.EXITED and m.last_exit is not None:
+            detail = f" ({m.last_exit})"
+        elif new in (State.BACKOFF, State.FATAL) and m.reason:
             detail = f" ({m.reason})"
-        if m.state == State.BACKOFF and m.deadline is not None:
+        if new == State.BACKOFF and m.deadline is not None:
             delay = m.deadline - asyncio.get_running_loop().time()
             detail += f", next try in {max(0.0, delay):.1f}s"
-        log.info("%s: %s -> %s%s", instance.name, before.value, m.state.value, detail)
+        log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         self._notifier.notify()
 
     def _kill_everything(self) -> None:
@@ -257,6 +263,15 @@ class Daemon:
                     log.warning("%s: %s", instance.name, instance.machine.reason)
                     instance.restart()
             await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each instance holds three descriptors,
+    and the common soft default of 1024 would make the 341st instance fail (supervisord raises
+    it too, with `minfds`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _describe_reload(result: ReloadResult) -> str:

@@ -66,7 +66,7 @@ class Instance:
     """One supervised process of an app."""
 
     def __init__(self, app: AppConfig, index: int, port: int, spawner: Spawner, output: Output,
-                 clock: Clock, on_change: Callable[[Instance, State], None]) -> None:
+                 clock: Clock, on_change: Callable[[Instance, State, State], None]) -> None:
         self.app = app
         self.index = index
         self.port = port
@@ -125,11 +125,13 @@ class Instance:
     # -- driving the machine ------------------------------------------------------------------
 
     def _drive(self, event: Callable[[float], list[Action]]) -> None:
-        before, changes = self.machine.state, self.machine.changes
         self._perform(event(self._loop.time()))
         self._arm_timer()
-        if self.machine.changes != changes:
-            self._on_change(self, before)
+        transitions = self.machine.transitions
+        if transitions:
+            self.machine.transitions = []
+            for old, new in transitions:
+                self._on_change(self, old, new)
 
     def _perform(self, actions: list[Action]) -> None:
         for action in actions:

@@ -89,7 +89,7 @@ class Machine:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.state = State.STOPPED
-        self.changes = 0  # transitions so far: lets a driver see STARTING -> ... -> STARTING
+        self.transitions: list[tuple[State, State]] = []  # since the driver last drained them
         self.deadline: float | None = None
         self.started_at: float | None = None
         self.failed_starts = 0
@@ -144,8 +144,7 @@ class Machine:
         """The process was created."""
         self.started_at = now
         if self.policy.startsecs <= 0:
-            self._set(State.RUNNING)
-            self.deadline = None
+            self._running()
         else:
             self.deadline = now + self.policy.startsecs
         return []
@@ -190,9 +189,7 @@ class Machine:
             return []
         self.deadline = None
         if self.state == State.STARTING:
-            self._set(State.RUNNING)
-            self.failed_starts = 0
-            self.reason = ""
+            self._running()
             return []
         if self.state == State.BACKOFF:
             return self._spawn(now)
@@ -201,6 +198,12 @@ class Machine:
         return []
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _running(self) -> None:
+        self._set(State.RUNNING)
+        self.deadline = None
+        self.failed_starts = 0
+        self.reason = ""
 
     def _spawn(self, now: float) -> list[Action]:
         self._set(State.STARTING)
@@ -229,5 +232,5 @@ class Machine:
 
     def _set(self, new: State) -> None:
         check_transition(self.state, new)
+        self.transitions.append((self.state, new))
         self.state = new
-        self.changes += 1

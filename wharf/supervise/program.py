@@ -48,7 +48,7 @@ class Program:
 
     def __init__(self, app: AppConfig, spawner: Spawner, ports: PortAllocator, output: Output,
                  clock: Clock, notifier: Notifier,
-                 on_change: Callable[[Instance, State], None]) -> None:
+                 on_change: Callable[[Instance, State, State], None]) -> None:
         self.app = app
         self.instances: list[Instance] = []
         self._spawner = spawner

@@ -274,3 +274,19 @@ def test_machine_only_makes_legal_transitions_under_random_events():
                     alive = True
             if m.state in (State.STOPPED, State.EXITED, State.FATAL, State.BACKOFF):
                 assert not alive or m.state == State.STOPPING
+
+
+def test_a_crash_records_every_transition_for_the_driver():
+    m = running()
+    m.transitions.clear()
+    m.exited(CRASH, 100.0)
+    assert m.transitions == [(State.RUNNING, State.EXITED), (State.EXITED, State.STARTING)]
+
+
+def test_startsecs_zero_restart_clears_the_reason_like_any_start():
+    m = Machine(Policy(startsecs=0))
+    m.start(0.0)
+    m.spawned(0.0)
+    m.exited(KILLED, 5.0)
+    m.spawned(5.0)
+    assert m.state == State.RUNNING and m.reason == "" and m.failed_starts == 0
