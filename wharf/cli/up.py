@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from wharf.errors import ControlError
+from wharf.errors import ConfigError, ControlError
 
 # How long `up -d` waits for the daemon to answer, and `down` for it to exit.
 DETACH_TIMEOUT = 15.0
@@ -25,6 +25,12 @@ def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     if _answers(sock):
         raise ControlError(f"a Wharf daemon already runs for {config.path}",
                            hint="see `wharf status`, or stop it with `wharf down`")
+    if config.proxy is not None and not detached_child:
+        from wharf.config.proxy_checks import listen_problems
+
+        problems = listen_problems(config.proxy)
+        if problems:
+            raise ConfigError(str(config.path), problems)
     if detach:
         return _detach(config.path, config.daemon.state_dir, sock)
     import uvloop

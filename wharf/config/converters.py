@@ -123,3 +123,15 @@ def one_of(*choices: str) -> Callable[[Any], str]:
         return str(value)
 
     return convert
+
+
+def address(value: Any) -> tuple[str, int]:
+    """A (host, port) from "host:port", "[::1]:port" or ":port" (all interfaces)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an address like \"127.0.0.1:8080\", got {_type_name(value)}")
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or any(
+            c.isspace() for c in host):
+        raise ValueError(f"must be an address like \"127.0.0.1:8080\", got {value!r}")
+    return host or "0.0.0.0", int(port)

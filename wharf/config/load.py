@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from wharf.config.envfile import parse_env_file
-from wharf.config.model import AppConfig, Config, DaemonConfig
+from wharf.config.model import AppConfig, Config, DaemonConfig, ProxyConfig
+from wharf.config.proxy_checks import resolve_proxy, resolve_routes
 from wharf.config.schema import decode
 from wharf.errors import ConfigError, Problem
 
+# The supervised program that runs the proxy workers.
+PROXY_APP = "wharf-proxy"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_SOCKET_PATH = 107
@@ -54,9 +57,17 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
                                 f"({socket_path}); choose a shorter directory"))
     apps = {name: _resolve_app(app, base, daemon, problems) for name, app in config.apps.items()}
     _check_ports(apps, daemon, problems)
+    if PROXY_APP in apps:
+        problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
+    routes = resolve_routes(config.routes, apps, base, problems)
+    proxy = config.proxy
+    if proxy is None and routes:
+        proxy = ProxyConfig()
+    if proxy is not None:
+        proxy = resolve_proxy(proxy, daemon.state_dir, base)
     if problems:
         raise ConfigError(str(path), problems)
-    return Config(daemon=daemon, apps=apps, path=path)
+    return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, path=path)
 
 
 def state_dir_of(path: Path | str) -> Path:

@@ -72,6 +72,134 @@ class AppConfig:
         return replace(self, instances=other.instances) == other
 
 
+def _workers(value: Any) -> int:
+    if value == "auto":
+        import os
+
+        return len(os.sched_getaffinity(0))
+    return c.integer(1, 256)(value)
+
+
+def _http_methods(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(m, str) and m.isalpha() and m.isupper() for m in value):
+        raise ValueError(f"must be a list of upper-case methods like [\"GET\", \"POST\"], "
+                         f"got {value!r}")
+    return tuple(value)
+
+
+def _path_prefix(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "?" in value \
+            or any(c.isspace() for c in value):
+        raise ValueError(f"must be a path starting with '/', got {value!r}")
+    return value
+
+
+def _redirect_code(value: Any) -> int:
+    if value not in (301, 302, 303, 307, 308):
+        raise ValueError(f"must be 301, 302, 303, 307 or 308, got {value!r}")
+    return int(value)
+
+
+def _host_pattern(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() or c in "/:" for c in value) \
+            or "*" in value.lstrip("*") or (value.startswith("*") and not value.startswith("*.")):
+        raise ValueError(f"must be a host name like \"example.com\" or \"*.example.com\", "
+                         f"got {value!r}")
+    return value.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A backend named in a route's `servers`: an address and a weight."""
+
+    host: str
+    port: int
+    weight: int = 1
+
+
+def _server(value: Any) -> Server:
+    if isinstance(value, dict):
+        unknown = set(value) - {"address", "weight"}
+        if unknown or "address" not in value:
+            raise ValueError("must be \"host:port\" or { address = \"host:port\", weight = N }")
+        try:
+            weight = c.integer(1, 1000)(value.get("weight", 1))
+        except ValueError as exc:
+            raise ValueError(f"weight {exc}") from None
+        return Server(*c.address(value["address"]), weight=weight)
+    return Server(*c.address(value))
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"must be a list of header names, got {value!r}")
+    return tuple(v.lower() for v in value)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    import ipaddress
+
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of addresses or networks, got {value!r}")
+    try:
+        return tuple(str(ipaddress.ip_network(v, strict=False)) for v in value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"is not a list of IP networks: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Proxy timeouts (`[proxy.timeouts]`), in seconds."""
+
+    connect: Annotated[float, c.duration] = 5.0
+    header: Annotated[float, c.duration] = 10.0
+    idle: Annotated[float, c.duration] = 60.0
+    upstream: Annotated[float, c.duration] = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """The reverse proxy (`[proxy]`): where it listens and how it treats connections."""
+
+    listen: tuple[Annotated[tuple[str, int], c.address], ...] = (("127.0.0.1", 8080),)
+    workers: Annotated[int, _workers] = 1
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_header_size: Annotated[int, c.byte_size] = 16 * 1024
+    max_body_size: Annotated[int, c.byte_size] = 10_000_000
+    access_log: Annotated[str, c.one_of("off", "combined", "json")] = "off"
+    access_log_file: Annotated[Path | None, _path] = None
+    trusted_proxies: Annotated[tuple[str, ...], _networks] = ()
+    pool_max_idle: Annotated[int, c.integer(0, 10000)] = 64
+    pool_idle_timeout: Annotated[float, c.duration] = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """One `[[routes]]` entry: what it matches, and where it sends the request."""
+
+    host: Annotated[str | None, _host_pattern] = None
+    path: Annotated[str, _path_prefix] = "/"
+    methods: Annotated[tuple[str, ...], _http_methods] = ()
+    headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
+    app: str | None = None
+    servers: tuple[Annotated[Server, _server], ...] = ()
+    static: Annotated[Path | None, _path] = None
+    redirect: str | None = None
+    redirect_code: Annotated[int, _redirect_code] = 302
+    strip_prefix: bool = False
+    add_request_headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
+    remove_request_headers: Annotated[tuple[str, ...], _names] = ()
+    add_response_headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
+    remove_response_headers: Annotated[tuple[str, ...], _names] = ()
+
+    def target_kind(self) -> str:
+        """Which of app, servers, static, redirect this route uses ("" if none or several)."""
+        kinds = [k for k, v in (("app", self.app), ("servers", self.servers),
+                                ("static", self.static), ("redirect", self.redirect)) if v]
+        return kinds[0] if len(kinds) == 1 else ""
+
+
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     """Settings of the daemon itself (`[daemon]`)."""
@@ -86,4 +214,6 @@ class Config:
 
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     apps: dict[str, AppConfig] = field(default_factory=dict)
+    proxy: ProxyConfig | None = None
+    routes: tuple[RouteConfig, ...] = ()
     path: Path = field(default=Path("wharf.toml"), metadata={"derived": True})

@@ -12,18 +12,23 @@ import logging
 import os
 import resource
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from wharf.config import AppConfig, Config, load_config
+from wharf.config.load import PROXY_APP
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon.output import OutputRouter
 from wharf.errors import UsageError
 from wharf.observability.process_stats import ProcessSampler
+from wharf.proxy import DRAIN_TIMEOUT
+from wharf.registry.build import build_snapshot
+from wharf.registry.publisher import Publisher
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
@@ -54,6 +59,9 @@ class Daemon:
         self._signals = 0
         self._reload_lock: asyncio.Lock | None = None
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
+        self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
+        self._snapshot_version = 0
+        self._publish_scheduled = False
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -72,13 +80,17 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         try:
+            await self._publisher.start()
             self._apply_ports(self.config)
             for app in self.config.apps.values():
                 self._add_program(app).start()
+            self._sync_proxy(self.config)
             log.info("wharf: running %d app(s) from %s; control socket %s",
-                     len(self._programs), self.config.path, self._control.path)
+                     len(self.config.apps), self.config.path, self._control.path)
             await self._stopping.wait()
             log.info("wharf: stopping every app")
+            if PROXY_APP in self._programs:
+                await self._programs[PROXY_APP].stop_and_wait()
             await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
         finally:
             sampler.cancel()
@@ -86,6 +98,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             self._kill_everything()
             await self._control.close()
+            await self._publisher.close()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
             log.info("wharf: stopped")
@@ -182,8 +195,12 @@ class Daemon:
                     await self._remove_program(name)
                     self._add_program(app).start()
                     result.restarted.append(name)
+            proxy = self._programs.get(PROXY_APP)
             self._programs = {n: self._programs[n] for n in new.apps}
+            if proxy is not None:
+                self._programs[PROXY_APP] = proxy
             self.config = new
+            await self._sync_proxy_async(new)
             return result
 
     def request_shutdown(self) -> None:
@@ -241,6 +258,50 @@ class Daemon:
             detail += f", next try in {max(0.0, delay):.1f}s"
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         self._notifier.notify()
+        if State.RUNNING in (old, new) and instance.app.name != PROXY_APP:
+            self._schedule_publish()
+
+    # -- the proxy ----------------------------------------------------------------------------
+
+    def _proxy_app(self, config: Config) -> AppConfig:
+        assert config.proxy is not None
+        logs = config.daemon.state_dir / "logs"
+        return AppConfig(
+            command=(sys.executable, "-m", "wharf.proxy.worker", str(self._publisher.path)),
+            name=PROXY_APP, cwd=config.path.parent, instances=config.proxy.workers,
+            startsecs=0.5, stop_timeout=DRAIN_TIMEOUT + 2.0,
+            stdout_log=logs / f"{PROXY_APP}.out.log", stderr_log=logs / f"{PROXY_APP}.err.log")
+
+    def _sync_proxy(self, config: Config) -> None:
+        """Publish the snapshot of `config`; start the workers if there are none yet."""
+        self._publish()
+        if config.proxy is not None and PROXY_APP not in self._programs:
+            self._add_program(self._proxy_app(config)).start()
+
+    async def _sync_proxy_async(self, config: Config) -> None:
+        program = self._programs.get(PROXY_APP)
+        if config.proxy is None:
+            if program is not None:
+                await self._remove_program(PROXY_APP)
+            return
+        if program is not None and program.app.instances != config.proxy.workers:
+            await program.scale(config.proxy.workers)
+        self._sync_proxy(config)
+
+    def _schedule_publish(self) -> None:
+        if not self._publish_scheduled:
+            self._publish_scheduled = True
+            asyncio.get_running_loop().call_soon(self._publish)
+
+    def _publish(self) -> None:
+        """Send the proxy workers a snapshot of the routes and the instances ready now."""
+        self._publish_scheduled = False
+        if self.config.proxy is None:
+            return
+        ready = {name: [i.port for i in program.instances if i.state == State.RUNNING]
+                 for name, program in self._programs.items() if name != PROXY_APP}
+        self._snapshot_version += 1
+        self._publisher.publish(build_snapshot(self.config, self._snapshot_version, ready))
 
     def _kill_everything(self) -> None:
         for program in self._programs.values():

@@ -1,0 +1,390 @@
+"""The reverse proxy end to end: routes, forwarding, pooling, headers, errors, timeouts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Wharf, wait_until
+from tests.integration.proxyutil import exchange, get, parse_responses, request
+from wharf.testing.upstream import ScriptedUpstream
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Proxy:
+    """A running daemon with a proxy in front of scripted upstreams A and B and an app."""
+
+    def __init__(self, wharf: Wharf, a: ScriptedUpstream, b: ScriptedUpstream, port: int):
+        self.wharf, self.a, self.b, self.port = wharf, a, b, port
+
+    def seen(self, upstream: ScriptedUpstream, marker: str) -> list:
+        return [r for r in upstream.requests if marker in r.target]
+
+
+CONFIG = """
+[proxy]
+listen = ["127.0.0.1:{port}"]
+timeouts = {{ connect = "1s", header = "1s", idle = "1s", upstream = "1s" }}
+max_header_size = "4KB"
+max_body_size = "1MB"
+access_log = "json"
+
+[apps.web]
+command = "{{py}} {{apps}}/httpapp.py"
+instances = 2
+startsecs = "0.2s"
+
+[apps.broken]
+command = "/nonexistent/app"
+startretries = 0
+
+[[routes]]
+path = "/"
+servers = ["127.0.0.1:{a}"]
+
+[[routes]]
+host = "api.test"
+servers = ["127.0.0.1:{b}"]
+
+[[routes]]
+host = "*.wild.test"
+path = "/"
+servers = ["127.0.0.1:{b}"]
+
+[[routes]]
+path = "/app"
+app = "web"
+strip_prefix = true
+
+[[routes]]
+path = "/b"
+servers = ["127.0.0.1:{b}"]
+add_request_headers = {{ X-Added = "1" }}
+remove_request_headers = ["X-Remove-Me"]
+add_response_headers = {{ X-Resp = "yes" }}
+remove_response_headers = ["X-Backend"]
+
+[[routes]]
+path = "/form"
+methods = ["POST"]
+servers = ["127.0.0.1:{b}"]
+
+[[routes]]
+path = "/versioned"
+headers = {{ X-Version = "2" }}
+servers = ["127.0.0.1:{b}"]
+
+[[routes]]
+path = "/old"
+redirect = "https://{{host}}/new{{path}}"
+redirect_code = 301
+
+[[routes]]
+path = "/dead"
+servers = ["127.0.0.1:{dead}"]
+
+[[routes]]
+path = "/down"
+app = "broken"
+"""
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    a, b = ScriptedUpstream("A"), ScriptedUpstream("B")
+    wharf = Wharf(tmp_path_factory.mktemp("proxy"))
+    port = free_port()
+    wharf.write_config(CONFIG.format(port=port, a=a.port, b=b.port, dead=free_port()))
+    try:
+        wharf.up()
+        wharf.wait_state("web", "RUNNING", 1)
+        wait_until(lambda: b"instance=" in exchange(
+            port, b"GET /app/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0],
+            message="the proxy to route to the app")
+        yield Proxy(wharf, a, b, port)
+    finally:
+        wharf.close()
+        a.close()
+        b.close()
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+def test_default_route(proxy: Proxy):
+    r = get(proxy.port, "/anything")
+    assert r.status == 200 and r.body == b"ok from A"
+
+
+def test_exact_host_beats_the_catch_all(proxy: Proxy):
+    assert get(proxy.port, "/x", host="api.test").body == b"ok from B"
+    assert get(proxy.port, "/x", host="API.test:8080").body == b"ok from B"
+
+
+def test_wildcard_host(proxy: Proxy):
+    assert get(proxy.port, "/x", host="a.b.wild.test").body == b"ok from B"
+    assert get(proxy.port, "/x", host="wild.test").body == b"ok from A"
+
+
+def test_longest_path_prefix_wins_by_whole_segments(proxy: Proxy):
+    assert get(proxy.port, "/b/x").header("X-Resp") == "yes"
+    assert get(proxy.port, "/bx").body == b"ok from A"
+
+
+def test_method_condition(proxy: Proxy):
+    post = request(proxy.port, b"POST /form HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                               b"Connection: close\r\n\r\nhi")
+    assert post.body == b"ok from B"
+    assert get(proxy.port, "/form").body == b"ok from A"
+
+
+def test_header_condition(proxy: Proxy):
+    assert get(proxy.port, "/versioned", headers="X-Version: 2\r\n").body == b"ok from B"
+    assert get(proxy.port, "/versioned", headers="X-Version: 1\r\n").body == b"ok from A"
+
+
+def test_app_route_balances_over_running_instances_and_strips_prefix(proxy: Proxy):
+    bodies = {get(proxy.port, "/app/hello").body for _ in range(6)}
+    ports = {r["port"] for r in proxy.wharf.status() if r["app"] == "web"}
+    assert bodies == {f"instance={i} port={p} path=/hello\n".encode()
+                      for i, p in enumerate(sorted(ports))}
+
+
+def test_redirect(proxy: Proxy):
+    r = get(proxy.port, "/old/page?q=1", host="site.test")
+    assert r.status == 301 and r.header("Location") == "https://site.test/new/old/page"
+
+
+def test_request_and_response_header_rules(proxy: Proxy):
+    r = get(proxy.port, "/b/echo", headers="X-Remove-Me: 1\r\nX-Keep: 2\r\n")
+    seen = json.loads(r.body)
+    names = {n.lower() for n, _ in seen["headers"]}
+    assert "x-remove-me" not in names and "x-keep" in names and ("X-Added", "1") in [
+        tuple(h) for h in seen["headers"]]
+    assert r.header("X-Resp") == "yes" and r.header("X-Backend") is None
+
+
+# -- forwarding ------------------------------------------------------------------------------
+
+def test_forwarded_headers_and_request_id(proxy: Proxy):
+    r = get(proxy.port, "/echo-fwd", host="site.test:81",
+            headers="X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\n")
+    seen = proxy.seen(proxy.a, "/echo-fwd")[-1]
+    assert seen.header_values("X-Forwarded-For") == ["127.0.0.1"]  # untrusted: replaced
+    assert seen.header_values("X-Forwarded-Host") == ["site.test:81"]
+    assert seen.header("X-Forwarded-Proto") == "http"
+    assert seen.header("Via") == "1.1 wharf"
+    rid = seen.header("X-Request-ID")
+    assert rid and len(rid) >= 16
+    assert r.header("Via") == "1.1 wharf"
+    get(proxy.port, "/echo-rid", headers="X-Request-ID: given-123\r\n")
+    assert proxy.seen(proxy.a, "/echo-rid")[-1].header_values("X-Request-ID") == ["given-123"]
+    log = proxy.wharf.root / ".wharf" / "logs" / "access.log"
+    wait_until(lambda: log.exists() and "given-123" in log.read_text(), message="access log")
+    line = next(json.loads(x) for x in log.read_text().splitlines() if "given-123" in x)
+    assert line["status"] == 200 and line["target"] == "/echo-rid"
+
+
+def test_hop_by_hop_headers_are_removed_both_ways(proxy: Proxy):
+    r = get(proxy.port, "/echo-hop", headers="Connection: X-Secret, close\r\nX-Secret: 1\r\n"
+                                              "Keep-Alive: 5\r\nTE: trailers\r\n"
+                                              "Proxy-Connection: keep-alive\r\n")
+    seen = proxy.seen(proxy.a, "/echo-hop")[-1]
+    names = {n.lower() for n, _ in seen.headers}
+    assert not names & {"x-secret", "keep-alive", "te", "proxy-connection"}
+    assert seen.header("Connection") is None
+    assert r.header("Keep-Alive") is None and r.header("X-Hop") is None
+
+
+def test_keep_alive_reuses_the_upstream_connection(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        for _ in range(5):
+            s.sendall(b"GET /echo-ka HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""
+            while not parse_responses(data):
+                data += s.recv(65536)
+    conns = {r.connection for r in proxy.seen(proxy.a, "/echo-ka")}
+    assert len(proxy.seen(proxy.a, "/echo-ka")) == 5
+    assert len(conns) == 1
+
+
+def test_pipelined_requests_are_answered_in_order(proxy: Proxy):
+    data, closed = exchange(proxy.port, b"GET /echo-p1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                        b"GET /b/echo-p2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                        b"GET /echo-p3 HTTP/1.1\r\nHost: t\r\n"
+                                        b"Connection: close\r\n\r\n")
+    responses = parse_responses(data)
+    assert closed and [json.loads(r.body)["target"] for r in responses] == [
+        "/echo-p1", "/b/echo-p2", "/echo-p3"]
+
+
+def test_http10_client(proxy: Proxy):
+    data, closed = exchange(proxy.port, b"GET /chunked HTTP/1.0\r\nHost: t\r\n\r\n")
+    assert closed
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower()
+    assert body == b"hello chunked world"
+
+
+def test_chunked_response_is_relayed(proxy: Proxy):
+    r = get(proxy.port, "/chunked")
+    assert r.body == b"hello chunked world" and r.header("Transfer-Encoding") == "chunked"
+
+
+def test_chunked_request_body_is_streamed(proxy: Proxy):
+    r = request(proxy.port, b"POST /echo-chunk HTTP/1.1\r\nHost: t\r\n"
+                            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert json.loads(r.body)["body"] == "hello world"
+
+
+def test_expect_100_continue(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"POST /echo-100 HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+                  b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.sendall(b"body")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert json.loads(parse_responses(data)[0].body)["body"] == "body"
+    assert proxy.seen(proxy.a, "/echo-100")[-1].header("Expect") is None
+
+
+def test_websocket_upgrade_is_tunnelled(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: x\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101")
+        assert b"upgrade: websocket" in head.lower()
+        for word in (b"ping", b"pong"):
+            s.sendall(word)
+            assert s.recv(100) == b"echo:" + word
+
+
+def test_large_response_streams(proxy: Proxy):
+    size = 20 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /big/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % size)
+        total = 0
+        while chunk := s.recv(1 << 20):
+            total += len(chunk)
+    assert total > size
+
+
+# -- errors and limits -----------------------------------------------------------------------
+
+def test_no_route_is_404(proxy: Proxy):
+    assert get(proxy.port, "/x", host="api.test").status == 200
+    r = request(proxy.port, b"GET /x HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+    assert r.status == 200  # the catch-all route answers; see test_no_match_without_catch_all
+
+
+def test_refused_backend_is_502(proxy: Proxy):
+    r = get(proxy.port, "/dead")
+    assert r.status == 502 and b"502 Bad Gateway" in r.body
+
+
+def test_no_running_instance_is_503(proxy: Proxy):
+    r = get(proxy.port, "/down")
+    assert r.status == 503 and b"503 Service Unavailable" in r.body
+
+
+def test_slow_backend_is_504(proxy: Proxy):
+    r = get(proxy.port, "/slow/3")
+    assert r.status == 504 and b"504 Gateway Timeout" in r.body
+
+
+def test_body_over_max_body_size_is_413(proxy: Proxy):
+    r = request(proxy.port, b"POST /echo-413 HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n"
+                            b"\r\n")
+    assert r.status == 413
+    assert not proxy.seen(proxy.a, "/echo-413")
+
+
+def test_chunked_body_over_max_body_size_is_413(proxy: Proxy):
+    block = b"x" * 65536
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(block), block) for _ in range(20))
+    data, closed = exchange(proxy.port, b"POST /echo-413c HTTP/1.1\r\nHost: t\r\n"
+                                        b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    assert closed
+    assert parse_responses(data)[0].status == 413
+
+
+def test_headers_over_max_header_size_are_431(proxy: Proxy):
+    big = b"X-Big: " + b"a" * 5000 + b"\r\n"
+    r = request(proxy.port, b"GET /echo-431 HTTP/1.1\r\nHost: t\r\n" + big + b"\r\n")
+    assert r.status == 431
+    long_line = request(proxy.port, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert long_line.status == 431
+    assert not proxy.seen(proxy.a, "/echo-431")
+
+
+def test_slowloris_is_closed_after_the_header_timeout(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /echo-slow HTTP/1.1\r\nHost: t\r\n")
+        started = time.monotonic()
+        for _ in range(20):
+            try:
+                s.sendall(b"X-A: b\r\n")
+            except OSError:
+                break
+            if not _still_open(s, 0.25):
+                break
+        assert not _still_open(s, 3)
+        assert time.monotonic() - started < 9
+    assert not proxy.seen(proxy.a, "/echo-slow")
+
+
+def test_idle_keep_alive_connection_is_closed(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while not parse_responses(data):
+            data += s.recv(4096)
+        assert s.recv(10) == b""  # closed by the proxy after idle = 1s
+
+
+def _still_open(s: socket.socket, seconds: float) -> bool:
+    s.settimeout(seconds)
+    try:
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+
+
+def test_pooled_connection_closed_by_the_backend_is_not_used(tmp_path: Path):
+    upstream = ScriptedUpstream("C", idle_close=0.2)
+    wharf = Wharf(tmp_path)
+    port = free_port()
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [[routes]]
+        servers = ["127.0.0.1:{upstream.port}"]
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: exchange(port, b"GET /echo HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n")[0])
+        for _ in range(5):
+            time.sleep(0.4)  # longer than the backend keeps an idle connection
+            assert get(port, "/echo-after-idle").status == 200
+        assert len({r.connection for r in upstream.requests}) >= 5
+    finally:
+        wharf.close()
+        upstream.close()

@@ -1,0 +1,68 @@
+"""Checks of `[proxy]` and `[[routes]]` that need more than one value: targets, apps, dirs."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+from wharf.config.model import AppConfig, ProxyConfig, RouteConfig
+from wharf.errors import Problem
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
+
+
+def resolve_proxy(proxy: ProxyConfig, state_dir: Path, base: Path) -> ProxyConfig:
+    """Fill in the access log path."""
+    log = proxy.access_log_file
+    log = (log if log.is_absolute() else base / log) if log else state_dir / "logs" / "access.log"
+    return replace(proxy, access_log_file=log)
+
+
+def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], base: Path,
+                   problems: list[Problem]) -> tuple[RouteConfig, ...]:
+    """Check every route; make static directories absolute."""
+    resolved = []
+    for index, route in enumerate(routes):
+        key = f"routes[{index}]"
+        kind = route.target_kind()
+        if not kind:
+            problems.append(Problem(key, "needs exactly one of app, servers, static or redirect"))
+        if route.app is not None and route.app not in apps:
+            known = ", ".join(apps) or "none"
+            problems.append(Problem(f"{key}.app", f"no app named {route.app!r} (apps: {known})"))
+        if route.static is not None:
+            static = route.static if route.static.is_absolute() else base / route.static
+            if not static.is_dir() or not os.access(static, os.R_OK | os.X_OK):
+                problems.append(Problem(f"{key}.static", f"is not a readable directory: {static}"))
+            route = replace(route, static=static.resolve())
+        if route.redirect is not None and not route.redirect.startswith(("http://", "https://",
+                                                                          "/")):
+            problems.append(Problem(f"{key}.redirect", "must be a URL (http:// or https://) or "
+                                    f"a path starting with '/', got {route.redirect!r}"))
+        for field in ("headers", "add_request_headers", "add_response_headers"):
+            for name, value in getattr(route, field).items():
+                if not _TOKEN.match(name) or not _VALUE.match(value):
+                    problems.append(Problem(f"{key}.{field}.{name}",
+                                            "is not a valid header name and value"))
+        resolved.append(route)
+    return tuple(resolved)
+
+
+def listen_problems(proxy: ProxyConfig) -> list[Problem]:
+    """The listen addresses that cannot be bound now (in use, or not an address of ours)."""
+    problems = []
+    for index, (host, port) in enumerate(proxy.listen):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                reason = "is already in use" if exc.errno == 98 else f"cannot be bound: " \
+                    f"{exc.strerror}"
+                problems.append(Problem(f"proxy.listen[{index}]", f"{host}:{port} {reason}"))
+    return problems

@@ -1,0 +1,472 @@
+"""One request and its response, from routing to the last byte.
+
+Theory of operation: the client connection parses a request head and creates an Exchange. The
+exchange routes it (404, redirect, static file, or a service), picks a backend, takes a pooled
+connection or opens one, writes the rewritten head, then streams the body both ways with
+back-pressure: a full upstream buffer pauses reading from the client, a full client buffer
+pauses reading from the backend. Errors before the response has started become 502/503/504;
+after it has started, the client connection is cut (a half-sent response cannot be mended).
+A request without a body that meets a reused connection closed under it is retried once on a
+fresh connection, as nginx and Go's transport do: the backend never saw it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from wharf.proxy import http1
+from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, LAST_CHUNK, VIA, chunk
+from wharf.proxy.routing import strip
+from wharf.proxy.upstream import UpstreamConnection
+from wharf.registry.snapshot import Backend, Route
+
+if TYPE_CHECKING:
+    from wharf.proxy.server import ClientConnection
+
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+class Exchange:
+    """A request/response pair on one client connection."""
+
+    __slots__ = (
+        "backend",
+        "body_chunked",
+        "body_seen",
+        "client",
+        "close_client",
+        "content_length",
+        "deadline_kind",
+        "done",
+        "expect_continue",
+        "head_only",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "path",
+        "pending",
+        "query",
+        "request_complete",
+        "request_id",
+        "response_bytes",
+        "response_chunked",
+        "response_started",
+        "retried",
+        "route",
+        "start",
+        "status",
+        "target",
+        "tunnel",
+        "upgrade",
+        "upstream",
+        "version",
+        "x_request_id",
+    )
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+        self.start = time.time()
+        self.method = b""
+        self.target = b""
+        self.version = "1.1"
+        self.keep_alive = True
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.host = ""
+        self.path = ""
+        self.query = ""
+        self.content_length: int | None = None
+        self.body_chunked = False
+        self.body_seen = 0
+        self.expect_continue = False
+        self.upgrade = False
+        self.x_request_id: bytes | None = None
+        self.request_id = b""
+        self.route: Route | None = None
+        self.backend: Backend | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.pending: list[bytes] | None = []  # request bytes waiting for the upstream
+        self.request_complete = False
+        self.response_started = False
+        self.response_chunked = False
+        self.response_bytes = 0
+        self.status = 0
+        self.close_client = False
+        self.tunnel = False
+        self.retried = False
+        self.done = False
+        self.deadline_kind = ""
+        self.head_only = False
+
+    def __repr__(self) -> str:
+        return (f"<Exchange {self.method.decode()} {self.target.decode('latin-1')} "
+                f"status={self.status} done={self.done}>")
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """The request head is complete and it is this exchange's turn: decide and act."""
+        client = self.client
+        plane = client.plane
+        self.head_only = self.method == b"HEAD"
+        if self.method == b"CONNECT":
+            return self.fail(405)
+        parts = http1.split_target(self.target)
+        if parts is None:
+            return self.fail(400)
+        abs_host, self.path, self.query = parts
+        if abs_host:
+            self.host = abs_host
+        if not self.host and self.version == "1.1":
+            return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
+        if http1.has_dot_segment(self.path):
+            return self.fail(400)
+        if self.content_length is not None and self.content_length > plane.settings.max_body_size:
+            return self.fail(413)
+        host = http1.host_without_port(self.host)
+        header = self._header_lookup if plane.router.needs_headers else None
+        route = plane.router.match(host, self.path, self.method.decode("latin-1"), header)
+        if route is None:
+            return self.fail(404)
+        self.route = route
+        if route.redirect is not None:
+            return self._redirect(route)
+        if route.static is not None:
+            return plane.static.serve(self, route)
+        service = plane.services.get(route.service or "")
+        backend = service.balancer.pick() if service else None
+        if backend is None:
+            return self.fail(503)
+        self.backend = backend
+        if self.expect_continue and not self.request_complete:
+            client.write(http1.CONTINUE)
+        self._connect()
+
+    def _header_lookup(self, name: str) -> str | None:
+        key = name.encode()
+        for n, v in self.headers:
+            if n.lower() == key:
+                return v.decode("latin-1")
+        return None
+
+    def _redirect(self, route: Route) -> None:
+        assert route.redirect is not None
+        uri = self.path + ("?" + self.query if self.query else "")
+        location = route.redirect.replace("{host}", self.host).replace("{uri}", uri) \
+            .replace("{path}", self.path)
+        self.respond(http1.simple_response(route.redirect_code, b"",
+                                           headers=((b"Location", location.encode()),),
+                                           close=not self.keep_alive, head_only=self.head_only),
+                     route.redirect_code)
+
+    # -- the upstream connection ------------------------------------------------------------
+
+    def _connect(self) -> None:
+        assert self.backend is not None
+        plane = self.client.plane
+        pool = plane.pool_for(self.backend)
+        conn = pool.take()
+        if conn is not None:
+            assert isinstance(conn, UpstreamConnection)
+            self._use(conn)
+            return
+        pool.created += 1
+        self.client.set_deadline(plane.settings.connect_timeout, "connect")
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(loop.create_connection(lambda: UpstreamConnection(pool),
+                                                       self.backend.host, self.backend.port))
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[tuple[asyncio.BaseTransport,
+                                                  UpstreamConnection]]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if self.done:
+            if exc is None:
+                task.result()[1].close()
+            return
+        if exc is not None:
+            return self.fail(502)
+        self._use(task.result()[1])
+
+    def _use(self, conn: UpstreamConnection) -> None:
+        self.upstream = conn
+        conn.attach(self)
+        if self.head_only:
+            conn.reset_parser()
+        conn.write(self._upstream_head())
+        pending, self.pending = self.pending, None
+        if pending:
+            conn.write(b"".join(pending))
+            self.client.resume_reading()
+        if self.request_complete and self.body_chunked:
+            conn.write(LAST_CHUNK)
+        self.client.set_deadline(self.client.plane.settings.upstream_timeout, "upstream")
+
+    def _upstream_head(self) -> bytes:
+        route = self.route
+        assert route is not None
+        client = self.client
+        target = self.target
+        if route.strip_prefix or target[:1] != b"/":
+            path = strip(route.path, self.path) if route.strip_prefix else self.path
+            target = (path + ("?" + self.query if self.query else "")).encode("latin-1")
+        lines = [self.method, b" ", target, b" HTTP/1.1\r\n"]
+        drop = HOP_BY_HOP
+        connection_tokens = _connection_tokens(self.headers)
+        trusted = client.trusted
+        remove = route.remove_request_headers
+        xff = b""
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname in drop or lname in connection_tokens or lname == b"expect":
+                continue
+            if lname in FORWARDED:
+                if not trusted:
+                    continue
+                if lname == b"x-forwarded-for":
+                    xff = value + b", "
+                    continue
+            if remove and lname.decode("latin-1") in remove:
+                continue
+            lines += (name, b": ", value, b"\r\n")
+        lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
+        if not (trusted and any(n.lower() == b"x-forwarded-proto" for n, _ in self.headers)):
+            lines.append(b"X-Forwarded-Proto: http\r\n")
+        if self.host and not (trusted and any(n.lower() == b"x-forwarded-host"
+                                              for n, _ in self.headers)):
+            lines += (b"X-Forwarded-Host: ", self.host.encode("latin-1"), b"\r\n")
+        lines += (b"Via: ", VIA, b"\r\n")
+        if self.x_request_id is None:
+            lines += (b"X-Request-ID: ", self.request_id, b"\r\n")
+        for name_s, value_s in route.add_request_headers:
+            lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
+        if self.upgrade:
+            lines.append(b"Connection: upgrade\r\nUpgrade: ")
+            lines += (self._upgrade_token(), b"\r\n")
+        if self.body_chunked:
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def _upgrade_token(self) -> bytes:
+        for name, value in self.headers:
+            if name.lower() == b"upgrade":
+                return value
+        return b""
+
+    # -- request body, from the client ------------------------------------------------------
+
+    def request_body(self, data: bytes) -> None:
+        """A piece of the request body (already de-chunked)."""
+        self.body_seen += len(data)
+        if self.body_seen > self.client.plane.settings.max_body_size:
+            return self.fail(413)
+        framed = chunk(data) if self.body_chunked else data
+        self.client.set_deadline(self.client.plane.settings.upstream_timeout, "upstream")
+        if self.pending is not None:
+            self.pending.append(framed)
+            if len(self.pending) > 1 and sum(map(len, self.pending)) > 256 * 1024:
+                self.client.pause_reading()
+        elif self.upstream is not None:
+            self.upstream.write(framed)
+
+    def request_end(self) -> None:
+        """The whole request has been received."""
+        self.request_complete = True
+        if self.pending is None and self.upstream is not None and self.body_chunked:
+            self.upstream.write(LAST_CHUNK)
+
+    # -- response, from the upstream --------------------------------------------------------
+
+    def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+                      upstream_keep_alive: bool) -> None:
+        """The backend's response head: rewrite it and send it to the client."""
+        self.status = status
+        self.response_started = True
+        route = self.route
+        assert route is not None
+        client = self.client
+        client.set_deadline(client.plane.settings.upstream_timeout, "upstream")
+        if status == 101:
+            self.tunnel = True
+        no_body = self.head_only or status in _NO_BODY_STATUS
+        has_length = False
+        chunked_in = False
+        remove = route.remove_response_headers
+        lines = [b"HTTP/1.1 %d " % status, reason or http1.reason(status), b"\r\n"]
+        listed = _connection_tokens(headers)
+        for name, value in headers:
+            lname = name.lower()
+            if lname in listed and status != 101:
+                continue
+            if lname in HOP_BY_HOP:
+                if lname == b"transfer-encoding":
+                    chunked_in = True
+                elif status == 101 and lname in (b"upgrade", b"connection"):
+                    lines += (name, b": ", value, b"\r\n")
+                continue
+            if lname == b"content-length":
+                has_length = True
+            if remove and lname.decode("latin-1") in remove:
+                continue
+            lines += (name, b": ", value, b"\r\n")
+        for name_s, value_s in route.add_response_headers:
+            lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
+        lines += (b"Via: ", VIA, b"\r\n")
+        if not self.request_complete and not self.tunnel:
+            self.close_client = True  # the backend answered early; the rest of the body is moot
+        if not no_body and not self.tunnel and (chunked_in or not has_length):
+            if self.version == "1.1":
+                self.response_chunked = True
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.close_client = True  # an HTTP/1.0 client reads to the end of the stream
+        if self.tunnel:
+            pass
+        elif self.close_client or not self.keep_alive:
+            lines.append(b"Connection: close\r\n")
+        elif self.version == "1.0":
+            lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        client.write(b"".join(lines))
+        if no_body and not self.tunnel:
+            upstream = self.upstream
+            self.response_complete(upstream_keep_alive and status in _NO_BODY_STATUS)
+            if upstream is not None and self.head_only:
+                upstream.reset_parser()
+
+    def response_body(self, data: bytes) -> None:
+        """A piece of the response body (de-chunked by the parser)."""
+        if self.done or self.head_only:
+            return
+        self.response_bytes += len(data)
+        client = self.client
+        client.deadline = client.plane.loop.time() + client.plane.settings.upstream_timeout
+        client.write(chunk(data) if self.response_chunked else data)
+
+    def response_complete(self, upstream_keep_alive: bool) -> None:
+        """The backend's response is complete."""
+        if self.done:
+            return
+        if self.response_chunked:
+            self.client.write(LAST_CHUNK)
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.ex = None
+            if upstream_keep_alive and self.request_complete and not upstream.closed:
+                upstream.pool.put(upstream, self.client.plane.loop.time())
+            else:
+                upstream.close()
+        self.finish()
+
+    def upstream_upgraded(self, rest: bytes) -> None:
+        """The backend switched protocols: relay bytes both ways from now on."""
+        if not self.tunnel:
+            return self.fail(502)
+        self.client.start_tunnel(self)
+        if rest:
+            self.client_write(rest)
+
+    def upstream_failed(self, why: str, retryable: bool) -> None:
+        """The backend broke the protocol or the connection."""
+        self._drop_upstream(close=True)
+        self.fail(502)
+
+    def upstream_lost(self, conn: UpstreamConnection) -> None:
+        """The backend closed the connection while serving this exchange."""
+        if self.done:
+            return
+        self.upstream = None
+        if self.tunnel:
+            self.client.close()
+            return
+        if (not self.response_started and conn.uses > 1 and not self.retried
+                and self.content_length in (None, 0) and not self.body_chunked):
+            self.retried = True  # a reused connection closed under us: the backend never saw it
+            self.pending = []
+            self._connect()
+            return
+        self.fail(502)
+
+    # -- the client side ----------------------------------------------------------------------
+
+    def client_write(self, data: bytes) -> None:
+        """Bytes for the client (tunnel mode)."""
+        self.client.write(data)
+
+    def client_pause_reading(self) -> None:
+        """The upstream cannot take more: stop reading the request body."""
+        self.client.pause_reading()
+
+    def client_resume_reading(self) -> None:
+        """The upstream drained: read the request body again."""
+        self.client.resume_reading()
+
+    def pause_upstream(self) -> None:
+        """The client cannot take more: stop reading the response."""
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_upstream(self) -> None:
+        """The client drained: read the response again."""
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def timed_out(self) -> None:
+        """The connect or upstream deadline passed."""
+        self._drop_upstream(close=True)
+        self.fail(504)
+
+    def client_gone(self) -> None:
+        """The client disconnected: abandon the backend connection (it may be mid-response)."""
+        self.done = True
+        self._drop_upstream(close=True)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def respond(self, data: bytes, status: int) -> None:
+        """Send a complete locally made response and finish."""
+        self.status = status
+        self.response_started = True
+        self.response_bytes = len(data)
+        self.client.write(data)
+        self.finish()
+
+    def fail(self, status: int) -> None:
+        """Answer with an error status if nothing was sent yet; else cut the connection."""
+        if self.done:
+            return
+        self._drop_upstream(close=True)
+        if self.response_started:
+            self.done = True
+            self.status = self.status or status
+            self.client.abort()
+            return
+        self.close_client = self.close_client or not self.request_complete or status == 400
+        self.respond(http1.simple_response(status, close=self.close_client or not self.keep_alive,
+                                           head_only=self.head_only), status)
+
+    def finish(self) -> None:
+        """The response is complete."""
+        self.done = True
+        self.client.exchange_finished(self)
+
+    def _drop_upstream(self, close: bool) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.ex = None
+            if close:
+                upstream.close()
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The header names listed in Connection headers: hop-by-hop for this message only."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(tokens)

@@ -1,0 +1,113 @@
+"""The state a proxy worker serves from: built from a snapshot, swapped whole on the next one.
+
+Requests already in flight keep the route and backend they were given; new requests see the
+new snapshot. Pools survive a snapshot for backends that remain, and are closed for those that
+left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wharf.proxy.accesslog import AccessLog
+from wharf.proxy.balancers import Balancer, make_balancer
+from wharf.proxy.pool import Pool
+from wharf.proxy.routing import Router
+from wharf.proxy.static import StaticServer
+from wharf.registry.snapshot import Backend, Settings, Snapshot
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.server import ClientConnection
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """A service as a worker serves it: its balancer over the current backends."""
+
+    name: str
+    balancer: Balancer
+
+
+class DataPlane:
+    """Everything the request path reads, for one worker process."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.snapshot = Snapshot()
+        self.settings = Settings()
+        self.router = Router(())
+        self.services: dict[str, ServiceState] = {}
+        self.pools: dict[tuple[str, int], Pool] = {}
+        self.connections: set[ClientConnection] = set()
+        self.static = StaticServer()
+        self.access = AccessLog(None, "off")
+        self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+        self._id_prefix = os.urandom(6).hex().encode()
+        self._id_counter = 0
+
+    def __repr__(self) -> str:
+        return (f"<DataPlane version={self.snapshot.version} connections={len(self.connections)}"
+                f" pools={len(self.pools)}>")
+
+    def apply(self, snapshot: Snapshot) -> None:
+        """Serve from `snapshot` from now on."""
+        self.snapshot = snapshot
+        self.settings = snapshot.settings
+        self.router = Router(snapshot.routes)
+        self.services = {s.name: ServiceState(s.name, make_balancer(s.balance, s.backends))
+                         for s in snapshot.services}
+        wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
+        for key in [k for k in self.pools if k not in wanted]:
+            self.pools.pop(key).close()
+        for pool in self.pools.values():
+            pool.max_idle = self.settings.pool_max_idle
+            pool.idle_timeout = self.settings.pool_idle_timeout
+        self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_proxies)
+        self.access.reconfigure(self.settings.access_log_file, self.settings.access_log)
+
+    def pool_for(self, backend: Backend) -> Pool:
+        """The pool of a backend (created on first use)."""
+        key = (backend.host, backend.port)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = Pool(self.settings.pool_max_idle,
+                                          self.settings.pool_idle_timeout)
+        return pool
+
+    def is_trusted(self, ip: str) -> bool:
+        """True if `ip` is a proxy whose X-Forwarded-* headers we keep."""
+        if not self._trusted:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._trusted)
+
+    def next_request_id(self) -> bytes:
+        """A request id unique to this worker process (prefix) and request (counter)."""
+        self._id_counter += 1
+        return b"%s%08x" % (self._id_prefix, self._id_counter)
+
+    def log_access(self, client: ClientConnection, ex: Exchange | None, status: int = 0) -> None:
+        """Record a finished request, if access logging is on."""
+        if self.access.enabled:
+            self.access.record(client, ex, status)
+
+    def sweep(self) -> None:
+        """Enforce deadlines, drop expired idle upstream connections, flush the access log."""
+        now = self.loop.time()
+        for conn in [c for c in self.connections if c.deadline and c.deadline <= now]:
+            conn.timed_out(now)
+        for pool in self.pools.values():
+            pool.sweep(now)
+        self.access.flush()
+
+    def active_exchanges(self) -> int:
+        """How many requests are being answered right now."""
+        return sum(1 for c in self.connections if c.active is not None and c.tunnel_to is None)

@@ -1,0 +1,290 @@
+"""The client side of the proxy: one asyncio protocol per client connection.
+
+It feeds bytes to llhttp, turns each request head into an Exchange, and answers requests in
+order (pipelined requests wait their turn, with reading paused). Limits: a head larger than
+`max_header_size` gets 431; a head not finished within `header_timeout` (slowloris), or a
+keep-alive connection idle for `idle_timeout`, is closed. Any parse error gets 400 and the
+connection closes: a malformed request never reaches a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from wharf.proxy import http1
+from wharf.proxy.exchange import Exchange
+
+if TYPE_CHECKING:
+    from wharf.proxy.plane import DataPlane
+
+
+class _Rejected(Exception):
+    """Raised in a parser callback to refuse a request; llhttp then stops parsing."""
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client's connection: parsing, ordering, deadlines, back-pressure."""
+
+    __slots__ = (
+        "_eof",
+        "_head_size",
+        "_in_head",
+        "_paused",
+        "_queue",
+        "_reject",
+        "_tunnel_buffer",
+        "_writing_paused",
+        "active",
+        "closed",
+        "deadline",
+        "deadline_kind",
+        "ex",
+        "parser",
+        "peer_ip",
+        "plane",
+        "transport",
+        "trusted",
+        "tunnel_to",
+    )
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer_ip = b""
+        self.trusted = False
+        self.ex: Exchange | None = None  # the request being parsed
+        self.active: Exchange | None = None  # the request being answered
+        self._queue: deque[Exchange] = deque()
+        self._in_head = False
+        self._head_size = 0
+        self._paused = False
+        self._writing_paused = False
+        self.deadline = 0.0
+        self.deadline_kind = ""
+        self.closed = False
+        self.tunnel_to: Exchange | None = None
+        self._tunnel_buffer: list[bytes] = []
+        self._reject = 0  # the status of a request refused inside a parser callback
+        self._eof = False
+
+    def __repr__(self) -> str:
+        return f"<ClientConnection {self.peer_ip.decode()} active={self.active!r}>"
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
+        self.peer_ip = ip.encode()
+        self.trusted = self.plane.is_trusted(ip)
+        self.plane.connections.add(self)
+        self.set_deadline(self.plane.settings.header_timeout, "header")
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel_to is not None:
+            upstream = self.tunnel_to.upstream
+            if upstream is not None:
+                upstream.write(data)
+            return
+        if self.ex is None and self.active is not None and self.active.upgrade:
+            self._tunnel_buffer.append(data)  # early bytes for a protocol switch in progress
+            return
+        if not self._in_head and self.ex is None:
+            self._in_head = True
+            self._head_size = 0
+            self.set_deadline(self.plane.settings.header_timeout, "header")
+        if self._in_head:
+            self._head_size += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            rest = data[exc.args[0]:]
+            if rest:
+                self._tunnel_buffer.append(rest)
+        except httptools.HttpParserError:
+            self._bad_request(self._reject or 400)
+            return
+        if self._in_head and self._head_size > self.plane.settings.max_header_size:
+            self._bad_request(431)
+
+    def eof_received(self) -> bool | None:
+        if self.active is not None and not self.closed and self.tunnel_to is None:
+            self._eof = True
+            return True  # half-close: let the response finish, then close
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.plane.connections.discard(self)
+        for ex in (self.active, self.ex, *self._queue):
+            if ex is not None and not ex.done:
+                ex.client_gone()
+        self.active = self.ex = None
+        self._queue.clear()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        if self.active is not None:
+            self.active.pause_upstream()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self.active is not None:
+            self.active.resume_upstream()
+        self.plane.static.resume(self)
+
+    # -- llhttp callbacks ---------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.ex = Exchange(self)
+
+    def on_url(self, url: bytes) -> None:
+        assert self.ex is not None
+        self.ex.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.ex
+        assert ex is not None
+        ex.headers.append((name, value))
+        size = len(name)
+        if size == 4 and name.lower() == b"host":
+            if ex.host:
+                raise _Rejected  # RFC 9112 3.2: more than one Host is a 400
+            ex.host = value.decode("latin-1")
+        elif size == 6 and name.lower() == b"expect":
+            ex.expect_continue = value.lower() == b"100-continue"
+        elif size == 12 and name.lower() == b"x-request-id":
+            ex.x_request_id = value
+
+    def on_headers_complete(self) -> None:
+        ex = self.ex
+        assert ex is not None
+        parser = self.parser
+        self._in_head = False
+        self.deadline = 0.0
+        ex.method = parser.get_method()
+        ex.version = parser.get_http_version()
+        ex.keep_alive = parser.should_keep_alive()
+        ex.upgrade = parser.should_upgrade()
+        ex.request_id = ex.x_request_id or self.plane.next_request_id()
+        size = len(ex.target) + sum(len(n) + len(v) + 4 for n, v in ex.headers)
+        if size > self.plane.settings.max_header_size:
+            self._reject = 431
+            raise _Rejected
+        if ex.version not in ("1.0", "1.1"):
+            raise _Rejected  # HTTP/0.9, which llhttp accepts, has no headers to route by
+        for name, value in ex.headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                ex.content_length = int(value)
+            elif lname == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    self._reject = 501  # RFC 9112 6.1: a coding we would have to undo
+                    raise _Rejected
+                ex.body_chunked = True
+        if not ex.body_chunked and not ex.content_length:
+            ex.request_complete = True
+        if self.active is None:
+            self.active = ex
+            ex.begin()
+        else:
+            self._queue.append(ex)
+            self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.ex
+        if ex is not None and not ex.done:
+            ex.request_body(body)
+
+    def on_message_complete(self) -> None:
+        ex, self.ex = self.ex, None
+        if ex is not None and not ex.request_complete:
+            ex.request_end()
+
+    # -- used by the exchange -----------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the client."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def set_deadline(self, seconds: float, kind: str) -> None:
+        """Arm the one deadline this connection has (checked by the worker's sweep)."""
+        self.deadline = self.plane.loop.time() + seconds
+        self.deadline_kind = kind
+
+    def pause_reading(self) -> None:
+        """Stop reading from the client (back-pressure, or pipelined requests waiting)."""
+        if not self._paused and self.transport is not None and not self.closed:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the client again."""
+        if self._paused and self.transport is not None and not self.closed and not self._queue:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def exchange_finished(self, ex: Exchange) -> None:
+        """The response of `ex` is complete: log it, then close or serve the next request."""
+        self.plane.log_access(self, ex)
+        if ex is not self.active:
+            return
+        self.active = None
+        if ex.close_client or not ex.keep_alive or self.closed or self._eof:
+            self.close()
+            return
+        if self._queue:
+            nxt = self._queue.popleft()
+            self.active = nxt
+            nxt.begin()
+            if not self._queue and self.active is None:
+                self.resume_reading()
+            return
+        self.resume_reading()
+        if self.ex is None:
+            self.set_deadline(self.plane.settings.idle_timeout, "idle")
+
+    def start_tunnel(self, ex: Exchange) -> None:
+        """Switch to relaying raw bytes between the client and `ex`'s upstream."""
+        self.tunnel_to = ex
+        self.deadline = 0.0
+        buffered, self._tunnel_buffer = self._tunnel_buffer, []
+        if buffered and ex.upstream is not None:
+            ex.upstream.write(b"".join(buffered))
+        self.resume_reading()
+
+    def timed_out(self, now: float) -> None:
+        """The deadline passed: close an idle or slow client, or fail a slow upstream."""
+        kind = self.deadline_kind
+        self.deadline = 0.0
+        if kind in ("connect", "upstream") and self.active is not None:
+            self.active.timed_out()
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """Close after what was written has been sent."""
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Cut the connection now (a response was cut short)."""
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def _bad_request(self, status: int) -> None:
+        if self.active is None:
+            self.write(http1.simple_response(status, close=True))
+            self.plane.log_access(self, None, status)
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,284 @@
+"""Static files: sendfile(2), types, validators, conditional and range requests, precompressed.
+
+No path escapes the root: `.`/`..` segments (raw or percent-encoded) and NUL are refused
+before any file-system call, and the resolved real path (symlinks followed) must lie inside
+the root, else 404.
+
+uvloop implements no `loop.sendfile`, so the body goes out with os.sendfile on a duplicate of
+the socket's descriptor, waiting for writability with add_writer on that duplicate; when the
+transport still holds unsent bytes (a pipelined response before), the file is read and written
+through the transport instead, with back-pressure.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import stat
+from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from wharf.proxy import http1
+from wharf.proxy.routing import strip
+from wharf.registry.snapshot import Route
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.server import ClientConnection
+
+CHUNK = 256 * 1024
+_ENCODINGS = ((b"br", ".br"), (b"gzip", ".gz"))
+_TEXT = ("text/", "application/javascript", "application/json", "image/svg+xml")
+
+
+def content_type(path: str) -> bytes:
+    """The Content-Type of a file name (UTF-8 for text)."""
+    kind, _ = mimetypes.guess_type(path, strict=False)
+    if kind is None:
+        return b"application/octet-stream"
+    if kind.startswith(_TEXT):
+        kind += "; charset=utf-8"
+    return kind.encode()
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """(first, last) of a single byte range; None to ignore it; False if unsatisfiable."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first_s, sep, last_s = header[6:].strip().partition("-")
+    if not sep or not (first_s.isdigit() or last_s.isdigit()):
+        return None
+    if not first_s:
+        length = int(last_s)
+        if length == 0:
+            return False
+        return max(0, size - length), size - 1
+    if last_s and not last_s.isdigit():
+        return None
+    first = int(first_s)
+    last = min(int(last_s), size - 1) if last_s else size - 1
+    if first >= size or (last_s and int(last_s) < first):
+        return False
+    return first, last
+
+
+class StaticServer:
+    """Serves files for static routes."""
+
+    def __init__(self) -> None:
+        self._senders: dict[ClientConnection, _Sender] = {}
+
+    def __repr__(self) -> str:
+        return f"<StaticServer sending={len(self._senders)}>"
+
+    def serve(self, ex: Exchange, route: Route) -> None:
+        """Answer `ex` from the route's directory."""
+        assert route.static is not None
+        if ex.method not in (b"GET", b"HEAD"):
+            return ex.respond(http1.simple_response(
+                405, headers=((b"Allow", b"GET, HEAD"),), close=not ex.request_complete), 405)
+        rel = unquote(strip(route.path, ex.path), errors="strict")
+        if "\x00" in rel or http1.has_dot_segment(rel):
+            return ex.fail(400)
+        root = route.static
+        path = self._inside(root, os.path.join(root, rel.lstrip("/")))
+        st = _stat(path) if path else None
+        if path and st and stat.S_ISDIR(st.st_mode):
+            if not ex.path.endswith("/"):
+                location = ex.path + "/" + ("?" + ex.query if ex.query else "")
+                return ex.respond(http1.simple_response(
+                    301, headers=((b"Location", location.encode("latin-1")),),
+                    close=not ex.keep_alive, head_only=ex.head_only), 301)
+            path = self._inside(root, os.path.join(path, "index.html"))
+            st = _stat(path) if path else None
+        if path is None or st is None or not stat.S_ISREG(st.st_mode):
+            return ex.fail(404)
+        self._send_file(ex, root, path, st)
+
+    @staticmethod
+    def _inside(root: str, path: str) -> str | None:
+        real = os.path.realpath(path)
+        return real if real == root or real.startswith(root + os.sep) else None
+
+    def _send_file(self, ex: Exchange, root: str, path: str, st: os.stat_result) -> None:
+        headers = {name.lower(): value.decode("latin-1") for name, value in ex.headers}
+        encoding, served, sst = b"", path, st
+        accepted = headers.get(b"accept-encoding", "")
+        variants = False
+        for token, suffix in _ENCODINGS:
+            candidate = self._inside(root, path + suffix)
+            cst = _stat(candidate) if candidate else None
+            if cst is not None and stat.S_ISREG(cst.st_mode):
+                variants = True
+                if not encoding and token.decode() in accepted:
+                    encoding, served, sst = token, candidate or path, cst
+        etag = f'"{sst.st_mtime_ns:x}-{sst.st_size:x}{"-" + encoding.decode() if encoding else ""}"'
+        out = [(b"Content-Type", content_type(path)), (b"ETag", etag.encode()),
+               (b"Last-Modified", formatdate(sst.st_mtime, usegmt=True).encode()),
+               (b"Accept-Ranges", b"bytes")]
+        if encoding:
+            out.append((b"Content-Encoding", encoding))
+        if variants:
+            out.append((b"Vary", b"Accept-Encoding"))
+        if _not_modified(headers, etag, sst.st_mtime):
+            self._head(ex, 304, out, None, body=False)
+            return
+        size, first, last, status = sst.st_size, 0, sst.st_size - 1, 200
+        wanted = headers.get(b"range")
+        if wanted and headers.get(b"if-range", etag) == etag:
+            span = parse_range(wanted, size)
+            if span is False:
+                out.append((b"Content-Range", f"bytes */{size}".encode()))
+                self._head(ex, 416, out, 0, body=False)
+                return
+            if span:
+                assert isinstance(span, tuple)
+                first, last = span
+                status = 206
+                out.append((b"Content-Range", f"bytes {first}-{last}/{size}".encode()))
+        length = last - first + 1 if size else 0
+        head = self._head(ex, status, out, length, body=True)
+        if ex.head_only or length == 0:
+            ex.client.write(head)
+            ex.response_bytes = 0
+            return ex.finish()
+        try:
+            fd = os.open(served, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return ex.fail(404)
+        sender = _Sender(self, ex, fd, first, length, head)
+        self._senders[ex.client] = sender
+        sender.start()
+
+    def _head(self, ex: Exchange, status: int, headers: list[tuple[bytes, bytes]],
+              length: int | None, body: bool) -> bytes:
+        ex.status = status
+        ex.response_started = True
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, http1.reason(status))]
+        lines += [n + b": " + v + b"\r\n" for n, v in headers]
+        if length is not None:
+            lines.append(b"Content-Length: %d\r\n" % length)
+        if not ex.keep_alive or not ex.request_complete:
+            ex.close_client = True
+            lines.append(b"Connection: close\r\n")
+        elif ex.version == "1.0":
+            lines.append(b"Connection: keep-alive\r\n")
+        lines.append(b"\r\n")
+        head = b"".join(lines)
+        if not body:
+            ex.client.write(head)
+            ex.finish()
+        return head
+
+    def resume(self, client: ClientConnection) -> None:
+        """The client's transport drained: continue a buffered file transfer."""
+        sender = self._senders.get(client)
+        if sender is not None and not sender.raw:
+            sender.pump()
+
+    def done(self, sender: _Sender) -> None:
+        """A transfer ended."""
+        self._senders.pop(sender.ex.client, None)
+
+
+class _Sender:
+    """Sends one file range to one client."""
+
+    def __init__(self, server: StaticServer, ex: Exchange, fd: int, offset: int, count: int,
+                 head: bytes) -> None:
+        self.server = server
+        self.ex = ex
+        self.fd = fd
+        self.offset = offset
+        self.remaining = count
+        self.head = head
+        self.raw = False
+        self.sock = -1
+
+    def start(self) -> None:
+        transport = self.ex.client.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        if transport.get_write_buffer_size() == 0 and sock is not None:
+            self.raw = True
+            self.sock = os.dup(sock.fileno())
+            self.step()
+        else:
+            self.ex.client.write(self.head)
+            self.pump()
+
+    def step(self) -> None:
+        """Raw path: write the head, then sendfile until done or the socket is full."""
+        try:
+            while self.head:
+                sent = os.write(self.sock, self.head)
+                self.head = self.head[sent:]
+            while self.remaining > 0:
+                sent = os.sendfile(self.sock, self.fd, self.offset, self.remaining)
+                if sent == 0:
+                    break  # the file shrank under us
+                self.offset += sent
+                self.remaining -= sent
+                self.ex.response_bytes += sent
+        except BlockingIOError:
+            self.ex.client.plane.loop.add_writer(self.sock, self._writable)
+            return
+        except OSError:
+            self._end(failed=True)
+            return
+        self._end(failed=self.remaining > 0)
+
+    def _writable(self) -> None:
+        self.ex.client.plane.loop.remove_writer(self.sock)
+        if self.ex.client.closed:
+            self._end(failed=True)
+        else:
+            self.step()
+
+    def pump(self) -> None:
+        """Buffered path: read and write through the transport until it asks us to wait."""
+        client = self.ex.client
+        while self.remaining > 0 and not client._writing_paused and not client.closed:
+            data = os.pread(self.fd, min(CHUNK, self.remaining), self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            self.remaining -= len(data)
+            self.ex.response_bytes += len(data)
+            client.write(data)
+        if self.remaining <= 0 or client.closed:
+            self._end(failed=self.remaining > 0)
+
+    def _end(self, failed: bool) -> None:
+        os.close(self.fd)
+        if self.sock >= 0:
+            os.close(self.sock)
+            self.sock = -1
+        self.server.done(self)
+        if failed:
+            self.ex.done = True
+            self.ex.client.abort()
+        else:
+            self.ex.finish()
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _not_modified(headers: dict[bytes, str], etag: str, mtime: float) -> bool:
+    match = headers.get(b"if-none-match")
+    if match is not None:
+        tags = [t.strip().removeprefix("W/") for t in match.split(",")]
+        return "*" in tags or etag in tags
+    since = headers.get(b"if-modified-since")
+    if since:
+        try:
+            return int(mtime) <= parsedate_to_datetime(since).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False

@@ -1,0 +1,139 @@
+"""One connection from the proxy to a backend: sends a request, relays the response.
+
+It parses the response with llhttp and hands events to the exchange it serves. Between
+requests it sits in its backend's pool; if the backend closes it there, `connection_lost` takes
+it out of the pool at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.pool import Pool
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A keep-alive HTTP/1.1 connection to one backend."""
+
+    __slots__ = ("_parser", "closed", "ex", "headers", "idle_since", "pool", "reason",
+                 "transport", "uses")
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.ex: Exchange | None = None
+        self.idle_since = 0.0
+        self.closed = False
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.uses = 0
+
+    def __repr__(self) -> str:
+        return f"<UpstreamConnection uses={self.uses} closed={self.closed} ex={self.ex!r}>"
+
+    # -- pool interface -----------------------------------------------------------------------
+
+    def is_closed(self) -> bool:
+        """True once the connection is closing or closed."""
+        return self.closed or self.transport is None or self.transport.is_closing()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- serving one exchange -----------------------------------------------------------------
+
+    def attach(self, ex: Exchange) -> None:
+        """Serve `ex` next; its request will be written by the exchange."""
+        self.ex = ex
+        self.uses += 1
+        self.headers = []
+
+    def write(self, data: bytes) -> None:
+        """Send request bytes."""
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def reset_parser(self) -> None:
+        """A fresh parser, after a response whose body the parser could not know was absent."""
+        self._parser = httptools.HttpResponseParser(self)
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        ex = self.ex
+        if ex is None:
+            self.close()  # a backend must not speak when not asked
+            return
+        if ex.tunnel:
+            ex.client_write(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            if self.ex is not None:
+                self.ex.upstream_upgraded(data[exc.args[0]:])
+        except httptools.HttpParserError:
+            if self.ex is not None:
+                self.ex.upstream_failed("invalid response from backend", retryable=False)
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        try:
+            self._parser.feed_data(b"")
+        except httptools.HttpParserError:
+            pass
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.discard(self)
+        ex, self.ex = self.ex, None
+        if ex is not None:
+            ex.upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        if self.ex is not None:
+            self.ex.client_pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.ex is not None:
+            self.ex.client_resume_reading()
+
+    # -- llhttp callbacks ---------------------------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.ex
+        status = self._parser.get_status_code()
+        headers, reason = self.headers, self.reason
+        self.headers, self.reason = [], b""
+        if ex is None:
+            return
+        if 100 <= status < 200 and status != 101:
+            return  # interim responses end here; the real one follows
+        ex.response_head(status, reason, headers, self._parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        if self.ex is not None:
+            self.ex.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.ex is not None and self.ex.response_started and not self.ex.tunnel:
+            self.ex.response_complete(self._parser.should_keep_alive())

@@ -1,0 +1,123 @@
+"""A proxy worker process: takes snapshots from the daemon, listens, serves.
+
+Run by the daemon as the supervised program `wharf-proxy` (one instance per worker). Each
+worker binds the listen addresses itself with SO_REUSEPORT, so the kernel spreads connections
+over the workers. It holds no authority: it serves the newest snapshot the daemon sent, and
+exits when the daemon goes away. SIGTERM stops accepting, lets requests in flight finish (up to
+DRAIN_TIMEOUT), then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+import sys
+from pathlib import Path
+
+from wharf.proxy import DRAIN_TIMEOUT
+from wharf.proxy.plane import DataPlane
+from wharf.proxy.server import ClientConnection
+from wharf.registry.snapshot import Snapshot
+
+SWEEP_INTERVAL = 0.5  # deadlines are enforced to within this (nginx's timers are as coarse)
+CONNECT_TIMEOUT = 10.0
+# Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
+# is the same as nginx's default on Linux.
+BACKLOG = 511
+
+
+class Worker:
+    """Listeners and the data plane of one worker process."""
+
+    def __init__(self, snapshot_socket: Path) -> None:
+        self._socket = snapshot_socket
+        self._loop = asyncio.get_running_loop()
+        self.plane = DataPlane(self._loop)
+        self._servers: dict[tuple[str, int], asyncio.Server] = {}
+        self._stop = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def run(self) -> int:
+        """Serve until SIGTERM or until the daemon goes away."""
+        self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        self._loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        reader = await self._connect()
+        sweeper = self._loop.create_task(self._sweep_forever())
+        follow = self._loop.create_task(self._follow(reader))
+        stop = self._loop.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({follow, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if follow in done and follow.exception() is not None:
+                print(f"wharf-proxy: {follow.exception()}", flush=True)
+                return 1
+        finally:
+            follow.cancel()
+            stop.cancel()
+            await self._drain()
+            sweeper.cancel()
+            self.plane.access.flush()
+        return 0
+
+    async def _connect(self) -> asyncio.StreamReader:
+        deadline = self._loop.time() + CONNECT_TIMEOUT
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(self._socket),
+                                                                    limit=64 * 1024 * 1024)
+                self._writer = writer  # dropping it would close the connection
+                return reader
+            except OSError:
+                if self._loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def _follow(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            snapshot = Snapshot.from_json(line)
+            await self._listen(snapshot.listen)
+            self.plane.apply(snapshot)
+            print(f"wharf-proxy: serving snapshot {snapshot.version}", flush=True)
+
+    async def _listen(self, addresses: tuple[tuple[str, int], ...]) -> None:
+        wanted = set(addresses)
+        for address in [a for a in self._servers if a not in wanted]:
+            self._servers.pop(address).close()
+        for host, port in addresses:
+            if (host, port) not in self._servers:
+                self._servers[(host, port)] = await self._loop.create_server(
+                    lambda: ClientConnection(self.plane), host, port, reuse_port=True,
+                    backlog=BACKLOG)
+                print(f"wharf-proxy: listening on {host}:{port}", flush=True)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            self.plane.sweep()
+
+    async def _drain(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        deadline = self._loop.time() + DRAIN_TIMEOUT
+        while self.plane.active_exchanges() and self._loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.plane.connections):
+            conn.close()
+
+
+def main() -> None:
+    """Entry point: `python -m wharf.proxy.worker SNAPSHOT_SOCKET`."""
+    import uvloop
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    async def run() -> int:
+        return await Worker(Path(sys.argv[1])).run()
+
+    sys.exit(uvloop.run(run()))
+
+
+if __name__ == "__main__":
+    main()

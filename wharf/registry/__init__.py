@@ -1,0 +1,1 @@
+"""The registry: services and their backends, published to the proxy workers as snapshots."""

@@ -1,0 +1,78 @@
+"""Pushes snapshots to the proxy workers over a Unix socket in the state directory.
+
+A worker connects, receives the current snapshot at once, then every newer one. A worker that
+reads too slowly to keep up is disconnected (it reconnects and gets the newest snapshot): the
+daemon never buffers without bound for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from wharf.registry.snapshot import Snapshot
+
+log = logging.getLogger("wharf.registry")
+
+# A snapshot is a few KB; a worker this far behind is stuck.
+MAX_BACKLOG = 4 * 1024 * 1024
+
+
+class Publisher:
+    """Serves the newest snapshot to every connected worker."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._current: bytes | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    def __repr__(self) -> str:
+        return f"<Publisher {self.path} workers={len(self._writers)}>"
+
+    async def start(self) -> None:
+        """Listen on the socket (mode 0600)."""
+        self.path.unlink(missing_ok=True)
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        finally:
+            os.umask(old)
+
+    async def close(self) -> None:
+        """Disconnect every worker and remove the socket."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self.path.unlink(missing_ok=True)
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Send `snapshot` to every worker, and to every worker that connects later."""
+        self._current = snapshot.to_json()
+        for writer in list(self._writers):
+            self._send(writer)
+
+    def _send(self, writer: asyncio.StreamWriter) -> None:
+        assert self._current is not None
+        if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+            log.warning("wharf: a proxy worker is not reading its snapshots; disconnecting it")
+            writer.close()
+            self._writers.discard(writer)
+            return
+        writer.write(self._current)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        if self._current is not None:
+            self._send(writer)
+        try:
+            while await reader.read(4096):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()

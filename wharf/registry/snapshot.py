@@ -1,0 +1,101 @@
+"""The immutable, versioned snapshot that the daemon pushes to every proxy worker.
+
+It holds everything a worker needs and nothing it must compute: listeners, settings, routes in
+match order, and each service's current backends. It travels as one line of JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One server a service can send requests to."""
+
+    host: str
+    port: int
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A named set of backends behind one balancer."""
+
+    name: str
+    backends: tuple[Backend, ...] = ()
+    balance: str = "round_robin"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a request must look like, and what answers it (a service, a directory, a redirect)."""
+
+    path: str = "/"
+    host: str | None = None
+    methods: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    service: str | None = None
+    static: str | None = None
+    redirect: str | None = None
+    redirect_code: int = 302
+    strip_prefix: bool = False
+    add_request_headers: tuple[tuple[str, str], ...] = ()
+    remove_request_headers: tuple[str, ...] = ()
+    add_response_headers: tuple[tuple[str, str], ...] = ()
+    remove_response_headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Limits and timeouts of the data plane (seconds and bytes)."""
+
+    connect_timeout: float = 5.0
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    upstream_timeout: float = 60.0
+    max_header_size: int = 16 * 1024
+    max_body_size: int = 10_000_000
+    access_log: str = "off"
+    access_log_file: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    pool_max_idle: int = 64
+    pool_idle_timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a proxy worker serves, at one version."""
+
+    version: int = 0
+    listen: tuple[tuple[str, int], ...] = ()
+    settings: Settings = field(default_factory=Settings)
+    routes: tuple[Route, ...] = ()
+    services: tuple[Service, ...] = ()
+
+    def to_json(self) -> bytes:
+        """One line of JSON."""
+        return json.dumps(asdict(self), separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, line: bytes) -> Snapshot:
+        """Parse what `to_json` wrote."""
+        data: dict[str, Any] = json.loads(line)
+        return cls(
+            version=data["version"],
+            listen=tuple((h, p) for h, p in data["listen"]),
+            settings=Settings(**cast(dict[str, Any], {
+                k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})),
+            routes=tuple(_route(r) for r in data["routes"]),
+            services=tuple(Service(s["name"], tuple(Backend(**b) for b in s["backends"]),
+                                   s["balance"]) for s in data["services"]),
+        )
+
+
+def _route(data: dict[str, Any]) -> Route:
+    pairs = ("headers", "add_request_headers", "add_response_headers")
+    return Route(**cast(dict[str, Any], {
+        k: (tuple(tuple(p) for p in v) if k in pairs else tuple(v) if isinstance(v, list) else v)
+        for k, v in data.items()}))

@@ -1,0 +1,181 @@
+"""A scripted HTTP/1.1 backend that records what reaches it, run in a thread of the test.
+
+Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; `/chunked`
+answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/status/N` answers
+status N; `/close` answers and closes; `/ws` switches protocols and echoes bytes back; anything
+else gets "ok". Every request that reaches it is recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import httptools
+
+
+@dataclass
+class Seen:
+    """One request as the backend received it."""
+
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    connection: int = 0
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, by case-insensitive name."""
+        return next((v for n, v in self.headers if n.lower() == name.lower()), None)
+
+    def header_values(self, name: str) -> list[str]:
+        """All values of a header."""
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+
+@dataclass
+class ScriptedUpstream:
+    """Starts on a free port of 127.0.0.1 in a background thread; `close()` stops it."""
+
+    name: str = "upstream"
+    idle_close: float | None = None  # close idle keep-alive connections after this many seconds
+    requests: list[Seen] = field(default_factory=list)
+    connections: int = 0
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(self._loop.create_server(
+            lambda: _Conn(self), "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._server = server
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        self._loop.run_until_complete(server.wait_closed())
+        self._loop.close()
+
+    def close(self) -> None:
+        """Stop serving and join the thread."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, owner: ScriptedUpstream) -> None:
+        self.owner = owner
+        owner.connections += 1
+        self.number = owner.connections
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.tunnel = False
+        self.idle: asyncio.TimerHandle | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        if self.tunnel:
+            assert self.transport is not None
+            self.transport.write(b"echo:" + data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        seen = Seen(self.parser.get_method().decode(), self.url.decode("latin-1"),
+                    self.parser.get_http_version(),
+                    [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers],
+                    self.body, self.number)
+        self.owner.requests.append(seen)
+        keep_alive = self.parser.should_keep_alive()
+        self._reset()
+        path = seen.target.split("?")[0]
+        if path.startswith("/slow/"):
+            asyncio.get_running_loop().call_later(
+                float(path.split("/")[2]), self._answer, seen, path, keep_alive)
+        else:
+            self._answer(seen, path, keep_alive)
+
+    def _answer(self, seen: Seen, path: str, keep_alive: bool) -> None:
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if path.startswith("/ws"):
+            self.tunnel = True
+            t.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\n\r\n")
+            return
+        if path.startswith("/chunked"):
+            t.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                    b"X-Backend: %s\r\n\r\n" % self.owner.name.encode())
+            for part in (b"hello ", b"chunked ", b"world"):
+                t.write(b"%x\r\n%s\r\n" % (len(part), part))
+            t.write(b"0\r\n\r\n")
+        elif path.startswith("/big/"):
+            size = int(path.split("/")[2])
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            block = b"x" * 65536
+            for _ in range(size // len(block)):
+                t.write(block)
+            t.write(b"x" * (size % len(block)))
+        elif path.startswith("/status/"):
+            code = int(path.split("/")[2])
+            t.write(b"HTTP/1.1 %d Whatever\r\nContent-Length: 6\r\n\r\nstatus" % code)
+        else:
+            if "/echo" in path:
+                body = json.dumps(_as_dict(seen)).encode()
+            else:
+                body = b"ok from " + self.owner.name.encode()
+            extra = b"Connection: close\r\n" if path.startswith("/close") else \
+                b"Keep-Alive: timeout=5\r\nX-Hop: drop-me\r\nConnection: X-Hop\r\n"
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"X-Backend: %s\r\n%sContent-Length: %d\r\n\r\n%s"
+                    % (self.owner.name.encode(), extra, len(body), body))
+            if path.startswith("/close"):
+                t.close()
+                return
+        if not keep_alive:
+            t.close()
+        elif self.owner.idle_close is not None:
+            self.idle = asyncio.get_running_loop().call_later(self.owner.idle_close, t.close)
+
+
+def _as_dict(seen: Seen) -> dict[str, Any]:
+    return {"method": seen.method, "target": seen.target, "version": seen.version,
+            "headers": seen.headers, "body": seen.body.decode("latin-1"),
+            "connection": seen.connection}
