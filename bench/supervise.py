@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -55,9 +53,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_FILE = ROOT / "bench" / "results" / "supervise.json"
-CACHE_DIR = ROOT / "bench" / ".cache"
+from common import (
+    CACHE_DIR,
+    HAS_PROC_CHILDREN,
+    RESULTS_DIR,
+    ROOT,
+    BenchError,
+    alive,
+    all_pids,
+    apt_install,
+    argv_of,
+    become_subreaper,
+    children_of,
+    format_table,
+    kill,
+    leftovers,
+    machine_info,
+    ppid_of,
+    reap,
+    rss_mib,
+    run,
+    trap_signals,
+    wait_gone,
+    wait_until,
+    write_json,
+)
+
+RESULTS_FILE = RESULTS_DIR / "supervise.json"
 TOOLS = ("wharf", "supervisord", "pm2")
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
@@ -67,51 +89,9 @@ SETTLE = 2.0  # seconds between "all running" and a measurement
 PAUSE = 0.2  # seconds between two kills
 REPLACE_TIMEOUT = 5.0  # seconds; an instance not replaced by then fails that tool's run
 BUDGET = 270  # seconds for all measurements (installs excluded); then everything is stopped
-PR_SET_CHILD_SUBREAPER = 36
-HAS_PROC_CHILDREN = Path(f"/proc/self/task/{os.getpid()}/children").exists()
-
-
-class BenchError(Exception):
-    """A step of the benchmark failed; the message says which and why."""
 
 
 # -- processes, seen through /proc ------------------------------------------------------------
-
-def ppid_of(pid: int) -> int | None:
-    """The parent pid of `pid`, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def argv_of(pid: int) -> list[str]:
-    """The command line of `pid` ([] if it is gone or a zombie)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def all_pids() -> set[int]:
-    """Every process id (thread-group leaders) now in /proc."""
-    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
-
-
-def children_of(parent: int) -> set[int]:
-    """The current children of `parent`."""
-    if HAS_PROC_CHILDREN:
-        found: set[int] = set()
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{parent}/task"):
-                with contextlib.suppress(OSError), \
-                        open(f"/proc/{parent}/task/{task}/children") as f:
-                    found.update(int(p) for p in f.read().split())
-        return found
-    return {pid for pid in all_pids() if ppid_of(pid) == parent}
-
 
 def is_instance(pid: int) -> bool:
     """True when `pid` runs the benchmark's `sleep 100000` (and has exec'd it)."""
@@ -122,30 +102,6 @@ def is_instance(pid: int) -> bool:
 def instances_of(daemon: int) -> list[int]:
     """The supervised `sleep` processes of a daemon."""
     return sorted(pid for pid in children_of(daemon) if is_instance(pid))
-
-
-def alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def reap(pid: int) -> None:
-    """Collect the exit status of `pid` if it is (or became, as a subreaper) our child."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def rss_mib(pid: int) -> float:
-    """VmRSS of one process, in MiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmRSS for pid {pid}")
 
 
 class ChildWatcher:
@@ -168,54 +124,7 @@ class ChildWatcher:
         return None
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str,
-               interval: float = 0.05) -> None:
-    """Poll `condition` until it holds; BenchError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def become_subreaper() -> None:
-    """Adopt orphaned descendants (detached daemons), so they can be reaped and checked."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        print("warning: prctl(PR_SET_CHILD_SUBREAPER) failed; detached daemons are not reaped",
-              file=sys.stderr)
-
-
-def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 60.0,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command and capture its output; BenchError if it fails (when `check`)."""
-    try:
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"`{' '.join(argv)}` took more than {timeout:.0f}s") from None
-    if check and done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise BenchError(f"`{' '.join(argv)}` exited {done.returncode}: " + " | ".join(tail))
-    return done
-
-
 # -- installing what is missing ---------------------------------------------------------------
-
-@contextlib.contextmanager
-def services_blocked() -> Iterator[None]:
-    """Forbid Debian maintainer scripts to start services while a package installs."""
-    policy = Path("/usr/sbin/policy-rc.d")
-    if policy.exists():
-        yield
-        return
-    policy.write_text("#!/bin/sh\n# wharf bench: no service starts during install\nexit 101\n")
-    policy.chmod(0o755)
-    try:
-        yield
-    finally:
-        policy.unlink(missing_ok=True)
-
 
 def stop_system_supervisord() -> None:
     """If the package's own supervisord runs anyway, stop it with the service manager."""
@@ -230,21 +139,10 @@ def stop_system_supervisord() -> None:
 
 def ensure_supervisord() -> str | None:
     """Install supervisord if needed; the reason it is unavailable, or None."""
-    if shutil.which("supervisord") and shutil.which("supervisorctl"):
-        return None
-    if not shutil.which("apt-get"):
-        return "supervisord is missing and apt-get is not available"
-    print("installing supervisor with apt-get...", file=sys.stderr)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "supervisor"]
-    with services_blocked():
-        if run(install, env=env, timeout=300, check=False).returncode != 0:
-            run(["apt-get", "update"], env=env, timeout=300, check=False)
-            done = run(install, env=env, timeout=300, check=False)
-            if done.returncode != 0:
-                return "apt-get install supervisor failed: " + done.stderr.strip()[-200:]
-    stop_system_supervisord()
-    return None if shutil.which("supervisord") else "supervisord not found after install"
+    reason = apt_install(["supervisor"], ["supervisord", "supervisorctl"])
+    if reason is None:
+        stop_system_supervisord()
+    return reason
 
 
 def ensure_pm2() -> tuple[str | None, str | None]:
@@ -321,23 +219,14 @@ class Tool:
         print(f"warning: {self.name} daemon {self.pid} still alive after shutdown; killing it",
               file=sys.stderr)
         for pid in [*instances_of(self.pid), self.pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            kill(pid)
         time.sleep(0.2)
         reap(self.pid)
 
     def wait_daemon_gone(self, timeout: float = 30.0) -> None:
         """Wait until the daemon has exited (and reap it if it is ours)."""
-        if self.pid is None:
-            return
-        pid = self.pid
-
-        def gone() -> bool:
-            reap(pid)
-            return not alive(pid)
-
-        with contextlib.suppress(BenchError):
-            wait_until(gone, timeout, f"{self.name} daemon {pid} to exit")
+        if self.pid is not None:
+            wait_gone(self.pid, timeout)
 
 
 class WharfTool(Tool):
@@ -645,27 +534,7 @@ def table(results: dict[str, dict[str, Any]], tools: list[str]) -> str:
             r = ratio(results, tool, key)
             cells.append(f"x{r:.2f}" if r is not None else "n/a")
         lines.append(cells)
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-
-    def fmt_row(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-
-    rule = "-" * len(fmt_row(header))
-    return "\n".join([fmt_row(header), rule, *(fmt_row(r) for r in lines)])
-
-
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    return {"cpus": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version(),
-            "child_detection": "proc-task-children" if HAS_PROC_CHILDREN else "proc-scan"}
-
-
-def write_json(report: dict[str, Any]) -> None:
-    """Save the report to bench/results/supervise.json."""
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2) + "\n")
+    return format_table(header, lines)
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -709,29 +578,6 @@ def factories(tools: list[str]) -> tuple[dict[str, Callable[[Path], Tool]], dict
     return made, missing
 
 
-def leftovers() -> list[str]:
-    """Kill by pid any process still parented to this script (adopted orphans), and reap."""
-    found = []
-    for pid in children_of(os.getpid()):
-        argv = argv_of(pid)
-        if not argv:  # a zombie: just reap it
-            reap(pid)
-            continue
-        found.append(f"{pid} {' '.join(argv)}")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    time.sleep(0.1)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    return found
-
-
-def on_signal(signum: int, _frame: object) -> None:
-    """SIGTERM, SIGHUP or the time budget: unwind through every finally block."""
-    raise SystemExit(f"stopped by {signal.Signals(signum).name}; cleaning up")
-
-
 def run_all(made: dict[str, Callable[[Path], Tool]], samples: int) -> dict[str, dict[str, Any]]:
     """Run every tool's measurements; a tool that fails gets its error instead."""
     results: dict[str, dict[str, Any]] = {}
@@ -749,8 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     become_subreaper()
     made, missing = factories(args.tools)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, on_signal)
+    trap_signals()
     signal.alarm(BUDGET)
     started = time.monotonic()
     try:
@@ -763,12 +608,14 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
     for name, reason in missing.items():
         results[name] = {"error": reason}
-    report = {"machine": machine_info(), "samples": args.samples,
+    machine = {**machine_info(),
+               "child_detection": "proc-task-children" if HAS_PROC_CHILDREN else "proc-scan"}
+    report = {"machine": machine, "samples": args.samples,
               "duration_s": round(time.monotonic() - started, 1), "results": results,
               "ratios_to_wharf": {t: {k: ratio(results, t, k) for k, _, _ in ROWS}
                                   for t in args.tools if t != "wharf"},
               "left_behind": stray}
-    write_json(report)
+    write_json(RESULTS_FILE, report)
     info = report["machine"]
     versions = ", ".join(f"{t} {results[t].get('version', '?')}" for t in args.tools)
     print(f"{info['cpus']} CPUs, Linux {info['kernel']}, Python {info['python']}; {versions}; "

@@ -115,3 +115,7 @@ def wharf(tmp_path: Path) -> Iterator[Wharf]:
         yield w
     finally:
         w.close()
+
+
+# The module-scoped proxy fixture, shared by the proxy test modules.
+from tests.integration.proxy_fixture import proxy  # noqa: E402, F401

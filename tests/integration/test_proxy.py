@@ -5,118 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.integration.conftest import Wharf, wait_until
+from tests.integration.proxy_fixture import Proxy, free_port
 from tests.integration.proxyutil import exchange, get, parse_responses, request
 from wharf.testing.upstream import ScriptedUpstream
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Proxy:
-    """A running daemon with a proxy in front of scripted upstreams A and B and an app."""
-
-    def __init__(self, wharf: Wharf, a: ScriptedUpstream, b: ScriptedUpstream, port: int):
-        self.wharf, self.a, self.b, self.port = wharf, a, b, port
-
-    def seen(self, upstream: ScriptedUpstream, marker: str) -> list:
-        return [r for r in upstream.requests if marker in r.target]
-
-
-CONFIG = """
-[proxy]
-listen = ["127.0.0.1:{port}"]
-timeouts = {{ connect = "1s", header = "1s", idle = "1s", upstream = "1s" }}
-max_header_size = "4KB"
-max_body_size = "1MB"
-access_log = "json"
-
-[apps.web]
-command = "{{py}} {{apps}}/httpapp.py"
-instances = 2
-startsecs = "0.2s"
-
-[apps.broken]
-command = "/nonexistent/app"
-startretries = 0
-
-[[routes]]
-path = "/"
-servers = ["127.0.0.1:{a}"]
-
-[[routes]]
-host = "api.test"
-servers = ["127.0.0.1:{b}"]
-
-[[routes]]
-host = "*.wild.test"
-path = "/"
-servers = ["127.0.0.1:{b}"]
-
-[[routes]]
-path = "/app"
-app = "web"
-strip_prefix = true
-
-[[routes]]
-path = "/b"
-servers = ["127.0.0.1:{b}"]
-add_request_headers = {{ X-Added = "1" }}
-remove_request_headers = ["X-Remove-Me"]
-add_response_headers = {{ X-Resp = "yes" }}
-remove_response_headers = ["X-Backend"]
-
-[[routes]]
-path = "/form"
-methods = ["POST"]
-servers = ["127.0.0.1:{b}"]
-
-[[routes]]
-path = "/versioned"
-headers = {{ X-Version = "2" }}
-servers = ["127.0.0.1:{b}"]
-
-[[routes]]
-path = "/old"
-redirect = "https://{{host}}/new{{path}}"
-redirect_code = 301
-
-[[routes]]
-path = "/dead"
-servers = ["127.0.0.1:{dead}"]
-
-[[routes]]
-path = "/down"
-app = "broken"
-"""
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    a, b = ScriptedUpstream("A"), ScriptedUpstream("B")
-    wharf = Wharf(tmp_path_factory.mktemp("proxy"))
-    port = free_port()
-    wharf.write_config(CONFIG.format(port=port, a=a.port, b=b.port, dead=free_port()))
-    try:
-        wharf.up()
-        wharf.wait_state("web", "RUNNING", 1)
-        wait_until(lambda: b"instance=" in exchange(
-            port, b"GET /app/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0],
-            message="the proxy to route to the app")
-        yield Proxy(wharf, a, b, port)
-    finally:
-        wharf.close()
-        a.close()
-        b.close()
-
 
 # -- routing ---------------------------------------------------------------------------------
 

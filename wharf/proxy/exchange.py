@@ -8,6 +8,10 @@ pauses reading from the backend. Errors before the response has started become 5
 after it has started, the client connection is cut (a half-sent response cannot be mended).
 A request without a body that meets a reused connection closed under it is retried once on a
 fresh connection, as nginx and Go's transport do: the backend never saw it.
+
+A request body is held back until it is complete or BODY_BUFFER bytes have arrived, so a body
+whose chunked framing turns out malformed within that much never reaches a backend at all
+(nginx buffers whole bodies by default; HAProxy streams). Larger bodies then stream.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
 _NO_BODY_STATUS = frozenset({204, 304})
+# How much of a request body is validated before the backend sees any of it.
+BODY_BUFFER = 64 * 1024
+# While the backend connection is being made, read at most this much more of the body.
+PENDING_LIMIT = 256 * 1024
 
 
 class Exchange:
@@ -48,6 +56,7 @@ class Exchange:
         "method",
         "path",
         "pending",
+        "pending_size",
         "query",
         "request_complete",
         "request_id",
@@ -63,6 +72,7 @@ class Exchange:
         "upgrade",
         "upstream",
         "version",
+        "waiting_body",
         "x_request_id",
     )
 
@@ -99,6 +109,8 @@ class Exchange:
         self.done = False
         self.deadline_kind = ""
         self.head_only = False
+        self.pending_size = 0
+        self.waiting_body = False
 
     def __repr__(self) -> str:
         return (f"<Exchange {self.method.decode()} {self.target.decode('latin-1')} "
@@ -140,9 +152,13 @@ class Exchange:
         if backend is None:
             return self.fail(503)
         self.backend = backend
-        if self.expect_continue and not self.request_complete:
+        if self.request_complete:
+            self._connect()
+            return
+        if self.expect_continue:
             client.write(http1.CONTINUE)
-        self._connect()
+        self.waiting_body = True
+        client.set_deadline(plane.settings.header_timeout, "body")
 
     def _header_lookup(self, name: str) -> str | None:
         key = name.encode()
@@ -199,6 +215,7 @@ class Exchange:
             conn.reset_parser()
         conn.write(self._upstream_head())
         pending, self.pending = self.pending, None
+        self.pending_size = 0
         if pending:
             conn.write(b"".join(pending))
             self.client.resume_reading()
@@ -269,7 +286,11 @@ class Exchange:
         self.client.set_deadline(self.client.plane.settings.upstream_timeout, "upstream")
         if self.pending is not None:
             self.pending.append(framed)
-            if len(self.pending) > 1 and sum(map(len, self.pending)) > 256 * 1024:
+            self.pending_size += len(framed)
+            if self.waiting_body and self.pending_size >= BODY_BUFFER:
+                self.waiting_body = False
+                self._connect()
+            elif self.pending_size > PENDING_LIMIT:
                 self.client.pause_reading()
         elif self.upstream is not None:
             self.upstream.write(framed)
@@ -277,7 +298,10 @@ class Exchange:
     def request_end(self) -> None:
         """The whole request has been received."""
         self.request_complete = True
-        if self.pending is None and self.upstream is not None and self.body_chunked:
+        if self.waiting_body:
+            self.waiting_body = False
+            self._connect()
+        elif self.pending is None and self.upstream is not None and self.body_chunked:
             self.upstream.write(LAST_CHUNK)
 
     # -- response, from the upstream --------------------------------------------------------
@@ -416,10 +440,10 @@ class Exchange:
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.resume_reading()
 
-    def timed_out(self) -> None:
-        """The connect or upstream deadline passed."""
+    def timed_out(self, kind: str) -> None:
+        """A deadline passed: the client's body stalled (408), or the backend's answer (504)."""
         self._drop_upstream(close=True)
-        self.fail(504)
+        self.fail(408 if kind == "body" else 504)
 
     def client_gone(self) -> None:
         """The client disconnected: abandon the backend connection (it may be mid-response)."""

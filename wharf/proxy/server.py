@@ -10,6 +10,7 @@ connection closes: a malformed request never reaches a backend.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -20,6 +21,8 @@ from wharf.proxy.exchange import Exchange
 
 if TYPE_CHECKING:
     from wharf.proxy.plane import DataPlane
+
+log = logging.getLogger("wharf.proxy")
 
 
 class _Rejected(Exception):
@@ -35,6 +38,7 @@ class ClientConnection(asyncio.Protocol):
         "_in_head",
         "_paused",
         "_queue",
+        "_refusal",
         "_reject",
         "_tunnel_buffer",
         "_writing_paused",
@@ -71,6 +75,7 @@ class ClientConnection(asyncio.Protocol):
         self._tunnel_buffer: list[bytes] = []
         self._reject = 0  # the status of a request refused inside a parser callback
         self._eof = False
+        self._refusal = 0  # a parse error to answer once the responses owed are sent
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.peer_ip.decode()} active={self.active!r}>"
@@ -107,7 +112,13 @@ class ClientConnection(asyncio.Protocol):
             rest = data[exc.args[0]:]
             if rest:
                 self._tunnel_buffer.append(rest)
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if cause is not None and not isinstance(cause, _Rejected):
+                # A bug of ours inside a parser callback: the client is not at fault.
+                log.error("wharf-proxy: internal error", exc_info=cause)
+                self._bad_request(500)
+                return
             self._bad_request(self._reject or 400)
             return
         if self._in_head and self._head_size > self.plane.settings.max_header_size:
@@ -185,8 +196,7 @@ class ClientConnection(asyncio.Protocol):
                 ex.content_length = int(value)
             elif lname == b"transfer-encoding":
                 if value.strip().lower() != b"chunked":
-                    self._reject = 501  # RFC 9112 6.1: a coding we would have to undo
-                    raise _Rejected
+                    raise _Rejected  # a coding before chunked, which we would have to undo
                 ex.body_chunked = True
         if not ex.body_chunked and not ex.content_length:
             ex.request_complete = True
@@ -240,6 +250,9 @@ class ClientConnection(asyncio.Protocol):
         if ex.close_client or not ex.keep_alive or self.closed or self._eof:
             self.close()
             return
+        if not self._queue and self._refusal:
+            self._refuse(self._refusal)
+            return
         if self._queue:
             nxt = self._queue.popleft()
             self.active = nxt
@@ -264,8 +277,8 @@ class ClientConnection(asyncio.Protocol):
         """The deadline passed: close an idle or slow client, or fail a slow upstream."""
         kind = self.deadline_kind
         self.deadline = 0.0
-        if kind in ("connect", "upstream") and self.active is not None:
-            self.active.timed_out()
+        if kind in ("connect", "upstream", "body") and self.active is not None:
+            self.active.timed_out(kind)
         else:
             self.close()
 
@@ -282,9 +295,20 @@ class ClientConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _bad_request(self, status: int) -> None:
+        """Refuse what is being parsed; answers already owed are sent first."""
+        ex, self.ex = self.ex, None
+        if ex is not None and ex is self.active and not ex.response_started:
+            ex.fail(status)  # its body turned out malformed: the backend gets nothing more
+            return
+        if ex is not None and not ex.done:
+            ex.client_gone()
         if self.active is None:
-            self.write(http1.simple_response(status, close=True))
-            self.plane.log_access(self, None, status)
-            self.close()
+            self._refuse(status)
         else:
-            self.abort()
+            self._refusal = status  # after the responses in progress
+            self.pause_reading()
+
+    def _refuse(self, status: int) -> None:
+        self.write(http1.simple_response(status, close=True))
+        self.plane.log_access(self, None, status)
+        self.close()

@@ -109,6 +109,9 @@ def main() -> None:
     """Entry point: `python -m wharf.proxy.worker SNAPSHOT_SOCKET`."""
     import uvloop
 
+    from wharf.observability.log_setup import setup_logging
+
+    setup_logging()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -3,7 +3,8 @@
 Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; `/chunked`
 answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/status/N` answers
 status N; `/close` answers and closes; `/ws` switches protocols and echoes bytes back; anything
-else gets "ok". Every request that reaches it is recorded in `requests`.
+else gets "ok". Every complete request that reaches it is recorded in `requests`, and the
+target of every request head, complete or not, in `heads`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ScriptedUpstream:
     name: str = "upstream"
     idle_close: float | None = None  # close idle keep-alive connections after this many seconds
     requests: list[Seen] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)  # targets of every head, even if cut short
     connections: int = 0
     port: int = 0
 
@@ -112,6 +114,9 @@ class _Conn(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.owner.heads.append(self.url.decode("latin-1"))
 
     def on_body(self, body: bytes) -> None:
         self.body += body
