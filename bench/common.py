@@ -83,7 +83,9 @@ def children_of(parent: int) -> set[int]:
 def alive(pid: int) -> bool:
     """True if `pid` exists and is not a zombie."""
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] != "Z"
+    if not fields:
+        return False
+    return fields[0] != "Z"
 
 
 def reap(pid: int) -> None:

@@ -93,6 +93,10 @@ servers = ["127.0.0.1:{dead}"]
 [[routes]]
 path = "/down"
 app = "broken"
+
+[[routes]]
+path = "/files"
+static = "files"
 """
 
 
@@ -100,6 +104,8 @@ app = "broken"
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     a, b = ScriptedUpstream("A"), ScriptedUpstream("B")
     wharf = Wharf(tmp_path_factory.mktemp("proxy"))
+    (wharf.root / "files").mkdir()
+    (wharf.root / "files" / "f.bin").write_bytes(bytes(range(256)) * 4096)
     port = free_port()
     wharf.write_config(CONFIG.format(port=port, a=a.port, b=b.port, dead=free_port()))
     try:

@@ -282,3 +282,4 @@ def test_pooled_connection_closed_by_the_backend_is_not_used(tmp_path: Path):
     finally:
         wharf.close()
         upstream.close()
+

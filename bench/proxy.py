@@ -1,0 +1,1061 @@
+"""Benchmark Wharf's reverse proxy against nginx and HAProxy, on this machine, in one run.
+
+One upstream serves every proxy: nginx with one worker, answering `GET /` with a fixed 12-byte
+body ("hello world\\n") from a `return 200` (no disk, no access log, keep-alive with a high
+keepalive_requests). In front of it, each proxy runs with ONE worker, keep-alive to the
+upstream on (a pool of up to 64 idle connections), and no access log:
+
+- Wharf: `[proxy] workers = 1`, run by its daemon (`wharf up -d`); its worker is the supervised
+  `wharf-proxy` process (pid from `wharf status --json`). Pooling is Wharf's default
+  (pool_max_idle = 64), the access log is off.
+- nginx: `worker_processes 1`, an `upstream` block with `keepalive 64`, `proxy_http_version
+  1.1` and `proxy_set_header Connection ""`.
+- HAProxy: `nbthread 1`, `mode http`, `http-reuse always`, one process (`haproxy -db`).
+
+Pinning (the machine needs CPUs 0 and 1): each proxy's serving process - Wharf's worker, nginx's
+worker, HAProxy's process - has every thread pinned to CPU 1 with sched_setaffinity. The
+upstream nginx (master and worker) and wrk run on CPU 0 (`taskset -c 0`). The control processes
+(Wharf's daemon, nginx's master) are not pinned: they are idle while traffic flows (Wharf's
+daemon CPU is measured and reported apart). The proxies compete with nothing on CPU 1;
+the load generator and the upstream share CPU 0, so a proxy faster than them is capped by
+CPU 0: the "CPU busy" row tells how close to saturated each proxy ran (100% = a full CPU).
+
+Throughput, latency, CPU: all proxies run at once, each on its own port. Each gets a 2 s wrk
+warm-up, then N rounds (default 3) alternate between them (wharf, nginx, haproxy, wharf, ...):
+`taskset -c 0 wrk -t1 -c50 -d10s --latency http://127.0.0.1:PORT/`. From wrk's output: req/s,
+p50 and p99 latency, non-2xx responses and socket errors. CPU per request: user + system time
+(/proc/<pid>/stat utime + stime, clock ticks) of the proxy's processes - for Wharf the worker
+only, for nginx master + worker, for HAProxy its process - read just before wrk starts and
+just after it exits, divided by the requests wrk completed. Medians of the rounds are reported.
+
+Memory per idle connection: from the bench process, 5,000 (`--idle`) keep-alive connections
+are opened to the proxy, 50 at a time; on each, one full request (`GET / HTTP/1.1`) is sent
+and its response read, then it stays open and idle. VmRSS of the proxy's serving process is
+read before (after the throughput rounds, no clients) and 2 s after the last one is open,
+well inside the 60 s idle timeout of every proxy (Wharf's default is 60 s; nginx's
+keepalive_timeout and HAProxy's `timeout http-keep-alive` are set to 75 s). (after - before)
+/ open connections = KiB per idle connection. The kernel's socket buffers are not in RSS, and
+nginx preallocates its connection structures (worker_connections) at start, so they count in
+"before", not in the difference.
+
+Missing tools are installed with `apt-get install -y nginx haproxy wrk` (a policy-rc.d keeps
+Debian from starting its own services; if they run anyway, that is noted, never touched).
+Every process this script starts is stopped by pid (Wharf with `wharf down`) in finally
+blocks, also on SIGTERM and when the time budget (345 s, installs included) runs out; the
+script is a child subreaper and kills by pid whatever its daemons left behind.
+
+Run: .venv/bin/python bench/proxy.py [--only wharf,nginx] [--duration 10] [--rounds 3]
+     [--connections 50] [--skip-idle]
+Prints a table (medians per proxy, and Wharf's figure divided by nginx's and HAProxy's) and
+the targets, and writes everything, each round included, to bench/results/proxy.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    RESULTS_DIR,
+    ROOT,
+    BenchError,
+    alive,
+    apt_install,
+    argv_of,
+    become_subreaper,
+    children_of,
+    cpu_seconds,
+    format_table,
+    kill,
+    leftovers,
+    machine_info,
+    pin,
+    raise_fd_limit,
+    rss_kib,
+    run,
+    trap_signals,
+    wait_gone,
+    wait_until,
+    write_json,
+)
+
+RESULTS_FILE = RESULTS_DIR / "proxy.json"
+TOOLS = ("wharf", "nginx", "haproxy")
+LOAD_CPU = 0  # upstream nginx and wrk
+PROXY_CPU = 1  # each proxy's serving process
+BODY = b"hello world\n"
+WARMUP = 2  # seconds of wrk before the measured rounds, per proxy
+IDLE_CONNECTIONS = 5000
+IDLE_CONCURRENCY = 50  # connections being opened (and doing their first request) at once
+IDLE_SETTLE = 2.0  # seconds between the last idle connection open and the RSS reading
+IDLE_REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+KEEPALIVE_TIMEOUT = "75s"  # nginx and HAProxy client side; Wharf's idle timeout is 60 s
+POOL = 64  # idle upstream connections kept per proxy (Wharf's default pool_max_idle)
+BUDGET = 345  # seconds for the whole run, installs included; then everything is stopped
+START_TIMEOUT = 20.0
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
+    """One `GET /` to 127.0.0.1:port: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_serving(port: int, what: str, log: Path | None = None) -> None:
+    """Wait until `GET /` through `port` answers 200 with the upstream's body."""
+    last = "no answer"
+
+    def ok() -> bool:
+        nonlocal last
+        try:
+            status, body = http_get(port)
+        except OSError as exc:
+            last = str(exc)
+            return False
+        last = f"status {status}, body {body[:60]!r}"
+        return status == 200 and body == BODY
+
+    try:
+        wait_until(ok, START_TIMEOUT, f"{what} to serve on port {port}", interval=0.1)
+    except BenchError as exc:
+        tail = log_tail(log) if log else ""
+        raise BenchError(f"{exc} (last: {last}){tail}") from None
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log file, for an error message."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return " | log: " + " / ".join(text) if text else ""
+
+
+def grep_log(path: Path, pattern: re.Pattern[str], limit: int = 20) -> list[str]:
+    """Lines of `path` matching `pattern` (at most `limit`, then a count of the rest)."""
+    try:
+        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines()
+                 if pattern.search(ln)]
+    except OSError:
+        return []
+    more = [f"... and {len(lines) - limit} more such lines"] if len(lines) > limit else []
+    return [f"{path.name}: {ln}" for ln in lines[:limit]] + more
+
+
+def taskset(cpu: int | None) -> list[str]:
+    """The `taskset -c CPU` prefix, or nothing when pinning is off."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
+def stop_popen(proc: subprocess.Popen[bytes] | None, sig: int, others: list[int]) -> None:
+    """Stop a process we spawned with `sig` (SIGKILL after 10 s), then any of `others` left."""
+    if proc is not None:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    for pid in others:
+        if alive(pid):
+            kill(pid)
+            wait_gone(pid, 5)
+
+
+# -- nginx, as the upstream and as a proxy ----------------------------------------------------
+
+def nginx_conf(workdir: Path, connections: int, http: str) -> str:
+    """A self-contained nginx.conf: one worker, files in `workdir`, no access log."""
+    w = workdir
+    temps = "".join(f"    {kind}_temp_path {w}/tmp/{kind};\n"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return (f"daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"worker_rlimit_nofile {connections * 2 + 1024};\n"
+            f"pid {w}/nginx.pid;\nerror_log {w}/error.log warn;\n"
+            f"events {{\n    worker_connections {connections};\n}}\n"
+            f"http {{\n    access_log off;\n{temps}"
+            f"    keepalive_timeout {KEEPALIVE_TIMEOUT};\n    keepalive_requests 1000000;\n"
+            f"{http}}}\n")
+
+
+class Nginx:
+    """An nginx master (`daemon off`, a child of this script) with one worker."""
+
+    def __init__(self, workdir: Path, http: str, connections: int = 4096,
+                 cpu: int | None = None) -> None:
+        self.workdir = workdir
+        self.http = http  # what goes inside `http {}`: upstreams and servers
+        self.connections = connections
+        self.cpu = cpu  # the whole server is started under taskset when set
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.worker: int | None = None
+        self.conf = workdir / "nginx.conf"
+        self.log = workdir / "error.log"
+
+    def start(self) -> None:
+        """Write the config, start nginx, wait for its worker process."""
+        (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o755)  # the worker runs as nobody when we are root
+        self.conf.write_text(nginx_conf(self.workdir, self.connections, self.http))
+        argv = [*taskset(self.cpu), "nginx", "-p", str(self.workdir), "-c", str(self.conf),
+                "-e", str(self.log)]
+        with (self.workdir / "stdout.log").open("wb") as out:
+            proc = self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                                stderr=subprocess.STDOUT, cwd=self.workdir)
+        wait_until(lambda: self._find_worker() is not None or proc.poll() is not None,
+                   START_TIMEOUT, "the nginx worker")
+        if proc.poll() is not None:
+            raise BenchError(f"nginx exited {proc.returncode}{log_tail(self.log)}")
+        self.worker = self._find_worker()
+
+    def _find_worker(self) -> int | None:
+        assert self.proc is not None
+        for pid in children_of(self.proc.pid):
+            argv = argv_of(pid)
+            if argv and argv[0].startswith("nginx: worker"):
+                return pid
+        return None
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM) of the master; SIGKILL by pid for anything left."""
+        stop_popen(self.proc, signal.SIGTERM, [self.worker] if self.worker else [])
+
+    def version(self) -> str:
+        """nginx's version (`nginx -v` writes it to stderr)."""
+        return run(["nginx", "-v"], check=False).stderr.strip().rsplit("/", 1)[-1]
+
+    def problems(self) -> list[str]:
+        """Warnings and errors from its error log."""
+        return grep_log(self.log, re.compile(r"\[(warn|error|crit|alert|emerg)\]"))
+
+
+def upstream_http(port: int) -> str:
+    """The upstream's server: `return 200 "hello world\\n"` on 127.0.0.1:port."""
+    return (f"    server {{\n        listen 127.0.0.1:{port};\n"
+            f"        location / {{\n            default_type text/plain;\n"
+            f"            return 200 \"hello world\\n\";\n        }}\n    }}\n")
+
+
+# -- the proxies ------------------------------------------------------------------------------
+
+class Proxy:
+    """One reverse proxy with one worker, in front of the upstream, on its own port."""
+
+    name = ""
+
+    def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.upstream = upstream
+        self.idle = idle  # idle client connections it must hold, besides the load
+
+    def start(self) -> None:
+        """Start it and wait until it serves the upstream's body."""
+        raise NotImplementedError
+
+    def serving_pids(self) -> list[int]:
+        """The process(es) that serve traffic: pinned, and measured for RSS."""
+        raise NotImplementedError
+
+    def cpu_pids(self) -> list[int]:
+        """The processes whose CPU time is charged to the proxy."""
+        return self.serving_pids()
+
+    def side_pids(self) -> dict[str, int]:
+        """Processes whose CPU time is reported apart (Wharf's daemon)."""
+        return {}
+
+    def check(self) -> None:
+        """BenchError if the serving process changed (a crash and restart) since start."""
+
+    def stop(self) -> None:
+        """Stop every process it runs."""
+        raise NotImplementedError
+
+    def version(self) -> str:
+        """Its version."""
+        raise NotImplementedError
+
+    def problems(self) -> list[str]:
+        """Errors and warnings it logged, restarts."""
+        return []
+
+
+class NginxProxy(Proxy):
+    """nginx as a reverse proxy: upstream block with `keepalive 64`, HTTP/1.1 to it."""
+
+    name = "nginx"
+
+    def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
+        super().__init__(workdir, port, upstream, idle)
+        self.nginx = Nginx(workdir, self.http(), connections=idle + 1024)
+
+    def http(self) -> str:
+        """An upstream block with a keep-alive pool, and the proxying server."""
+        return (f"    upstream backend {{\n        server 127.0.0.1:{self.upstream};\n"
+                f"        keepalive {POOL};\n        keepalive_requests 1000000;\n    }}\n"
+                f"    server {{\n        listen 127.0.0.1:{self.port};\n"
+                f"        location / {{\n            proxy_pass http://backend;\n"
+                f"            proxy_http_version 1.1;\n"
+                f"            proxy_set_header Connection \"\";\n        }}\n    }}\n")
+
+    def start(self) -> None:
+        self.nginx.start()
+        wait_serving(self.port, "nginx (proxy)", self.nginx.log)
+
+    def serving_pids(self) -> list[int]:
+        if self.nginx.worker is None:
+            raise BenchError("nginx worker unknown")
+        return [self.nginx.worker]
+
+    def cpu_pids(self) -> list[int]:
+        assert self.nginx.proc is not None
+        return [self.nginx.proc.pid, *self.serving_pids()]
+
+    def check(self) -> None:
+        if self.nginx.worker is None or not alive(self.nginx.worker):
+            raise BenchError(f"nginx worker {self.nginx.worker} is gone")
+
+    def stop(self) -> None:
+        self.nginx.stop()
+
+    def version(self) -> str:
+        return self.nginx.version()
+
+    def problems(self) -> list[str]:
+        return self.nginx.problems()
+
+
+class HaproxyProxy(Proxy):
+    """HAProxy, one process and one thread (`nbthread 1`), `http-reuse always`."""
+
+    name = "haproxy"
+
+    def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
+        super().__init__(workdir, port, upstream, idle)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conf = workdir / "haproxy.cfg"
+        self.log = workdir / "haproxy.log"
+
+    def config(self) -> str:
+        """haproxy.cfg: no `log` lines, so no access log."""
+        maxconn = self.idle + 1024
+        return (f"global\n    nbthread 1\n    maxconn {maxconn}\n\n"
+                f"defaults\n    mode http\n    option http-keep-alive\n"
+                f"    http-reuse always\n    maxconn {maxconn}\n"
+                f"    timeout connect 5s\n    timeout client {KEEPALIVE_TIMEOUT}\n"
+                f"    timeout server 60s\n    timeout http-request 10s\n"
+                f"    timeout http-keep-alive {KEEPALIVE_TIMEOUT}\n\n"
+                f"frontend bench\n    bind 127.0.0.1:{self.port}\n"
+                f"    default_backend upstream\n\n"
+                f"backend upstream\n    server up1 127.0.0.1:{self.upstream}\n")
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(self.config())
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.conf)],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir)
+        wait_serving(self.port, "haproxy", self.log)
+
+    def serving_pids(self) -> list[int]:
+        if self.proc is None:
+            raise BenchError("haproxy not started")
+        return [self.proc.pid]
+
+    def check(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise BenchError(f"haproxy exited{log_tail(self.log)}")
+
+    def stop(self) -> None:
+        stop_popen(self.proc, signal.SIGTERM, [])
+
+    def version(self) -> str:
+        return run(["haproxy", "-v"], check=False).stdout.split()[2]
+
+    def problems(self) -> list[str]:
+        return grep_log(self.log, re.compile(r"\[(WARNING|ALERT)\]"))
+
+
+WHARF_TROUBLE = re.compile(r"error|exception|traceback|warning|critical|fatal|killed|exited"
+                           r"|crash|backoff|refused|reset|timed? ?out", re.IGNORECASE)
+
+
+class WharfProxy(Proxy):
+    """Wharf's daemon (`wharf up -d`) running one proxy worker, the `wharf-proxy` app."""
+
+    name = "wharf"
+
+    def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
+        super().__init__(workdir, port, upstream, idle)
+        self.config = workdir / "wharf.toml"
+        self.state = workdir / ".wharf"
+        self.daemon: int | None = None
+        self.worker: int | None = None
+        self.restarts = 0
+
+    def _wharf(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run([sys.executable, "-m", "wharf", "-c", str(self.config), *args],
+                   timeout=30, check=check)
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(
+            f"[daemon]\nstate_dir = {json.dumps(str(self.state))}\n\n"
+            f"[proxy]\nlisten = [\"127.0.0.1:{self.port}\"]\nworkers = 1\n"
+            f"access_log = \"off\"\npool_max_idle = {POOL}\n\n"
+            f"[[routes]]\npath = \"/\"\nservers = [\"127.0.0.1:{self.upstream}\"]\n")
+        run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
+        pidfile = self.state / "wharf.pid"
+        wait_until(pidfile.exists, 10, "wharf.pid")
+        self.daemon = int(pidfile.read_text().strip())
+        wait_until(lambda: self._row() is not None, START_TIMEOUT, "wharf-proxy RUNNING")
+        row = self._row()
+        assert row is not None
+        self.worker, self.restarts = int(row["pid"]), int(row.get("restarts") or 0)
+        wait_serving(self.port, "wharf", self.state / "daemon.log")
+
+    def _row(self, running: bool = True) -> dict[str, Any] | None:
+        """The wharf-proxy row of `wharf status --json` (when `running`, only if RUNNING)."""
+        done = self._wharf("status", "--json", check=False)
+        if done.returncode != 0:
+            return None
+        for row in json.loads(done.stdout):
+            if row.get("app") == "wharf-proxy" and (
+                    not running or (row.get("state") == "RUNNING" and row.get("pid"))):
+                return dict(row)
+        return None
+
+    def serving_pids(self) -> list[int]:
+        if self.worker is None:
+            raise BenchError("wharf-proxy worker pid unknown")
+        return [self.worker]
+
+    def side_pids(self) -> dict[str, int]:
+        return {"daemon": self.daemon} if self.daemon else {}
+
+    def check(self) -> None:
+        if self.worker is None or not alive(self.worker):
+            row = self._row()
+            now = f"now pid {row['pid']}, restarts {row.get('restarts')}" if row else \
+                "none running now"
+            raise BenchError(f"wharf-proxy worker {self.worker} is gone ({now})")
+
+    def stop(self) -> None:
+        with contextlib.suppress(BenchError):
+            row = self._row(running=False)
+            if row is not None:
+                self.restarts = max(self.restarts, int(row.get("restarts") or 0))
+        if self.daemon is not None and alive(self.daemon):
+            self._wharf("down", check=False)
+        for pid in (self.daemon, self.worker):
+            if pid is not None and not wait_gone(pid, 15):
+                print(f"warning: wharf pid {pid} still alive after `wharf down`; killing it",
+                      file=sys.stderr)
+                kill(pid)
+                wait_gone(pid, 5)
+
+    def version(self) -> str:
+        return self._wharf("--version").stdout.split()[-1]
+
+    def problems(self) -> list[str]:
+        found = [f"wharf-proxy restarted {self.restarts} time(s)"] if self.restarts else []
+        logs = sorted((self.state / "logs").glob("wharf-proxy.*.log"))
+        for path in [*logs, self.state / "daemon.log"]:
+            found += grep_log(path, WHARF_TROUBLE)
+        return found
+
+
+PROXIES: dict[str, type[Proxy]] = {"wharf": WharfProxy, "nginx": NginxProxy,
+                                   "haproxy": HaproxyProxy}
+
+
+# -- throughput, latency, CPU -----------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def to_ms(text: str) -> float:
+    """A wrk duration ("812.00us", "1.20ms", "2.01s") in milliseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not match:
+        raise BenchError(f"cannot read wrk latency {text!r}")
+    return float(match[1]) * UNITS[match[2]]
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    """req/s, p50, p99, requests, non-2xx/3xx responses and socket errors from wrk's output."""
+    found: dict[str, Any] = {"non_2xx_3xx": 0, "socket_errors": {}}
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in ("50%", "99%"):
+            found[f"p{words[0][:-1]}_ms"] = to_ms(words[1])
+        elif len(words) >= 3 and words[1:3] == ["requests", "in"]:
+            found["requests"] = int(words[0])
+        elif line.startswith("Requests/sec:"):
+            found["req_per_s"] = float(words[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            found["non_2xx_3xx"] = int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            found["socket_errors"] = {k: int(v) for k, v in
+                                      re.findall(r"(\w+) (\d+)", line.split(":", 1)[1])}
+    missing = [k for k in ("p50_ms", "p99_ms", "requests", "req_per_s") if k not in found]
+    if missing:
+        raise BenchError(f"wrk output lacks {', '.join(missing)}: {out.strip()[-300:]}")
+    return found
+
+
+def wrk(port: int, seconds: int, connections: int, cpu: int | None) -> str:
+    """Run wrk (one thread) against 127.0.0.1:port; its output."""
+    argv = [*taskset(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+            f"http://127.0.0.1:{port}/"]
+    return run(argv, timeout=seconds + 30).stdout
+
+
+def cpu_ticks() -> dict[int, tuple[int, int]]:
+    """Per CPU, from /proc/stat: (busy ticks, total ticks) since boot; steal counts as busy."""
+    found = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit():
+                user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[:8])
+                busy = user + nice + system + irq + softirq + steal
+                found[int(name[3:])] = (busy, busy + idle + iowait)
+    return found
+
+
+def cpu_busy_pct(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]],
+                 cpu: int | None) -> float | None:
+    """How busy one CPU was, all tasks together, between two cpu_ticks() readings."""
+    if cpu is None or cpu not in before or cpu not in after:
+        return None
+    busy, total = (after[cpu][i] - before[cpu][i] for i in (0, 1))
+    return 100 * busy / total if total else None
+
+
+def cpu_of(pids: list[int]) -> float:
+    """Total CPU seconds of `pids`."""
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def measure_round(proxy: Proxy, seconds: int, connections: int,
+                  cpus: tuple[int | None, int | None]) -> dict[str, Any]:
+    """One wrk run through `proxy`, with the proxy's CPU time over exactly that run, and how
+    busy the load CPU and the proxy CPU were (all tasks: other work shows up there)."""
+    load_cpu, proxy_cpu = cpus
+    proxy.check()
+    pids, side = proxy.cpu_pids(), proxy.side_pids()
+    side_before = {name: cpu_seconds(pid) for name, pid in side.items()}
+    ticks = cpu_ticks()
+    before = cpu_of(pids)
+    start = time.perf_counter()
+    out = wrk(proxy.port, seconds, connections, load_cpu)
+    wall = time.perf_counter() - start
+    try:
+        used = cpu_of(pids) - before
+    except BenchError:
+        proxy.check()  # says which process went away, and what runs now
+        raise
+    ticks_after = cpu_ticks()
+    proxy.check()
+    result = parse_wrk(out)
+    result.update(
+        wall_s=round(wall, 3), cpu_s=round(used, 3),
+        cpu_us_per_req=used / result["requests"] * 1e6 if result["requests"] else None,
+        cpu_busy_pct=100 * used / wall,
+        load_cpu_busy_pct=cpu_busy_pct(ticks, ticks_after, load_cpu),
+        proxy_cpu_all_busy_pct=cpu_busy_pct(ticks, ticks_after, proxy_cpu),
+        side_cpu_s={name: round(cpu_seconds(pid) - side_before[name], 3)
+                    for name, pid in side.items()})
+    return result
+
+
+# -- memory per idle keep-alive connection ----------------------------------------------------
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one HTTP/1.1 response with a Content-Length: (status, keep-alive)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (ln.partition(":") for ln in lines[1:] if ln)}
+    if "content-length" not in headers:
+        raise BenchError(f"response without Content-Length: {lines[0]}")
+    await reader.readexactly(int(headers["content-length"]))
+    return status, headers.get("connection", "").lower() != "close"
+
+
+Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def open_one(port: int, gate: asyncio.Semaphore) -> Conn:
+    """Connect, send one request, read the response; the still-open connection."""
+    async with gate:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port), timeout=10)
+        try:
+            writer.write(IDLE_REQUEST)
+            status, keep_alive = await asyncio.wait_for(read_response(reader), timeout=10)
+        except BaseException:
+            writer.close()
+            raise
+        if status != 200 or not keep_alive:
+            writer.close()
+            raise BenchError(f"status {status}, keep-alive {keep_alive}")
+        return reader, writer
+
+
+async def idle_memory(proxy: Proxy, count: int) -> dict[str, Any]:
+    """Open `count` idle keep-alive connections to `proxy`; its RSS growth per connection."""
+    pids = proxy.serving_pids()
+    before = sum(rss_kib(pid) for pid in pids)
+    gate = asyncio.Semaphore(IDLE_CONCURRENCY)
+    start = time.perf_counter()
+    outcomes = await asyncio.gather(*(open_one(proxy.port, gate) for _ in range(count)),
+                                    return_exceptions=True)
+    opened_s = time.perf_counter() - start
+    conns = [c for c in outcomes if isinstance(c, tuple)]
+    failures = [repr(e) for e in outcomes if isinstance(e, BaseException)]
+    try:
+        await asyncio.sleep(IDLE_SETTLE)
+        proxy.check()
+        after = sum(rss_kib(pid) for pid in pids)
+        still_open = sum(1 for reader, _ in conns if not reader.at_eof())
+    finally:
+        for _, writer in conns:
+            writer.close()
+        await asyncio.sleep(0.2)
+    return {"connections": count, "opened": len(conns), "failed": len(failures),
+            "failures_sample": sorted(set(failures))[:5], "open_at_reading": still_open,
+            "open_s": round(opened_s, 2), "rss_before_kib": before, "rss_after_kib": after,
+            "kib_per_conn": (after - before) / still_open if still_open else None}
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+class Bench:
+    """The upstream and the proxies, their measurements, and their cleanup."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, pinning: bool) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.load_cpu = LOAD_CPU if pinning else None
+        self.proxy_cpu = PROXY_CPU if pinning else None
+        self.upstream_port = free_port()
+        self.upstream = Nginx(workdir / "upstream", upstream_http(self.upstream_port),
+                              cpu=self.load_cpu)
+        self.upstream_problems: list[str] = []
+        self.notes: list[str] = []
+        self.proxies: dict[str, Proxy] = {}
+        self.starts: dict[str, int] = {}
+        self.results: dict[str, dict[str, Any]] = {
+            name: {"rounds": [], "problems": []} for name in args.tools}
+
+    def say(self, text: str) -> None:
+        """Progress, on stderr."""
+        print(text, file=sys.stderr, flush=True)
+
+    def fail(self, name: str, exc: Exception) -> None:
+        """Record that a proxy failed for good, and stop it."""
+        self.say(f"[{name}] failed: {exc}")
+        self.results[name]["error"] = str(exc)
+        proxy = self.proxies.pop(name, None)
+        if proxy is not None:
+            self.retire(name, proxy)
+
+    def retire(self, name: str, proxy: Proxy) -> None:
+        """Stop a proxy, then keep what it logged (shutdown included)."""
+        try:
+            proxy.stop()
+        finally:
+            self.results[name]["problems"] += proxy.problems()
+
+    def start_proxy(self, name: str) -> None:
+        """Start (or restart) one proxy, pin its worker, warm it up."""
+        self.starts[name] = self.starts.get(name, 0) + 1
+        workdir = self.workdir / f"{name}-{self.starts[name]}"
+        proxy = PROXIES[name](workdir, free_port(), self.upstream_port, self.args.idle)
+        self.proxies[name] = proxy
+        proxy.start()
+        if self.proxy_cpu is not None:
+            for pid in proxy.serving_pids():
+                pin(pid, {self.proxy_cpu})
+        self.results[name]["version"] = proxy.version()
+        self.results[name]["serving_pids"] = proxy.serving_pids()
+        self.say(f"[{name}] serving on port {proxy.port} (pid {proxy.serving_pids()}); "
+                 f"{WARMUP} s warm-up")
+        wrk(proxy.port, WARMUP, self.args.connections, self.load_cpu)
+
+    def retry(self, name: str, what: str, exc: Exception) -> bool:
+        """After a failure: restart the proxy once and say True, or give up and say False."""
+        problem = f"{what} failed: {exc}"
+        self.results[name]["problems"].append(problem)
+        proxy = self.proxies.pop(name, None)
+        if proxy is not None:
+            self.retire(name, proxy)
+        if self.starts.get(name, 0) >= 2:
+            self.fail(name, BenchError(problem))
+            return False
+        self.say(f"[{name}] {problem}; restarting it and retrying once")
+        try:
+            self.start_proxy(name)
+        except BenchError as again:
+            self.fail(name, again)
+            return False
+        return True
+
+    def rounds(self) -> None:
+        """Alternate wrk rounds over the proxies."""
+        for number in range(1, self.args.rounds + 1):
+            for name in self.args.tools:
+                while name in self.proxies:
+                    self.say(f"[{name}] round {number}/{self.args.rounds}: "
+                             f"wrk -c{self.args.connections} -d{self.args.duration}s")
+                    try:
+                        result = measure_round(self.proxies[name], self.args.duration,
+                                               self.args.connections,
+                                               (self.load_cpu, self.proxy_cpu))
+                    except BenchError as exc:
+                        if self.retry(name, f"round {number}", exc):
+                            continue
+                        break
+                    self.results[name]["rounds"].append(result)
+                    self.note_errors(name, number, result)
+                    self.note_interference(name, number, result)
+                    break
+
+    def note_errors(self, name: str, number: int, result: dict[str, Any]) -> None:
+        """Non-2xx responses and socket errors of a round count as problems."""
+        errors = {k: v for k, v in result["socket_errors"].items() if v}
+        if result["non_2xx_3xx"] or errors:
+            self.results[name]["problems"].append(
+                f"round {number}: {result['non_2xx_3xx']} non-2xx/3xx responses, "
+                f"socket errors {errors or 'none'} (of {result['requests']} requests)")
+
+    def note_interference(self, name: str, number: int, result: dict[str, Any]) -> None:
+        """Other work on the proxy's CPU during a round (another process, interrupts)."""
+        everything = result.get("proxy_cpu_all_busy_pct")
+        if isinstance(everything, float) and everything - result["cpu_busy_pct"] > 5:
+            self.notes.append(f"{name} round {number}: CPU {self.proxy_cpu} was "
+                              f"{everything:.0f}% busy, the proxy's own share "
+                              f"{result['cpu_busy_pct']:.0f}%: other tasks ran there")
+
+    def idle(self) -> None:
+        """Memory per idle keep-alive connection, one proxy at a time."""
+        for name in self.args.tools:
+            while name in self.proxies:
+                self.say(f"[{name}] {self.args.idle} idle keep-alive connections")
+                try:
+                    found = asyncio.run(idle_memory(self.proxies[name], self.args.idle))
+                except BenchError as exc:
+                    if self.retry(name, "idle connections", exc):
+                        continue
+                    break
+                self.results[name]["idle"] = found
+                self.note_idle(name, found)
+                break
+
+    def note_idle(self, name: str, found: dict[str, Any]) -> None:
+        """Idle connections that failed, or that the proxy closed, count as problems."""
+        if found["failed"] or found["open_at_reading"] < found["opened"]:
+            self.results[name]["problems"].append(
+                f"idle connections: {found['failed']} failed to open "
+                f"{found['failures_sample']}, {found['opened'] - found['open_at_reading']} "
+                f"closed by the proxy before the reading")
+
+    def run(self) -> None:
+        """Everything, in order; the caller stops it all with close()."""
+        self.upstream.start()
+        wait_serving(self.upstream_port, "the upstream nginx", self.upstream.log)
+        self.say(f"upstream nginx on port {self.upstream_port}")
+        for name in self.args.tools:
+            try:
+                self.start_proxy(name)
+            except BenchError as exc:
+                self.retry(name, "start", exc)
+        self.rounds()
+        if not self.args.skip_idle:
+            self.idle()
+
+    def close(self) -> None:
+        """Stop every proxy and the upstream."""
+        for name, proxy in list(self.proxies.items()):
+            try:
+                self.retire(name, proxy)
+            except BenchError as exc:
+                self.results[name]["problems"].append(f"stopping: {exc}")
+        self.proxies.clear()
+        try:
+            self.upstream.stop()
+        finally:
+            self.upstream_problems = self.upstream.problems()
+
+
+def summarize(result: dict[str, Any]) -> None:
+    """Medians of the rounds, and the idle figure, next to the raw data."""
+    rounds = result.get("rounds") or []
+    for key in ("req_per_s", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_busy_pct",
+                "load_cpu_busy_pct", "proxy_cpu_all_busy_pct"):
+        values = [r[key] for r in rounds if isinstance(r.get(key), int | float)]
+        result[key] = statistics.median(values) if values else None
+    sides = {name for r in rounds for name in r.get("side_cpu_s", {})}
+    result["side_cpu_s_per_round"] = {
+        name: statistics.median(r["side_cpu_s"][name] for r in rounds) for name in sides}
+    idle = result.get("idle") or {}
+    result["kib_per_idle_conn"] = idle.get("kib_per_conn")
+    result["rss_idle_mib"] = idle["rss_before_kib"] / 1024 if idle else None
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+ROWS = (  # key, label, format, whether Wharf's ratio to the others means something
+    ("req_per_s", "requests/s (higher is better)", "{:.0f}", True),
+    ("p50_ms", "latency p50 (ms)", "{:.2f}", True),
+    ("p99_ms", "latency p99 (ms)", "{:.2f}", True),
+    ("cpu_us_per_req", "proxy CPU per request (us)", "{:.1f}", True),
+    ("kib_per_idle_conn", "memory per idle conn (KiB)", "{:.2f}", True),
+    ("rss_idle_mib", "worker RSS, no clients (MiB)", "{:.1f}", True),
+    ("cpu_busy_pct", "proxy's own CPU use (% of 1 CPU)", "{:.0f}", False),
+    ("proxy_cpu_all_busy_pct", "CPU 1 busy, all tasks (%)", "{:.0f}", False),
+    ("load_cpu_busy_pct", "CPU 0 busy, wrk + upstream (%)", "{:.0f}", False),
+)
+
+
+def ratio(results: dict[str, dict[str, Any]], other: str, key: str) -> float | None:
+    """Wharf's figure divided by `other`'s, when both exist."""
+    mine, theirs = results.get("wharf", {}).get(key), results.get(other, {}).get(key)
+    if not isinstance(mine, int | float) or not isinstance(theirs, int | float) or theirs <= 0:
+        return None
+    return float(mine) / theirs
+
+
+def table(results: dict[str, dict[str, Any]], tools: list[str]) -> str:
+    """Medians per proxy and Wharf's ratios, as a fixed-width text table."""
+    others = [t for t in tools if t != "wharf"] if "wharf" in tools else []
+    header = ["metric (median of rounds)", *tools, *(f"wharf/{t}" for t in others)]
+    rows = []
+    for key, label, fmt, compare in ROWS:
+        cells = [label]
+        for tool in tools:
+            value = results.get(tool, {}).get(key)
+            cells.append(fmt.format(value) if isinstance(value, int | float) else "n/a")
+        for other in others:
+            r = ratio(results, other, key) if compare else None
+            cells.append(f"x{r:.2f}" if r is not None else "n/a" if compare else "")
+        rows.append(cells)
+    return format_table(header, rows)
+
+
+def targets(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The three targets: value, limit, met (None when not measured)."""
+    rps, cpu = ratio(results, "nginx", "req_per_s"), ratio(results, "nginx", "cpu_us_per_req")
+    kib = results.get("wharf", {}).get("kib_per_idle_conn")
+    return {
+        "wharf req/s >= 0.80x nginx": {"value": rps, "met": None if rps is None
+                                       else rps >= 0.8},
+        "wharf CPU/request <= 1.25x nginx": {"value": cpu, "met": None if cpu is None
+                                             else cpu <= 1.25},
+        "wharf memory per idle conn < 10 KiB": {"value": kib, "met": None if kib is None
+                                                else kib < 10},
+    }
+
+
+def print_report(report: dict[str, Any], tools: list[str]) -> None:
+    """The table, the targets, side CPU, problems."""
+    results, s = report["results"], report["settings"]
+    info = report["machine"]
+    versions = ", ".join(f"{t} {results[t].get('version', '?')}" for t in tools)
+    print(f"{info['cpus']} CPUs, Linux {info['kernel']}, Python {info['python']}; {versions}; "
+          f"{report['wrk_version']}")
+    print(f"wrk -t1 -c{s['connections']} -d{s['duration_s']}s, {s['rounds']} rounds each "
+          f"after a {WARMUP} s warm-up; {s['idle_connections']} idle connections; "
+          f"pinning: {report['pinning']['summary']}\n")
+    print(table(results, tools))
+    print()
+    for label, t in report["targets"].items():
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        value = f"{t['value']:.2f}" if isinstance(t["value"], float) else "n/a"
+        print(f"target {label}: {value} -> {verdict}")
+    for name in tools:
+        for side, cpu in results[name].get("side_cpu_s_per_round", {}).items():
+            print(f"{name} {side} CPU per round (not in the figures above): {cpu * 1000:.0f} ms")
+    for name in tools:
+        if "error" in results[name]:
+            print(f"\n{name}: FAILED: {results[name]['error']}")
+        if results[name].get("problems"):
+            print(f"\n{name} problems:\n  " + "\n  ".join(results[name]["problems"]))
+    if report.get("upstream_problems"):
+        print("\nupstream nginx problems:\n  " + "\n  ".join(report["upstream_problems"]))
+    for note in report["notes"]:
+        print(f"\nnote: {note}")
+    print(f"\nsaved to {RESULTS_FILE.relative_to(ROOT)}")
+
+
+# -- main -------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """--only, --duration, --rounds, --connections, --idle, --skip-idle."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(TOOLS),
+                        help="comma-separated proxies to run (default: wharf,nginx,haproxy)")
+    parser.add_argument("--duration", type=int, default=10,
+                        help="seconds of each measured wrk round (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per proxy (default 3)")
+    parser.add_argument("--connections", type=int, default=50,
+                        help="wrk connections (default 50)")
+    parser.add_argument("--idle", type=int, default=IDLE_CONNECTIONS,
+                        help=f"idle keep-alive connections (default {IDLE_CONNECTIONS})")
+    parser.add_argument("--skip-idle", action="store_true",
+                        help="skip the memory-per-idle-connection measurement")
+    args = parser.parse_args(argv)
+    args.tools = list(dict.fromkeys(t.strip() for t in args.only.split(",") if t.strip()))
+    if not args.tools or any(t not in TOOLS for t in args.tools):
+        parser.error(f"--only takes a comma list of {', '.join(TOOLS)}; got {args.only!r}")
+    if not (1 <= args.duration <= 60 and 1 <= args.rounds <= 10
+            and 1 <= args.connections <= 1000 and 1 <= args.idle <= 8000):
+        parser.error("limits: --duration 1-60, --rounds 1-10, --connections 1-1000, "
+                     "--idle 1-8000")
+    per_proxy = 8 + WARMUP + args.rounds * (args.duration + 1) + (0 if args.skip_idle else 12)
+    if len(args.tools) * per_proxy + 15 > BUDGET - 45:
+        parser.error(f"that would take about {len(args.tools) * per_proxy + 15} s; the budget "
+                     f"is {BUDGET} s: lower --duration or --rounds")
+    return args
+
+
+def ensure_tools(deadline: float) -> str | None:
+    """Install nginx, haproxy and wrk when missing; the reason they are not there, or None."""
+    remaining = max(30.0, deadline - time.monotonic() - 150)
+    return apt_install(["nginx", "haproxy", "wrk"], ["nginx", "haproxy", "wrk", "taskset"],
+                       timeout=remaining)
+
+
+def system_services() -> list[str]:
+    """Debian's own nginx or haproxy, if running (noted, never touched)."""
+    found = []
+    for name, pidfile in (("nginx", "/run/nginx.pid"), ("haproxy", "/run/haproxy.pid")):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(Path(pidfile).read_text().split()[0])
+            if alive(pid):
+                found.append(f"Debian's own {name} service is running (pid {pid}, "
+                             f"{pidfile}); left alone")
+    return found
+
+
+def pinning_info() -> tuple[bool, dict[str, Any]]:
+    """Whether CPUs 0 and 1 are ours to pin to, and how pinning is done."""
+    ok = {LOAD_CPU, PROXY_CPU} <= os.sched_getaffinity(0)
+    summary = (f"proxy worker on CPU {PROXY_CPU}; upstream nginx + wrk on CPU {LOAD_CPU}; "
+               f"Wharf daemon and nginx master unpinned") if ok else \
+        "off (CPUs 0 and 1 are not both available)"
+    return ok, {"enabled": ok, "proxy_cpu": PROXY_CPU if ok else None,
+                "load_cpu": LOAD_CPU if ok else None, "summary": summary}
+
+
+def wrk_version() -> str:
+    """wrk's version line ("wrk debian/4.1.0-3+b2 [epoll]")."""
+    done = run(["wrk", "-v"], check=False)
+    lines = (done.stdout or done.stderr).splitlines()
+    return lines[0].split("Copyright")[0].strip() if lines else "wrk ?"
+
+
+def build_report(bench: Bench, args: argparse.Namespace, pinning: dict[str, Any],
+                 notes: list[str], elapsed: float) -> dict[str, Any]:
+    """Everything measured, as one JSON-able dict."""
+    for result in bench.results.values():
+        summarize(result)
+    return {
+        "machine": machine_info(), "wrk_version": wrk_version(),
+        "settings": {"duration_s": args.duration, "rounds": args.rounds,
+                     "connections": args.connections, "warmup_s": WARMUP,
+                     "idle_connections": 0 if args.skip_idle else args.idle,
+                     "upstream_pool": POOL},
+        "pinning": pinning, "duration_s": round(elapsed, 1), "results": bench.results,
+        "ratios": {f"wharf/{t}": {k: ratio(bench.results, t, k) for k, _, _, c in ROWS if c}
+                   for t in args.tools if t != "wharf" and "wharf" in args.tools},
+        "targets": targets(bench.results),
+        "upstream_problems": bench.upstream_problems, "notes": notes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Install, measure, print, save."""
+    args = parse_args(argv)
+    started = time.monotonic()
+    deadline = started + BUDGET
+    become_subreaper()
+    trap_signals()
+    signal.alarm(BUDGET)
+    limit = raise_fd_limit()
+    if limit < args.idle + 1024 and not args.skip_idle:
+        print(f"error: RLIMIT_NOFILE is {limit}; {args.idle} idle connections need more",
+              file=sys.stderr)
+        return 2
+    reason = ensure_tools(deadline)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    notes = system_services()
+    pinned, pinning = pinning_info()
+    workdir = Path(tempfile.mkdtemp(prefix="wbp-"))
+    bench = Bench(args, workdir, pinned)
+    stray: list[str] = []
+    try:
+        bench.run()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        notes.append(f"the run stopped early: {exc}")
+        for result in bench.results.values():
+            result.setdefault("error", str(exc))
+    finally:
+        signal.alarm(0)
+        try:
+            bench.close()
+        finally:
+            stray = leftovers()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if stray:
+                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
+                      file=sys.stderr)
+    notes += bench.notes
+    if stray:
+        notes.append("processes left behind, killed by pid: " + "; ".join(stray))
+    report = build_report(bench, args, pinning, notes, time.monotonic() - started)
+    write_json(RESULTS_FILE, report)
+    print_report(report, args.tools)
+    return 1 if any("error" in r for r in bench.results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

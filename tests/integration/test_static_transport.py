@@ -1,0 +1,52 @@
+"""The buffered path of static files, in-process over a real socket pair: when the client's
+transport still holds unsent bytes, a file is read and written through it, with back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import uvloop
+
+from tests.integration.proxyutil import parse_responses
+from wharf.proxy.plane import DataPlane
+from wharf.proxy.server import ClientConnection
+from wharf.registry.snapshot import Route, Snapshot
+
+
+def test_a_file_behind_unsent_bytes_goes_through_the_transport(tmp_path: Path):
+    content = bytes(range(256)) * 8192  # 2 MiB
+    (tmp_path / "f.bin").write_bytes(content)
+
+    async def scenario() -> bytes:
+        loop = asyncio.get_running_loop()
+        plane = DataPlane(loop)
+        plane.apply(Snapshot(routes=(Route(path="/", static=str(tmp_path.resolve())),)))
+        ours, theirs = socket.socketpair()
+        transport, conn = await loop.create_connection(lambda: ClientConnection(plane),
+                                                       sock=ours)
+        filler = b"-" * (4 * 1024 * 1024)
+        transport.write(filler)  # more than the socket takes: the rest waits in the transport
+        assert transport.get_write_buffer_size() > 0
+        conn.data_received(b"GET /f.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert plane.static._senders, "the file transfer should be waiting for the transport"
+        theirs.setblocking(False)
+        received = bytearray()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            try:
+                chunk = theirs.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+                continue
+            if not chunk:
+                break
+            received += chunk
+        theirs.close()
+        return bytes(received[len(filler):])
+
+    data = uvloop.run(scenario())
+    responses = parse_responses(data)
+    assert len(responses) == 1 and responses[0].status == 200
+    assert responses[0].body == content
