@@ -1,0 +1,46 @@
+"""Snapshots: built from the config and the ready instances, and carried as JSON."""
+
+from pathlib import Path
+
+from wharf.config import config_from_data
+from wharf.registry.build import build_snapshot
+from wharf.registry.snapshot import Backend, Snapshot
+
+
+def config(tmp_path: Path):
+    (tmp_path / "www").mkdir()
+    return config_from_data({
+        "apps": {"web": {"command": "x"}},
+        "proxy": {"listen": ["127.0.0.1:8080"], "timeouts": {"upstream": "3s"}},
+        "routes": [
+            {"path": "/api", "app": "web", "add_request_headers": {"X-A": "1"}},
+            {"path": "/ext", "servers": ["10.0.0.1:80", {"address": "10.0.0.2:80", "weight": 3}]},
+            {"path": "/s", "static": "www"},
+            {"path": "/r", "redirect": "https://{host}{uri}"},
+            {"path": "/api2", "app": "web", "headers": {"X-Version": "2"}},
+        ]}, tmp_path / "wharf.toml")
+
+
+def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
+    snap = build_snapshot(config(tmp_path), 7, {"web": [20001, 20002]})
+    services = {s.name: s for s in snap.services}
+    assert services["app:web"].backends == (Backend("127.0.0.1", 20001),
+                                            Backend("127.0.0.1", 20002))
+    assert snap.routes[0].service == snap.routes[4].service == "app:web"
+    assert services["route:1"].backends == (Backend("10.0.0.1", 80, 1),
+                                            Backend("10.0.0.2", 80, 3))
+    assert snap.version == 7 and snap.settings.upstream_timeout == 3.0
+    assert snap.routes[2].static == str((tmp_path / "www").resolve())
+    assert snap.routes[4].headers == (("x-version", "2"),)
+
+
+def test_no_ready_instance_means_no_backend(tmp_path):
+    snap = build_snapshot(config(tmp_path), 1, {})
+    assert next(s for s in snap.services if s.name == "app:web").backends == ()
+
+
+def test_json_round_trip(tmp_path):
+    snap = build_snapshot(config(tmp_path), 3, {"web": [20001]})
+    line = snap.to_json()
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert Snapshot.from_json(line) == snap
