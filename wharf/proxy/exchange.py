@@ -50,14 +50,14 @@ class Exchange:
         "done",
         "expect_continue",
         "head_only",
+        "head_size",
         "headers",
         "host",
         "keep_alive",
         "method",
-        "path",
         "pending",
         "pending_size",
-        "query",
+        "plain",
         "request_complete",
         "request_id",
         "response_bytes",
@@ -84,9 +84,9 @@ class Exchange:
         self.version = "1.1"
         self.keep_alive = True
         self.headers: list[tuple[bytes, bytes]] = []
-        self.host = ""
-        self.path = ""
-        self.query = ""
+        self.host = b""
+        self.plain = True  # no header that needs filtering before it is forwarded
+        self.head_size = 0
         self.content_length: int | None = None
         self.body_chunked = False
         self.body_seen = 0
@@ -122,32 +122,42 @@ class Exchange:
         """The request head is complete and it is this exchange's turn: decide and act."""
         client = self.client
         plane = client.plane
-        self.head_only = self.method == b"HEAD"
-        if self.method == b"CONNECT":
+        method = self.method
+        self.head_only = method == b"HEAD"
+        if method == b"CONNECT":
             return self.fail(405)
-        parts = http1.split_target(self.target)
-        if parts is None:
-            return self.fail(400)
-        abs_host, self.path, self.query = parts
-        if abs_host:
-            self.host = abs_host
-        if not self.host and self.version == "1.1":
+        target = self.target
+        host = self.host
+        if target[:1] == b"/" and b"%" not in target and b"/." not in target:
+            query_at = target.find(b"?")
+            path = target if query_at < 0 else target[:query_at]
+        else:  # absolute-form, percent-encoding or dots: the careful path
+            parts = http1.split_target(target)
+            if parts is None or http1.has_dot_segment(parts[1]):
+                return self.fail(400)
+            if parts[0]:
+                host = self.host = parts[0].encode("latin-1")
+            path = parts[1].encode("latin-1")
+        if not host and self.version == "1.1":
             return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
-        if http1.has_dot_segment(self.path):
-            return self.fail(400)
         if self.content_length is not None and self.content_length > plane.settings.max_body_size:
             return self.fail(413)
-        host = http1.host_without_port(self.host)
-        header = self._header_lookup if plane.router.needs_headers else None
-        route = plane.router.match(host, self.path, self.method.decode("latin-1"), header)
+        host = host.lower()
+        if host[:1] != b"[":
+            colon = host.find(b":")
+            if colon >= 0:
+                host = host[:colon]
+        router = plane.router
+        route = router.match(host, path, method,
+                             self._header_lookup if router.needs_headers else None)
         if route is None:
             return self.fail(404)
         self.route = route
-        if route.redirect is not None:
-            return self._redirect(route)
-        if route.static is not None:
+        if route.service is None:
+            if route.redirect is not None:
+                return self._redirect(route)
             return plane.static.serve(self, route)
-        service = plane.services.get(route.service or "")
+        service = plane.services.get(route.service)
         backend = service.balancer.pick() if service else None
         if backend is None:
             return self.fail(503)
@@ -160,18 +170,29 @@ class Exchange:
         self.waiting_body = True
         client.set_deadline(plane.settings.header_timeout, "body")
 
-    def _header_lookup(self, name: str) -> str | None:
-        key = name.encode()
+    @property
+    def path(self) -> str:
+        """The request path, as text (percent-encoding kept)."""
+        parts = http1.split_target(self.target)
+        return parts[1] if parts else ""
+
+    @property
+    def query(self) -> str:
+        """The query string, as text, without '?'."""
+        parts = http1.split_target(self.target)
+        return parts[2] if parts else ""
+
+    def _header_lookup(self, name: bytes) -> bytes | None:
         for n, v in self.headers:
-            if n.lower() == key:
-                return v.decode("latin-1")
+            if n.lower() == name:
+                return v
         return None
 
     def _redirect(self, route: Route) -> None:
         assert route.redirect is not None
         uri = self.path + ("?" + self.query if self.query else "")
-        location = route.redirect.replace("{host}", self.host).replace("{uri}", uri) \
-            .replace("{path}", self.path)
+        location = route.redirect.replace("{host}", self.host.decode("latin-1")) \
+            .replace("{uri}", uri).replace("{path}", self.path)
         self.respond(http1.simple_response(route.redirect_code, b"",
                                            headers=((b"Location", location.encode()),),
                                            close=not self.keep_alive, head_only=self.head_only),
@@ -230,33 +251,21 @@ class Exchange:
         target = self.target
         if route.strip_prefix or target[:1] != b"/":
             path = strip(route.path, self.path) if route.strip_prefix else self.path
-            target = (path + ("?" + self.query if self.query else "")).encode("latin-1")
+            query = self.query
+            target = (path + ("?" + query if query else "")).encode("latin-1")
         lines = [self.method, b" ", target, b" HTTP/1.1\r\n"]
-        drop = HOP_BY_HOP
-        connection_tokens = _connection_tokens(self.headers)
-        trusted = client.trusted
-        remove = route.remove_request_headers
-        xff = b""
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname in drop or lname in connection_tokens or lname == b"expect":
-                continue
-            if lname in FORWARDED:
-                if not trusted:
-                    continue
-                if lname == b"x-forwarded-for":
-                    xff = value + b", "
-                    continue
-            if remove and lname.decode("latin-1") in remove:
-                continue
-            lines += (name, b": ", value, b"\r\n")
-        lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
-        if not (trusted and any(n.lower() == b"x-forwarded-proto" for n, _ in self.headers)):
-            lines.append(b"X-Forwarded-Proto: http\r\n")
-        if self.host and not (trusted and any(n.lower() == b"x-forwarded-host"
-                                              for n, _ in self.headers)):
-            lines += (b"X-Forwarded-Host: ", self.host.encode("latin-1"), b"\r\n")
-        lines += (b"Via: ", VIA, b"\r\n")
+        if self.plain and not route.remove_request_headers:
+            append = lines.append
+            for name, value in self.headers:
+                append(name)
+                append(b": ")
+                append(value)
+                append(b"\r\n")
+            append(client.forwarded_lines)
+            if self.host:
+                lines += (b"X-Forwarded-Host: ", self.host, b"\r\n")
+        else:
+            self._filtered_headers(lines)
         if self.x_request_id is None:
             lines += (b"X-Request-ID: ", self.request_id, b"\r\n")
         for name_s, value_s in route.add_request_headers:
@@ -268,6 +277,38 @@ class Exchange:
             lines.append(b"Transfer-Encoding: chunked\r\n")
         lines.append(b"\r\n")
         return b"".join(lines)
+
+    def _filtered_headers(self, lines: list[bytes]) -> None:
+        """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""
+        route = self.route
+        assert route is not None
+        client = self.client
+        connection_tokens = _connection_tokens(self.headers)
+        trusted = client.trusted
+        remove = route.remove_request_headers
+        xff = b""
+        seen_proto = seen_host = False
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname in HOP_BY_HOP or lname in connection_tokens or lname == b"expect":
+                continue
+            if lname in FORWARDED:
+                if not trusted:
+                    continue
+                if lname == b"x-forwarded-for":
+                    xff = value + b", "
+                    continue
+                seen_proto = seen_proto or lname == b"x-forwarded-proto"
+                seen_host = seen_host or lname == b"x-forwarded-host"
+            if remove and lname.decode("latin-1") in remove:
+                continue
+            lines += (name, b": ", value, b"\r\n")
+        lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
+        if not seen_proto:
+            lines.append(b"X-Forwarded-Proto: http\r\n")
+        if self.host and not seen_host:
+            lines += (b"X-Forwarded-Host: ", self.host, b"\r\n")
+        lines += (b"Via: ", VIA, b"\r\n")
 
     def _upgrade_token(self) -> bytes:
         for name, value in self.headers:
@@ -307,49 +348,44 @@ class Exchange:
     # -- response, from the upstream --------------------------------------------------------
 
     def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
-                      upstream_keep_alive: bool) -> None:
-        """The backend's response head: rewrite it and send it to the client."""
+                      upstream_keep_alive: bool, has_length: bool, chunked_in: bool,
+                      hop: bool) -> None:
+        """The backend's response head: rewrite it and send it to the client.
+
+        The upstream has already dropped Transfer-Encoding, Keep-Alive and a plain
+        `Connection: keep-alive|close`; `hop` says whether other hop-by-hop headers remain.
+        """
         self.status = status
         self.response_started = True
         route = self.route
         assert route is not None
         client = self.client
-        client.set_deadline(client.plane.settings.upstream_timeout, "upstream")
-        if status == 101:
-            self.tunnel = True
+        client.deadline = client.plane.now + client.plane.settings.upstream_timeout
+        client.deadline_kind = "upstream"
+        tunnel = self.tunnel = status == 101
         no_body = self.head_only or status in _NO_BODY_STATUS
-        has_length = False
-        chunked_in = False
-        remove = route.remove_response_headers
         lines = [b"HTTP/1.1 %d " % status, reason or http1.reason(status), b"\r\n"]
-        listed = _connection_tokens(headers)
-        for name, value in headers:
-            lname = name.lower()
-            if lname in listed and status != 101:
-                continue
-            if lname in HOP_BY_HOP:
-                if lname == b"transfer-encoding":
-                    chunked_in = True
-                elif status == 101 and lname in (b"upgrade", b"connection"):
-                    lines += (name, b": ", value, b"\r\n")
-                continue
-            if lname == b"content-length":
-                has_length = True
-            if remove and lname.decode("latin-1") in remove:
-                continue
-            lines += (name, b": ", value, b"\r\n")
+        if hop or route.remove_response_headers:
+            self._filtered_response_headers(lines, headers, tunnel)
+        else:
+            append = lines.append
+            for name, value in headers:
+                append(name)
+                append(b": ")
+                append(value)
+                append(b"\r\n")
         for name_s, value_s in route.add_response_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
-        lines += (b"Via: ", VIA, b"\r\n")
-        if not self.request_complete and not self.tunnel:
+        lines.append(b"Via: 1.1 wharf\r\n")
+        if not self.request_complete and not tunnel:
             self.close_client = True  # the backend answered early; the rest of the body is moot
-        if not no_body and not self.tunnel and (chunked_in or not has_length):
+        if not no_body and not tunnel and (chunked_in or not has_length):
             if self.version == "1.1":
                 self.response_chunked = True
                 lines.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.close_client = True  # an HTTP/1.0 client reads to the end of the stream
-        if self.tunnel:
+        if tunnel:
             pass
         elif self.close_client or not self.keep_alive:
             lines.append(b"Connection: close\r\n")
@@ -357,11 +393,27 @@ class Exchange:
             lines.append(b"Connection: keep-alive\r\n")
         lines.append(b"\r\n")
         client.write(b"".join(lines))
-        if no_body and not self.tunnel:
+        if no_body and not tunnel:
             upstream = self.upstream
             self.response_complete(upstream_keep_alive and status in _NO_BODY_STATUS)
             if upstream is not None and self.head_only:
                 upstream.reset_parser()
+
+    def _filtered_response_headers(self, lines: list[bytes],
+                                   headers: list[tuple[bytes, bytes]], tunnel: bool) -> None:
+        remove = self.route.remove_response_headers if self.route else ()
+        listed = _connection_tokens(headers)
+        for name, value in headers:
+            lname = name.lower()
+            if lname in listed and not tunnel:
+                continue
+            if lname in HOP_BY_HOP:
+                if tunnel and lname in (b"upgrade", b"connection"):
+                    lines += (name, b": ", value, b"\r\n")
+                continue
+            if remove and lname.decode("latin-1") in remove:
+                continue
+            lines += (name, b": ", value, b"\r\n")
 
     def response_body(self, data: bytes) -> None:
         """A piece of the response body (de-chunked by the parser)."""
@@ -369,7 +421,7 @@ class Exchange:
             return
         self.response_bytes += len(data)
         client = self.client
-        client.deadline = client.plane.loop.time() + client.plane.settings.upstream_timeout
+        client.deadline = client.plane.now + client.plane.settings.upstream_timeout
         client.write(chunk(data) if self.response_chunked else data)
 
     def response_complete(self, upstream_keep_alive: bool) -> None:
@@ -382,7 +434,7 @@ class Exchange:
         if upstream is not None:
             upstream.ex = None
             if upstream_keep_alive and self.request_complete and not upstream.closed:
-                upstream.pool.put(upstream, self.client.plane.loop.time())
+                upstream.pool.put(upstream, self.client.plane.now)
             else:
                 upstream.close()
         self.finish()

@@ -6,6 +6,8 @@ Order, most specific first (documented in docs/proxy.md):
 3. more conditions (methods, headers) before fewer;
 4. config order.
 A path prefix matches whole segments: "/api" matches "/api" and "/api/x", not "/apix".
+Matching works on the request's bytes as they arrive (host lower-cased, without port), so the
+request path decodes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from collections.abc import Callable
 
 from wharf.registry.snapshot import Route
 
-HeaderLookup = Callable[[str], str | None]
+HeaderLookup = Callable[[bytes], bytes | None]
+# (route, exact host, wildcard suffix, path prefix, prefix ends with "/", methods, headers)
+_Compiled = tuple[Route, bytes | None, bytes | None, bytes, bool, frozenset[bytes],
+                  tuple[tuple[bytes, bytes], ...]]
 
 
 def _specificity(indexed: tuple[int, Route]) -> tuple[int, int, int, int]:
@@ -37,37 +42,44 @@ def path_matches(prefix: str, path: str) -> bool:
     return len(path) == len(prefix) or prefix.endswith("/") or path[len(prefix)] == "/"
 
 
+def _compile(route: Route) -> _Compiled:
+    host = route.host.encode() if route.host else None
+    exact = host if host and not host.startswith(b"*.") else None
+    suffix = host[1:] if host and host.startswith(b"*.") else None
+    path = route.path.encode()
+    return (route, exact, suffix, path, path.endswith(b"/"),
+            frozenset(m.encode() for m in route.methods),
+            tuple((n.encode(), v.encode()) for n, v in route.headers))
+
+
 class Router:
     """Finds the route of a request; built once per snapshot."""
 
     def __init__(self, routes: tuple[Route, ...]) -> None:
-        ordered = [r for _, r in sorted(enumerate(routes), key=_specificity)]
-        self.routes = tuple(ordered)
-        exact_hosts = {r.host for r in ordered if r.host and not r.host.startswith("*.")}
-        others = tuple(r for r in ordered if r.host is None or r.host.startswith("*."))
-        self._by_host = {h: tuple(r for r in ordered if r.host in (h, None) or (
-            r.host.startswith("*.") and h.endswith(r.host[1:]))) for h in exact_hosts}
-        self._others = others
-        self.needs_headers = any(r.headers for r in ordered)
+        ordered = [_compile(r) for _, r in sorted(enumerate(routes), key=_specificity)]
+        self.routes = tuple(c[0] for c in ordered)
+        exact_hosts = {c[1] for c in ordered if c[1] is not None}
+        self._by_host = {h: tuple(c for c in ordered if c[1] == h or (c[1] is None and (
+            c[2] is None or h.endswith(c[2])))) for h in exact_hosts}
+        self._others = tuple(c for c in ordered if c[1] is None)
+        self.needs_headers = any(r.headers for r in routes)
 
     def __repr__(self) -> str:
         return f"<Router routes={len(self.routes)}>"
 
-    def match(self, host: str, path: str, method: str,
+    def match(self, host: bytes, path: bytes, method: bytes,
               header: HeaderLookup | None = None) -> Route | None:
         """The first route, in specificity order, that matches every condition."""
-        candidates = self._by_host.get(host, self._others)
-        for route in candidates:
-            rhost = route.host
-            if rhost is not None and rhost != host and not (
-                    rhost.startswith("*.") and host.endswith(rhost[1:])):
+        for route, _exact, suffix, prefix, slash, methods, headers in self._by_host.get(
+                host, self._others):
+            if suffix is not None and not host.endswith(suffix):
                 continue
-            if not path_matches(route.path, path):
+            if not path.startswith(prefix) or not (
+                    slash or len(path) == len(prefix) or path[len(prefix)] == 47):  # "/"
                 continue
-            if route.methods and method not in route.methods:
+            if methods and method not in methods:
                 continue
-            if route.headers and (header is None or any(
-                    header(name) != value for name, value in route.headers)):
+            if headers and (header is None or any(header(n) != v for n, v in headers)):
                 continue
             return route
         return None

@@ -29,10 +29,41 @@ class _Rejected(Exception):
     """Raised in a parser callback to refuse a request; llhttp then stops parsing."""
 
 
+# Request headers that need more than forwarding, by lower-case name. Checking the length of
+# a name first keeps the common headers (Accept, User-Agent...) to one set lookup.
+_HOST, _EXPECT, _REQUEST_ID, _LENGTH, _CODING, _HOP, _FORWARDED = range(7)
+_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST_ID,
+            b"content-length": _LENGTH, b"transfer-encoding": _CODING,
+            **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
+            **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
+_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+
+
+def _note_header(ex: Exchange, kind: int, value: bytes) -> None:
+    if kind == _HOST:
+        if ex.host:
+            raise _Rejected  # RFC 9112 3.2: more than one Host is a 400
+        ex.host = value
+    elif kind == _LENGTH:
+        ex.content_length = int(value)  # llhttp has checked it is digits, and only one
+    elif kind == _CODING:
+        if value.strip().lower() != b"chunked":
+            raise _Rejected  # a coding before chunked, which we would have to undo
+        ex.body_chunked = True
+        ex.plain = False
+    elif kind == _REQUEST_ID:
+        ex.x_request_id = value
+    else:
+        ex.plain = False
+        if kind == _EXPECT:
+            ex.expect_continue = value.lower() == b"100-continue"
+
+
 class ClientConnection(asyncio.Protocol):
     """One client's connection: parsing, ordering, deadlines, back-pressure."""
 
     __slots__ = (
+        "_batch",
         "_eof",
         "_head_size",
         "_in_head",
@@ -47,6 +78,7 @@ class ClientConnection(asyncio.Protocol):
         "deadline",
         "deadline_kind",
         "ex",
+        "forwarded_lines",
         "parser",
         "peer_ip",
         "plane",
@@ -61,6 +93,7 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.peer_ip = b""
         self.trusted = False
+        self.forwarded_lines = b""  # X-Forwarded-For/Proto and Via, for this client
         self.ex: Exchange | None = None  # the request being parsed
         self.active: Exchange | None = None  # the request being answered
         self._queue: deque[Exchange] = deque()
@@ -76,6 +109,7 @@ class ClientConnection(asyncio.Protocol):
         self._reject = 0  # the status of a request refused inside a parser callback
         self._eof = False
         self._refusal = 0  # a parse error to answer once the responses owed are sent
+        self._batch: list[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.peer_ip.decode()} active={self.active!r}>"
@@ -88,6 +122,8 @@ class ClientConnection(asyncio.Protocol):
         ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
         self.peer_ip = ip.encode()
         self.trusted = self.plane.is_trusted(ip)
+        self.forwarded_lines = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: %s\r\n" \
+            % (self.peer_ip, http1.VIA)
         self.plane.connections.add(self)
         self.set_deadline(self.plane.settings.header_timeout, "header")
 
@@ -152,26 +188,24 @@ class ClientConnection(asyncio.Protocol):
 
     # -- llhttp callbacks ---------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.ex = Exchange(self)
-
     def on_url(self, url: bytes) -> None:
-        assert self.ex is not None
-        self.ex.target += url
+        ex = self.ex
+        if ex is None:
+            self.ex = ex = Exchange(self)
+            ex.target = url
+        else:
+            ex.target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.ex
         assert ex is not None
         ex.headers.append((name, value))
         size = len(name)
-        if size == 4 and name.lower() == b"host":
-            if ex.host:
-                raise _Rejected  # RFC 9112 3.2: more than one Host is a 400
-            ex.host = value.decode("latin-1")
-        elif size == 6 and name.lower() == b"expect":
-            ex.expect_continue = value.lower() == b"100-continue"
-        elif size == 12 and name.lower() == b"x-request-id":
-            ex.x_request_id = value
+        ex.head_size += size + len(value) + 4
+        if size in _SPECIAL_LENGTHS:
+            kind = _SPECIAL.get(name.lower())
+            if kind is not None:
+                _note_header(ex, kind, value)
 
     def on_headers_complete(self) -> None:
         ex = self.ex
@@ -179,25 +213,17 @@ class ClientConnection(asyncio.Protocol):
         parser = self.parser
         self._in_head = False
         self.deadline = 0.0
-        ex.method = parser.get_method()
-        ex.version = parser.get_http_version()
-        ex.keep_alive = parser.should_keep_alive()
-        ex.upgrade = parser.should_upgrade()
-        ex.request_id = ex.x_request_id or self.plane.next_request_id()
-        size = len(ex.target) + sum(len(n) + len(v) + 4 for n, v in ex.headers)
-        if size > self.plane.settings.max_header_size:
+        if ex.head_size + len(ex.target) > self.plane.settings.max_header_size:
             self._reject = 431
             raise _Rejected
-        if ex.version not in ("1.0", "1.1"):
+        ex.method = parser.get_method()
+        ex.version = version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
             raise _Rejected  # HTTP/0.9, which llhttp accepts, has no headers to route by
-        for name, value in ex.headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                ex.content_length = int(value)
-            elif lname == b"transfer-encoding":
-                if value.strip().lower() != b"chunked":
-                    raise _Rejected  # a coding before chunked, which we would have to undo
-                ex.body_chunked = True
+        ex.keep_alive = parser.should_keep_alive()
+        if not ex.plain:
+            ex.upgrade = parser.should_upgrade()
+        ex.request_id = ex.x_request_id or self.plane.next_request_id()
         if not ex.body_chunked and not ex.content_length:
             ex.request_complete = True
         if self.active is None:
@@ -220,13 +246,26 @@ class ClientConnection(asyncio.Protocol):
     # -- used by the exchange -----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the client."""
-        if self.transport is not None and not self.closed:
+        """Send bytes to the client (gathered while a batch is open)."""
+        if self._batch is not None:
+            self._batch.append(data)
+        elif self.transport is not None and not self.closed:
             self.transport.write(data)
+
+    def open_batch(self) -> None:
+        """Gather writes until `flush`: a response head and body then leave in one send()."""
+        if self._batch is None:
+            self._batch = []
+
+    def flush(self) -> None:
+        """Send what a batch gathered."""
+        batch, self._batch = self._batch, None
+        if batch and self.transport is not None and not self.closed:
+            self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def set_deadline(self, seconds: float, kind: str) -> None:
         """Arm the one deadline this connection has (checked by the worker's sweep)."""
-        self.deadline = self.plane.loop.time() + seconds
+        self.deadline = self.plane.now + seconds
         self.deadline_kind = kind
 
     def pause_reading(self) -> None:
@@ -284,12 +323,14 @@ class ClientConnection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close after what was written has been sent."""
+        self.flush()
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
 
     def abort(self) -> None:
         """Cut the connection now (a response was cut short)."""
+        self._batch = None
         if self.transport is not None:
             self.closed = True
             self.transport.abort()

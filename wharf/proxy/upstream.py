@@ -12,16 +12,21 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from wharf.proxy.http1 import HOP_BY_HOP
+
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.pool import Pool
 
 
+_SPECIAL_LENGTHS = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
+
+
 class UpstreamConnection(asyncio.Protocol):
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_parser", "closed", "ex", "headers", "idle_since", "pool", "reason",
-                 "transport", "uses")
+    __slots__ = ("_parser", "chunked", "closed", "ex", "has_length", "headers", "hop",
+                 "idle_since", "pool", "reason", "transport", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -33,6 +38,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.reason = b""
         self.uses = 0
+        # What on_header saw of the current response's framing and hop-by-hop headers.
+        self.has_length = False
+        self.chunked = False
+        self.hop = False
 
     def __repr__(self) -> str:
         return f"<UpstreamConnection uses={self.uses} closed={self.closed} ex={self.ex!r}>"
@@ -79,6 +88,8 @@ class UpstreamConnection(asyncio.Protocol):
         if ex.tunnel:
             ex.client_write(data)
             return
+        client = ex.client
+        client.open_batch()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -88,6 +99,8 @@ class UpstreamConnection(asyncio.Protocol):
             if self.ex is not None:
                 self.ex.upstream_failed("invalid response from backend", retryable=False)
             self.close()
+        finally:
+            client.flush()
 
     def eof_received(self) -> bool | None:
         try:
@@ -117,6 +130,18 @@ class UpstreamConnection(asyncio.Protocol):
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) in _SPECIAL_LENGTHS:
+            lname = name.lower()
+            if lname == b"content-length":
+                self.has_length = True
+            elif lname in HOP_BY_HOP:
+                if lname == b"transfer-encoding":
+                    self.chunked = True
+                    return
+                if lname == b"keep-alive" or (lname == b"connection" and value.lower() in (
+                        b"keep-alive", b"close")):
+                    return  # about this connection only: dropped here, llhttp has noted it
+                self.hop = True  # Connection naming headers, Upgrade...: filtered later
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -127,8 +152,11 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is None:
             return
         if 100 <= status < 200 and status != 101:
+            self.has_length = self.chunked = self.hop = False
             return  # interim responses end here; the real one follows
-        ex.response_head(status, reason, headers, self._parser.should_keep_alive())
+        ex.response_head(status, reason, headers, self._parser.should_keep_alive(),
+                         self.has_length, self.chunked, self.hop)
+        self.has_length = self.chunked = self.hop = False
 
     def on_body(self, body: bytes) -> None:
         if self.ex is not None:

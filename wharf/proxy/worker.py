@@ -21,6 +21,7 @@ from wharf.proxy.server import ClientConnection
 from wharf.registry.snapshot import Snapshot
 
 SWEEP_INTERVAL = 0.5  # deadlines are enforced to within this (nginx's timers are as coarse)
+CLOCK_TICK = 0.1  # the data plane's clock for deadlines lags the real one by at most this
 CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
 # is the same as nginx's default on Linux.
@@ -91,8 +92,12 @@ class Worker:
                 print(f"wharf-proxy: listening on {host}:{port}", flush=True)
 
     async def _sweep_forever(self) -> None:
+        ticks = round(SWEEP_INTERVAL / CLOCK_TICK)
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
+            for _ in range(ticks - 1):
+                await asyncio.sleep(CLOCK_TICK)
+                self.plane.tick()
+            await asyncio.sleep(CLOCK_TICK)
             self.plane.sweep()
 
     async def _drain(self) -> None:

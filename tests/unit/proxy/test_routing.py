@@ -8,7 +8,8 @@ from wharf.registry.snapshot import Route
 
 
 def names(router: Router, host: str, path: str, method: str = "GET", headers=None):
-    route = router.match(host, path, method, (headers or {}).get)
+    lookup = {k.encode(): v.encode() for k, v in (headers or {}).items()}.get
+    route = router.match(host.encode(), path.encode(), method.encode(), lookup)
     return route.service if route else None
 
 
@@ -55,8 +56,8 @@ def test_host_route_beats_a_longer_path_without_host():
 
 
 def test_no_match():
-    assert Router((Route(host="a.test", service="a"),)).match("b.test", "/", "GET") is None
-    assert Router(()).match("h", "/", "GET") is None
+    assert Router((Route(host="a.test", service="a"),)).match(b"b.test", b"/", b"GET") is None
+    assert Router(()).match(b"h", b"/", b"GET") is None
 
 
 def test_path_matches_whole_segments():
@@ -76,6 +77,6 @@ def test_strip():
        st.sampled_from(["/", "/a", "/a/b/c/d", "/b/x", "/c"]))
 def test_the_match_is_the_longest_matching_prefix(prefixes, path):
     routes = tuple(Route(path=p, service=p) for p in prefixes)
-    got = Router(routes).match("h", path, "GET")
+    got = Router(routes).match(b"h", path.encode(), b"GET")
     matching = [p for p in prefixes if path_matches(p, path)]
     assert (got.service if got else None) == (max(matching, key=len) if matching else None)
