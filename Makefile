@@ -3,27 +3,38 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The proxy's request path, compiled with mypyc (setup.py); rebuilt when its sources change.
+HOT_PATH := $(addprefix wharf/proxy/,server.py exchange.py upstream.py pool.py routing.py http1.py)
+COMPILED := build/.compiled
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-proxy clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(COMPILED): $(STAMP) $(HOT_PATH)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	mkdir -p build && touch $(COMPILED)
+
+run: $(COMPILED)
 	$(BIN)/wharf up -c examples/demo/wharf.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check wharf tests bench examples
+	$(BIN)/ruff check wharf tests bench examples setup.py
 	$(BIN)/mypy wharf
 
-test: lint
-	$(BIN)/pytest -q
+test: lint $(COMPILED)
+	WHARF_EXPECT_COMPILED=1 $(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: $(COMPILED)
 	$(BIN)/python bench/supervise.py
 
+bench-proxy: $(COMPILED)
+	$(BIN)/python bench/proxy.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache examples/demo/.wharf
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache examples/demo/.wharf
+	find wharf -name '*.so' -delete

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from wharf.proxy import http1
 from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, LAST_CHUNK, VIA, chunk
@@ -212,22 +213,22 @@ class Exchange:
         pool.created += 1
         self.client.set_deadline(plane.settings.connect_timeout, "connect")
         loop = asyncio.get_running_loop()
-        task = loop.create_task(loop.create_connection(lambda: UpstreamConnection(pool),
+        factory = cast(Callable[[], asyncio.Protocol], lambda: UpstreamConnection(pool))
+        task = loop.create_task(loop.create_connection(factory,
                                                        self.backend.host, self.backend.port))
         task.add_done_callback(self._connected)
 
-    def _connected(self, task: asyncio.Task[tuple[asyncio.BaseTransport,
-                                                  UpstreamConnection]]) -> None:
+    def _connected(self, task: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]]) -> None:
         if task.cancelled():
             return
         exc = task.exception()
         if self.done:
             if exc is None:
-                task.result()[1].close()
+                cast(UpstreamConnection, task.result()[1]).close()
             return
         if exc is not None:
             return self.fail(502)
-        self._use(task.result()[1])
+        self._use(cast(UpstreamConnection, task.result()[1]))
 
     def _use(self, conn: UpstreamConnection) -> None:
         self.upstream = conn

@@ -59,7 +59,7 @@ def _note_header(ex: Exchange, kind: int, value: bytes) -> None:
             ex.expect_continue = value.lower() == b"100-continue"
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:
     """One client's connection: parsing, ordering, deadlines, back-pressure."""
 
     __slots__ = (
@@ -114,7 +114,7 @@ class ClientConnection(asyncio.Protocol):
     def __repr__(self) -> str:
         return f"<ClientConnection {self.peer_ip.decode()} active={self.active!r}>"
 
-    # -- asyncio.Protocol ---------------------------------------------------------------------
+    # -- the asyncio protocol (by its methods: mypyc compiles no subclass of asyncio.Protocol) -
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass

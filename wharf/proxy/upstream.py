@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _SPECIAL_LENGTHS = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
     __slots__ = ("_parser", "chunked", "closed", "ex", "has_length", "headers", "hop",
@@ -75,7 +75,7 @@ class UpstreamConnection(asyncio.Protocol):
         """A fresh parser, after a response whose body the parser could not know was absent."""
         self._parser = httptools.HttpResponseParser(self)
 
-    # -- asyncio.Protocol ---------------------------------------------------------------------
+    # -- the asyncio protocol (by its methods: mypyc compiles no subclass of asyncio.Protocol) -
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass

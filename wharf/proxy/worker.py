@@ -13,7 +13,9 @@ import asyncio
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.proxy.plane import DataPlane
@@ -86,9 +88,9 @@ class Worker:
             self._servers.pop(address).close()
         for host, port in addresses:
             if (host, port) not in self._servers:
+                factory = cast(Callable[[], asyncio.Protocol], lambda: ClientConnection(self.plane))
                 self._servers[(host, port)] = await self._loop.create_server(
-                    lambda: ClientConnection(self.plane), host, port, reuse_port=True,
-                    backlog=BACKLOG)
+                    factory, host, port, reuse_port=True, backlog=BACKLOG)
                 print(f"wharf-proxy: listening on {host}:{port}", flush=True)
 
     async def _sweep_forever(self) -> None:
