@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
 _NO_BODY_STATUS = frozenset({204, 304})
+_STATUS_PREFIX = [b"HTTP/1.1 %d " % code for code in range(600)]
 # How much of a request body is validated before the backend sees any of it.
 BODY_BUFFER = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
@@ -264,11 +265,15 @@ class Exchange:
                 append(b"\r\n")
             append(client.forwarded_lines)
             if self.host:
-                lines += (b"X-Forwarded-Host: ", self.host, b"\r\n")
+                append(b"X-Forwarded-Host: ")
+                append(self.host)
+                append(b"\r\n")
         else:
             self._filtered_headers(lines)
         if self.x_request_id is None:
-            lines += (b"X-Request-ID: ", self.request_id, b"\r\n")
+            lines.append(b"X-Request-ID: ")
+            lines.append(self.request_id)
+            lines.append(b"\r\n")
         for name_s, value_s in route.add_request_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
         if self.upgrade:
@@ -365,7 +370,8 @@ class Exchange:
         client.deadline_kind = "upstream"
         tunnel = self.tunnel = status == 101
         no_body = self.head_only or status in _NO_BODY_STATUS
-        lines = [b"HTTP/1.1 %d " % status, reason or http1.reason(status), b"\r\n"]
+        lines = [_STATUS_PREFIX[status] if status < 600 else b"HTTP/1.1 %d " % status,
+                 reason or http1.reason(status), b"\r\n"]
         if hop or route.remove_response_headers:
             self._filtered_response_headers(lines, headers, tunnel)
         else:
