@@ -11,7 +11,8 @@ from setuptools import setup
 
 HOT_PATH = ["wharf/proxy/server.py", "wharf/proxy/exchange.py", "wharf/proxy/upstream.py",
             "wharf/proxy/pool.py", "wharf/proxy/routing.py", "wharf/proxy/http1.py",
-            "wharf/proxy/plane.py", "wharf/proxy/balancers/round_robin.py"]
+            "wharf/proxy/plane.py", "wharf/proxy/balancers/round_robin.py",
+            "wharf/registry/snapshot.py"]
 
 
 

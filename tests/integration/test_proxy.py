@@ -7,6 +7,8 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import Wharf, wait_until
 from tests.integration.proxy_fixture import Proxy, free_port
 from tests.integration.proxyutil import exchange, get, parse_responses, request
@@ -283,3 +285,122 @@ def test_pooled_connection_closed_by_the_backend_is_not_used(tmp_path: Path):
         wharf.close()
         upstream.close()
 
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _worker_pid(proxy: Proxy) -> int:
+    return next(r["pid"] for r in proxy.wharf.status() if r["app"] == "wharf-proxy")
+
+
+def test_a_slow_client_does_not_make_the_proxy_buffer_the_response(proxy: Proxy):
+    pid = _worker_pid(proxy)
+    before = peak = _rss(pid)
+    size = 60_000_000
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET /big/%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % size)
+        total = 0
+        while chunk := s.recv(65536):
+            total += len(chunk)
+            if total % (4 << 20) < 65536:
+                peak = max(peak, _rss(pid))
+                time.sleep(0.01)  # a slow reader
+    assert total > size
+    assert peak - before < 16_000_000, f"the worker grew by {peak - before} bytes"
+
+
+def test_a_large_upload_is_streamed_not_read_whole(tmp_path: Path):
+    upstream = ScriptedUpstream("U")
+    wharf = Wharf(tmp_path)
+    port = free_port()
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        max_body_size = "100MB"
+        [[routes]]
+        servers = ["127.0.0.1:{upstream.port}"]
+    """)
+    size = 40_000_000
+    try:
+        wharf.up()
+        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n")[0])
+        pid = next(r["pid"] for r in wharf.status() if r["app"] == "wharf-proxy")
+        before = peak = _rss(pid)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /sink-upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                      b"Connection: close\r\n\r\n" % size)
+            block = b"u" * 1_000_000
+            for _ in range(size // len(block)):
+                s.sendall(block)
+                peak = max(peak, _rss(pid))
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert parse_responses(data)[0].status == 200
+        assert upstream.requests[-1].body_size == size
+        assert peak - before < 16_000_000, f"the worker grew by {peak - before} bytes"
+    finally:
+        wharf.close()
+        upstream.close()
+
+
+def test_trusted_proxies_keep_and_extend_forwarded_headers(tmp_path: Path):
+    upstream = ScriptedUpstream("T")
+    wharf = Wharf(tmp_path)
+    port = free_port()
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        trusted_proxies = ["127.0.0.0/8"]
+        [[routes]]
+        servers = ["127.0.0.1:{upstream.port}"]
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n")[0])
+        get(port, "/echo-trusted", headers="X-Forwarded-For: 203.0.113.9\r\n"
+                                           "X-Forwarded-Proto: https\r\n"
+                                           "X-Forwarded-Host: public.example\r\n")
+        seen = [r for r in upstream.requests if r.target == "/echo-trusted"][-1]
+        assert seen.header_values("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
+        assert seen.header_values("X-Forwarded-Proto") == ["https"]
+        assert seen.header_values("X-Forwarded-Host") == ["public.example"]
+    finally:
+        wharf.close()
+        upstream.close()
+
+
+@pytest.mark.parametrize(("routes", "problem"), [
+    ('[[routes]]\napp = "nope"\n', "routes[0].app: no app named 'nope'"),
+    ('[[routes]]\nstatic = "missing-dir"\n', "routes[0].static: is not a readable directory"),
+    ('[[routes]]\npath = "/x"\n', "routes[0]: needs exactly one of app, servers, static"),
+    ('[[routes]]\nservers = ["nowhere"]\n', "routes[0].servers[0]: must be an address"),
+])
+def test_route_errors_exit_2_before_anything_starts(tmp_path: Path, routes: str, problem: str):
+    wharf = Wharf(tmp_path)
+    wharf.write_config('[apps.web]\ncommand = "sleep 1000"\n' + routes)
+    result = wharf.run("up")
+    assert result.returncode == 2 and problem in result.stderr
+    assert not (tmp_path / ".wharf").exists()
+
+
+def test_a_listen_port_in_use_is_a_config_error(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        wharf = Wharf(tmp_path)
+        wharf.write_config(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n')
+        result = wharf.run("up")
+    assert result.returncode == 2
+    assert f"proxy.listen[0]: 127.0.0.1:{port} is already in use" in result.stderr
+    assert not (tmp_path / ".wharf").exists()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
 _NO_BODY_STATUS = frozenset({204, 304})
-_STATUS_PREFIX = [b"HTTP/1.1 %d " % code for code in range(600)]
+_STATUS_LINE = [http1.status_line(code) for code in range(600)]
 # How much of a request body is validated before the backend sees any of it.
 BODY_BUFFER = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
@@ -142,7 +142,7 @@ class Exchange:
             path = parts[1].encode("latin-1")
         if not host and self.version == "1.1":
             return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
-        if self.content_length is not None and self.content_length > plane.settings.max_body_size:
+        if self.content_length is not None and self.content_length > plane.max_body_size:
             return self.fail(413)
         host = host.lower()
         if host[:1] != b"[":
@@ -170,7 +170,7 @@ class Exchange:
         if self.expect_continue:
             client.write(http1.CONTINUE)
         self.waiting_body = True
-        client.set_deadline(plane.settings.header_timeout, "body")
+        client.set_deadline(plane.header_timeout, "body")
 
     @property
     def path(self) -> str:
@@ -212,7 +212,7 @@ class Exchange:
             self._use(conn)
             return
         pool.created += 1
-        self.client.set_deadline(plane.settings.connect_timeout, "connect")
+        self.client.set_deadline(plane.connect_timeout, "connect")
         loop = asyncio.get_running_loop()
         factory = cast(Callable[[], asyncio.Protocol], lambda: UpstreamConnection(pool))
         task = loop.create_task(loop.create_connection(factory,
@@ -244,7 +244,7 @@ class Exchange:
             self.client.resume_reading()
         if self.request_complete and self.body_chunked:
             conn.write(LAST_CHUNK)
-        self.client.set_deadline(self.client.plane.settings.upstream_timeout, "upstream")
+        self.client.set_deadline(self.client.plane.upstream_timeout, "upstream")
 
     def _upstream_head(self) -> bytes:
         route = self.route
@@ -327,10 +327,10 @@ class Exchange:
     def request_body(self, data: bytes) -> None:
         """A piece of the request body (already de-chunked)."""
         self.body_seen += len(data)
-        if self.body_seen > self.client.plane.settings.max_body_size:
+        if self.body_seen > self.client.plane.max_body_size:
             return self.fail(413)
         framed = chunk(data) if self.body_chunked else data
-        self.client.set_deadline(self.client.plane.settings.upstream_timeout, "upstream")
+        self.client.set_deadline(self.client.plane.upstream_timeout, "upstream")
         if self.pending is not None:
             self.pending.append(framed)
             self.pending_size += len(framed)
@@ -353,25 +353,26 @@ class Exchange:
 
     # -- response, from the upstream --------------------------------------------------------
 
-    def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+    def response_head(self, status: int, headers: list[tuple[bytes, bytes]],
                       upstream_keep_alive: bool, has_length: bool, chunked_in: bool,
                       hop: bool) -> None:
         """The backend's response head: rewrite it and send it to the client.
 
         The upstream has already dropped Transfer-Encoding, Keep-Alive and a plain
         `Connection: keep-alive|close`; `hop` says whether other hop-by-hop headers remain.
+        The status line gets the standard reason phrase (HTTP/2 has none; no client may
+        depend on it), which spares a parser callback per response.
         """
         self.status = status
         self.response_started = True
         route = self.route
         assert route is not None
         client = self.client
-        client.deadline = client.plane.now + client.plane.settings.upstream_timeout
+        client.deadline = client.plane.now + client.plane.upstream_timeout
         client.deadline_kind = "upstream"
         tunnel = self.tunnel = status == 101
         no_body = self.head_only or status in _NO_BODY_STATUS
-        lines = [_STATUS_PREFIX[status] if status < 600 else b"HTTP/1.1 %d " % status,
-                 reason or http1.reason(status), b"\r\n"]
+        lines = [_STATUS_LINE[status] if status < 600 else http1.status_line(status)]
         if hop or route.remove_response_headers:
             self._filtered_response_headers(lines, headers, tunnel)
         else:
@@ -428,7 +429,7 @@ class Exchange:
             return
         self.response_bytes += len(data)
         client = self.client
-        client.deadline = client.plane.now + client.plane.settings.upstream_timeout
+        client.deadline = client.plane.now + client.plane.upstream_timeout
         client.write(chunk(data) if self.response_chunked else data)
 
     def response_complete(self, upstream_keep_alive: bool) -> None:

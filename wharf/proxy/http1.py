@@ -28,6 +28,11 @@ def reason(status: int) -> bytes:
         return b"Unknown"
 
 
+def status_line(status: int) -> bytes:
+    """`HTTP/1.1 200 OK\\r\\n`."""
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason(status))
+
+
 def simple_response(status: int, body: bytes = b"", close: bool = False,
                     headers: tuple[tuple[bytes, bytes], ...] = (),
                     head_only: bool = False) -> bytes:

@@ -43,9 +43,16 @@ class DataPlane:
         self.now = loop.time()
         self.snapshot = Snapshot()
         self.settings = Settings()
+        self.header_timeout = self.settings.header_timeout
+        self.idle_timeout = self.settings.idle_timeout
+        self.upstream_timeout = self.settings.upstream_timeout
+        self.connect_timeout = self.settings.connect_timeout
+        self.max_header_size = self.settings.max_header_size
+        self.max_body_size = self.settings.max_body_size
         self.router = Router(())
         self.services: dict[str, ServiceState] = {}
         self.pools: dict[tuple[str, int], Pool] = {}
+        self._pool_of: dict[int, Pool] = {}  # by id() of the snapshot's Backend objects
         self.connections: set[ClientConnection] = set()
         self.static = StaticServer()
         self.access = AccessLog(None, "off")
@@ -60,13 +67,21 @@ class DataPlane:
     def apply(self, snapshot: Snapshot) -> None:
         """Serve from `snapshot` from now on."""
         self.snapshot = snapshot
-        self.settings = snapshot.settings
+        settings = self.settings = snapshot.settings
+        # Copied out of the frozen settings: the request path reads them as native fields.
+        self.header_timeout = settings.header_timeout
+        self.idle_timeout = settings.idle_timeout
+        self.upstream_timeout = settings.upstream_timeout
+        self.connect_timeout = settings.connect_timeout
+        self.max_header_size = settings.max_header_size
+        self.max_body_size = settings.max_body_size
         self.router = Router(snapshot.routes)
         self.services = {s.name: ServiceState(s.name, make_balancer(s.balance, s.backends))
                          for s in snapshot.services}
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
         for key in [k for k in self.pools if k not in wanted]:
             self.pools.pop(key).close()
+        self._pool_of = {id(b): self._pool(b) for s in snapshot.services for b in s.backends}
         for pool in self.pools.values():
             pool.max_idle = self.settings.pool_max_idle
             pool.idle_timeout = self.settings.pool_idle_timeout
@@ -74,7 +89,11 @@ class DataPlane:
         self.access.reconfigure(self.settings.access_log_file, self.settings.access_log)
 
     def pool_for(self, backend: Backend) -> Pool:
-        """The pool of a backend (created on first use)."""
+        """The pool of a backend of the current snapshot."""
+        pool = self._pool_of.get(id(backend))
+        return pool if pool is not None else self._pool(backend)
+
+    def _pool(self, backend: Backend) -> Pool:
         key = (backend.host, backend.port)
         pool = self.pools.get(key)
         if pool is None:

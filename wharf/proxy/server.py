@@ -125,7 +125,7 @@ class ClientConnection:
         self.forwarded_lines = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: %s\r\n" \
             % (self.peer_ip, http1.VIA)
         self.plane.connections.add(self)
-        self.set_deadline(self.plane.settings.header_timeout, "header")
+        self.set_deadline(self.plane.header_timeout, "header")
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel_to is not None:
@@ -139,7 +139,7 @@ class ClientConnection:
         if not self._in_head and self.ex is None:
             self._in_head = True
             self._head_size = 0
-            self.set_deadline(self.plane.settings.header_timeout, "header")
+            self.set_deadline(self.plane.header_timeout, "header")
         if self._in_head:
             self._head_size += len(data)
         try:
@@ -157,7 +157,7 @@ class ClientConnection:
                 return
             self._bad_request(self._reject or 400)
             return
-        if self._in_head and self._head_size > self.plane.settings.max_header_size:
+        if self._in_head and self._head_size > self.plane.max_header_size:
             self._bad_request(431)
 
     def eof_received(self) -> bool | None:
@@ -213,7 +213,7 @@ class ClientConnection:
         parser = self.parser
         self._in_head = False
         self.deadline = 0.0
-        if ex.head_size + len(ex.target) > self.plane.settings.max_header_size:
+        if ex.head_size + len(ex.target) > self.plane.max_header_size:
             self._reject = 431
             raise _Rejected
         ex.method = parser.get_method()
@@ -301,7 +301,7 @@ class ClientConnection:
             return
         self.resume_reading()
         if self.ex is None:
-            self.set_deadline(self.plane.settings.idle_timeout, "idle")
+            self.set_deadline(self.plane.idle_timeout, "idle")
 
     def start_tunnel(self, ex: Exchange) -> None:
         """Switch to relaying raw bytes between the client and `ex`'s upstream."""

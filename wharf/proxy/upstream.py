@@ -26,7 +26,7 @@ class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
     __slots__ = ("_parser", "chunked", "closed", "ex", "has_length", "headers", "hop",
-                 "idle_since", "pool", "reason", "transport", "uses")
+                 "idle_since", "pool", "transport", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -36,7 +36,6 @@ class UpstreamConnection:
         self.idle_since = 0.0
         self.closed = False
         self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
         self.uses = 0
         # What on_header saw of the current response's framing and hop-by-hop headers.
         self.has_length = False
@@ -126,9 +125,6 @@ class UpstreamConnection:
 
     # -- llhttp callbacks ---------------------------------------------------------------------
 
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) in _SPECIAL_LENGTHS:
             lname = name.lower()
@@ -147,14 +143,14 @@ class UpstreamConnection:
     def on_headers_complete(self) -> None:
         ex = self.ex
         status = self._parser.get_status_code()
-        headers, reason = self.headers, self.reason
-        self.headers, self.reason = [], b""
+        headers = self.headers
+        self.headers = []
         if ex is None:
             return
         if 100 <= status < 200 and status != 101:
             self.has_length = self.chunked = self.hop = False
             return  # interim responses end here; the real one follows
-        ex.response_head(status, reason, headers, self._parser.should_keep_alive(),
+        ex.response_head(status, headers, self._parser.should_keep_alive(),
                          self.has_length, self.chunked, self.hop)
         self.has_length = self.chunked = self.hop = False
 

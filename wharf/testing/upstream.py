@@ -26,8 +26,9 @@ class Seen:
     target: str
     version: str
     headers: list[tuple[str, str]]
-    body: bytes = b""
+    body: bytes = b""  # kept when under 1 MiB; body_size counts every byte
     connection: int = 0
+    body_size: int = 0
 
     def header(self, name: str) -> str | None:
         """The first value of a header, by case-insensitive name."""
@@ -88,7 +89,7 @@ class _Conn(asyncio.Protocol):
     def _reset(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.body = b""
+        self.body = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -125,7 +126,8 @@ class _Conn(asyncio.Protocol):
         seen = Seen(self.parser.get_method().decode(), self.url.decode("latin-1"),
                     self.parser.get_http_version(),
                     [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers],
-                    self.body, self.number)
+                    bytes(self.body) if len(self.body) < 1 << 20 else b"", self.number)
+        seen.body_size = len(self.body)
         self.owner.requests.append(seen)
         keep_alive = self.parser.should_keep_alive()
         self._reset()
