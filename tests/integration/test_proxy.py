@@ -404,3 +404,37 @@ def test_a_listen_port_in_use_is_a_config_error(tmp_path: Path):
     assert result.returncode == 2
     assert f"proxy.listen[0]: 127.0.0.1:{port} is already in use" in result.stderr
     assert not (tmp_path / ".wharf").exists()
+
+
+def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
+    upstream = ScriptedUpstream("W")
+    wharf = Wharf(tmp_path)
+    port = free_port()
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        workers = 2
+        access_log = "combined"
+        [[routes]]
+        servers = ["127.0.0.1:{upstream.port}"]
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: len([r for r in wharf.status() if r["app"] == "wharf-proxy"
+                                and r["state"] == "RUNNING"]) == 2, message="two workers")
+        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n")[0])
+        for i in range(40):
+            assert get(port, f"/echo-w{i}", headers="User-Agent: probe\r\n").status == 200
+        ids = {r.header("X-Request-ID") for r in upstream.requests if "/echo-w" in r.target}
+        prefixes = {rid[:12] for rid in ids if rid}
+        assert len(ids) == 40 and len(prefixes) == 2  # each worker has its own id prefix
+        log = tmp_path / ".wharf" / "logs" / "access.log"
+        wait_until(lambda: log.exists() and log.read_text().count("/echo-w") == 40,
+                   message="40 access log lines")
+        line = next(x for x in log.read_text().splitlines() if "/echo-w7 " in x)
+        assert line.startswith("127.0.0.1 - - [")
+        assert '"GET /echo-w7 HTTP/1.1" 200 ' in line and '"probe"' in line and "rid=" in line
+    finally:
+        wharf.close()
+        upstream.close()
