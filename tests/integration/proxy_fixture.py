@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +121,24 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         wharf.close()
         a.close()
         b.close()
+
+
+@contextlib.contextmanager
+def proxy_to_upstream(root: Path, settings: str = "",
+                      upstream: ScriptedUpstream | None = None
+                      ) -> Iterator[tuple[Wharf, ScriptedUpstream, int]]:
+    """A daemon whose proxy sends everything to one scripted upstream; `settings` go in
+    `[proxy]`. Yields (wharf, upstream, port) and stops both after."""
+    upstream = upstream or ScriptedUpstream("U")
+    wharf = Wharf(root)
+    port = free_port()
+    wharf.write_config(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n{settings}\n'
+                       f'[[routes]]\nservers = ["127.0.0.1:{upstream.port}"]\n')
+    try:
+        wharf.up()
+        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n")[0], message="the proxy")
+        yield wharf, upstream, port
+    finally:
+        wharf.close()
+        upstream.close()

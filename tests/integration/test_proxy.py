@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Wharf, wait_until
-from tests.integration.proxy_fixture import Proxy, free_port
+from tests.integration.proxy_fixture import Proxy, proxy_to_upstream
 from tests.integration.proxyutil import exchange, get, parse_responses, request
 from wharf.testing.upstream import ScriptedUpstream
 
@@ -264,27 +264,12 @@ def _still_open(s: socket.socket, seconds: float) -> bool:
 
 
 def test_pooled_connection_closed_by_the_backend_is_not_used(tmp_path: Path):
-    upstream = ScriptedUpstream("C", idle_close=0.2)
-    wharf = Wharf(tmp_path)
-    port = free_port()
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{port}"]
-        [[routes]]
-        servers = ["127.0.0.1:{upstream.port}"]
-    """)
-    try:
-        wharf.up()
-        wait_until(lambda: exchange(port, b"GET /echo HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n")[0])
+    backend = ScriptedUpstream("C", idle_close=0.2)
+    with proxy_to_upstream(tmp_path, upstream=backend) as (_, upstream, port):
         for _ in range(5):
             time.sleep(0.4)  # longer than the backend keeps an idle connection
             assert get(port, "/echo-after-idle").status == 200
         assert len({r.connection for r in upstream.requests}) >= 5
-    finally:
-        wharf.close()
-        upstream.close()
-
 
 
 def _rss(pid: int) -> int:
@@ -317,21 +302,8 @@ def test_a_slow_client_does_not_make_the_proxy_buffer_the_response(proxy: Proxy)
 
 
 def test_a_large_upload_is_streamed_not_read_whole(tmp_path: Path):
-    upstream = ScriptedUpstream("U")
-    wharf = Wharf(tmp_path)
-    port = free_port()
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{port}"]
-        max_body_size = "100MB"
-        [[routes]]
-        servers = ["127.0.0.1:{upstream.port}"]
-    """)
     size = 40_000_000
-    try:
-        wharf.up()
-        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n")[0])
+    with proxy_to_upstream(tmp_path, 'max_body_size = "100MB"') as (wharf, upstream, port):
         pid = next(r["pid"] for r in wharf.status() if r["app"] == "wharf-proxy")
         before = peak = _rss(pid)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -347,26 +319,10 @@ def test_a_large_upload_is_streamed_not_read_whole(tmp_path: Path):
         assert parse_responses(data)[0].status == 200
         assert upstream.requests[-1].body_size == size
         assert peak - before < 16_000_000, f"the worker grew by {peak - before} bytes"
-    finally:
-        wharf.close()
-        upstream.close()
 
 
 def test_trusted_proxies_keep_and_extend_forwarded_headers(tmp_path: Path):
-    upstream = ScriptedUpstream("T")
-    wharf = Wharf(tmp_path)
-    port = free_port()
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{port}"]
-        trusted_proxies = ["127.0.0.0/8"]
-        [[routes]]
-        servers = ["127.0.0.1:{upstream.port}"]
-    """)
-    try:
-        wharf.up()
-        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n")[0])
+    with proxy_to_upstream(tmp_path, 'trusted_proxies = ["127.0.0.0/8"]') as (_, upstream, port):
         get(port, "/echo-trusted", headers="X-Forwarded-For: 203.0.113.9\r\n"
                                            "X-Forwarded-Proto: https\r\n"
                                            "X-Forwarded-Host: public.example\r\n")
@@ -374,9 +330,6 @@ def test_trusted_proxies_keep_and_extend_forwarded_headers(tmp_path: Path):
         assert seen.header_values("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
         assert seen.header_values("X-Forwarded-Proto") == ["https"]
         assert seen.header_values("X-Forwarded-Host") == ["public.example"]
-    finally:
-        wharf.close()
-        upstream.close()
 
 
 @pytest.mark.parametrize(("routes", "problem"), [
@@ -407,23 +360,10 @@ def test_a_listen_port_in_use_is_a_config_error(tmp_path: Path):
 
 
 def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
-    upstream = ScriptedUpstream("W")
-    wharf = Wharf(tmp_path)
-    port = free_port()
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{port}"]
-        workers = 2
-        access_log = "combined"
-        [[routes]]
-        servers = ["127.0.0.1:{upstream.port}"]
-    """)
-    try:
-        wharf.up()
+    settings = 'workers = 2\naccess_log = "combined"'
+    with proxy_to_upstream(tmp_path, settings) as (wharf, upstream, port):
         wait_until(lambda: len([r for r in wharf.status() if r["app"] == "wharf-proxy"
                                 and r["state"] == "RUNNING"]) == 2, message="two workers")
-        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n")[0])
         for i in range(40):
             assert get(port, f"/echo-w{i}", headers="User-Agent: probe\r\n").status == 200
         ids = {r.header("X-Request-ID") for r in upstream.requests if "/echo-w" in r.target}
@@ -435,6 +375,3 @@ def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
         line = next(x for x in log.read_text().splitlines() if "/echo-w7 " in x)
         assert line.startswith("127.0.0.1 - - [")
         assert '"GET /echo-w7 HTTP/1.1" 200 ' in line and '"probe"' in line and "rid=" in line
-    finally:
-        wharf.close()
-        upstream.close()

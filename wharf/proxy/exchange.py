@@ -160,7 +160,7 @@ class Exchange:
                 return self._redirect(route)
             return plane.static.serve(self, route)
         service = plane.services.get(route.service)
-        backend = service.balancer.pick() if service else None
+        backend = service.pick() if service else None
         if backend is None:
             return self.fail(503)
         self.backend = backend

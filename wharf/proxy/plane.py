@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ class ServiceState:
 
     name: str
     balancer: Balancer
+    pick: Callable[[], Backend | None]  # the balancer's pick, bound once
 
 
 class DataPlane:
@@ -76,8 +78,10 @@ class DataPlane:
         self.max_header_size = settings.max_header_size
         self.max_body_size = settings.max_body_size
         self.router = Router(snapshot.routes)
-        self.services = {s.name: ServiceState(s.name, make_balancer(s.balance, s.backends))
-                         for s in snapshot.services}
+        self.services = {}
+        for service in snapshot.services:
+            balancer = make_balancer(service.balance, service.backends)
+            self.services[service.name] = ServiceState(service.name, balancer, balancer.pick)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
         for key in [k for k in self.pools if k not in wanted]:
             self.pools.pop(key).close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -37,6 +38,10 @@ _SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST_ID,
             **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
             **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
 _SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+
+
+def _nowhere(data: bytes) -> None:
+    """The writer of a connection not yet made."""
 
 
 def _note_header(ex: Exchange, kind: int, value: bytes) -> None:
@@ -65,13 +70,18 @@ class ClientConnection:
     __slots__ = (
         "_batch",
         "_eof",
+        "_feed",
+        "_get_method",
+        "_get_version",
         "_head_size",
         "_in_head",
+        "_keep_alive",
         "_paused",
         "_queue",
         "_refusal",
         "_reject",
         "_tunnel_buffer",
+        "_write",
         "_writing_paused",
         "active",
         "closed",
@@ -90,7 +100,13 @@ class ClientConnection:
     def __init__(self, plane: DataPlane) -> None:
         self.plane = plane
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        parser = self.parser = httptools.HttpRequestParser(self)
+        # Bound once: a method looked up by name on every request costs more than the call.
+        self._feed: Callable[[bytes], None] = parser.feed_data
+        self._get_method: Callable[[], bytes] = parser.get_method
+        self._get_version: Callable[[], str] = parser.get_http_version
+        self._keep_alive: Callable[[], bool] = parser.should_keep_alive
+        self._write: Callable[[bytes], None] = _nowhere
         self.peer_ip = b""
         self.trusted = False
         self.forwarded_lines = b""  # X-Forwarded-For/Proto and Via, for this client
@@ -118,6 +134,7 @@ class ClientConnection:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._write = self.transport.write
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
         self.peer_ip = ip.encode()
@@ -143,7 +160,7 @@ class ClientConnection:
         if self._in_head:
             self._head_size += len(data)
         try:
-            self.parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade as exc:
             rest = data[exc.args[0]:]
             if rest:
@@ -216,11 +233,11 @@ class ClientConnection:
         if ex.head_size + len(ex.target) > self.plane.max_header_size:
             self._reject = 431
             raise _Rejected
-        ex.method = parser.get_method()
-        ex.version = version = parser.get_http_version()
+        ex.method = self._get_method()
+        ex.version = version = self._get_version()
         if version != "1.1" and version != "1.0":
             raise _Rejected  # HTTP/0.9, which llhttp accepts, has no headers to route by
-        ex.keep_alive = parser.should_keep_alive()
+        ex.keep_alive = self._keep_alive()
         if not ex.plain:
             ex.upgrade = parser.should_upgrade()
         ex.request_id = ex.x_request_id or self.plane.next_request_id()
@@ -249,8 +266,8 @@ class ClientConnection:
         """Send bytes to the client (gathered while a batch is open)."""
         if self._batch is not None:
             self._batch.append(data)
-        elif self.transport is not None and not self.closed:
-            self.transport.write(data)
+        elif not self.closed:
+            self._write(data)
 
     def open_batch(self) -> None:
         """Gather writes until `flush`: a response head and body then leave in one send()."""
@@ -260,8 +277,8 @@ class ClientConnection:
     def flush(self) -> None:
         """Send what a batch gathered."""
         batch, self._batch = self._batch, None
-        if batch and self.transport is not None and not self.closed:
-            self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+        if batch and not self.closed:
+            self._write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def set_deadline(self, seconds: float, kind: str) -> None:
         """Arm the one deadline this connection has (checked by the worker's sweep)."""

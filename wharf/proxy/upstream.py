@@ -8,6 +8,7 @@ it out of the pool at once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -25,13 +26,13 @@ _SPECIAL_LENGTHS = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_parser", "chunked", "closed", "ex", "has_length", "headers", "hop",
-                 "idle_since", "pool", "transport", "uses")
+    __slots__ = ("_feed", "_keep_alive", "_parser", "_status", "chunked", "closed", "ex",
+                 "has_length", "headers", "hop", "idle_since", "pool", "transport", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        self._bind(httptools.HttpResponseParser(self))
         self.ex: Exchange | None = None
         self.idle_since = 0.0
         self.closed = False
@@ -72,7 +73,14 @@ class UpstreamConnection:
 
     def reset_parser(self) -> None:
         """A fresh parser, after a response whose body the parser could not know was absent."""
-        self._parser = httptools.HttpResponseParser(self)
+        self._bind(httptools.HttpResponseParser(self))
+
+    def _bind(self, parser: httptools.HttpResponseParser) -> None:
+        # Bound once: a method looked up by name on every response costs more than the call.
+        self._parser = parser
+        self._feed: Callable[[bytes], None] = parser.feed_data
+        self._status: Callable[[], int] = parser.get_status_code
+        self._keep_alive: Callable[[], bool] = parser.should_keep_alive
 
     # -- the asyncio protocol (by its methods: mypyc compiles no subclass of asyncio.Protocol) -
 
@@ -90,7 +98,7 @@ class UpstreamConnection:
         client = ex.client
         client.open_batch()
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade as exc:
             if self.ex is not None:
                 self.ex.upstream_upgraded(data[exc.args[0]:])
@@ -142,7 +150,7 @@ class UpstreamConnection:
 
     def on_headers_complete(self) -> None:
         ex = self.ex
-        status = self._parser.get_status_code()
+        status = self._status()
         headers = self.headers
         self.headers = []
         if ex is None:
@@ -150,7 +158,7 @@ class UpstreamConnection:
         if 100 <= status < 200 and status != 101:
             self.has_length = self.chunked = self.hop = False
             return  # interim responses end here; the real one follows
-        ex.response_head(status, headers, self._parser.should_keep_alive(),
+        ex.response_head(status, headers, self._keep_alive(),
                          self.has_length, self.chunked, self.hop)
         self.has_length = self.chunked = self.hop = False
 
@@ -160,4 +168,4 @@ class UpstreamConnection:
 
     def on_message_complete(self) -> None:
         if self.ex is not None and self.ex.response_started and not self.ex.tunnel:
-            self.ex.response_complete(self._parser.should_keep_alive())
+            self.ex.response_complete(self._keep_alive())
