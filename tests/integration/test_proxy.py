@@ -193,6 +193,16 @@ def test_refused_backend_is_502(proxy: Proxy):
     assert r.status == 502 and b"502 Bad Gateway" in r.body
 
 
+def test_a_backend_answering_garbage_is_502(proxy: Proxy):
+    r = get(proxy.port, "/garbage")
+    assert r.status == 502 and b"502 Bad Gateway" in r.body
+
+
+def test_a_backend_hanging_up_without_answering_is_502(proxy: Proxy):
+    r = get(proxy.port, "/hangup")
+    assert r.status == 502
+
+
 def test_no_running_instance_is_503(proxy: Proxy):
     r = get(proxy.port, "/down")
     assert r.status == 503 and b"503 Service Unavailable" in r.body

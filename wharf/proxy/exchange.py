@@ -48,7 +48,6 @@ class Exchange:
         "client",
         "close_client",
         "content_length",
-        "deadline_kind",
         "done",
         "expect_continue",
         "head_only",
@@ -109,7 +108,6 @@ class Exchange:
         self.tunnel = False
         self.retried = False
         self.done = False
-        self.deadline_kind = ""
         self.head_only = False
         self.pending_size = 0
         self.waiting_body = False
@@ -455,8 +453,8 @@ class Exchange:
         if rest:
             self.client_write(rest)
 
-    def upstream_failed(self, why: str, retryable: bool) -> None:
-        """The backend broke the protocol or the connection."""
+    def upstream_failed(self) -> None:
+        """The backend's response was not valid HTTP: 502, or a cut if it had started."""
         self._drop_upstream(close=True)
         self.fail(502)
 

@@ -104,7 +104,7 @@ class UpstreamConnection:
                 self.ex.upstream_upgraded(data[exc.args[0]:])
         except httptools.HttpParserError:
             if self.ex is not None:
-                self.ex.upstream_failed("invalid response from backend", retryable=False)
+                self.ex.upstream_failed()
             self.close()
         finally:
             client.flush()

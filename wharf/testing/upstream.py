@@ -1,6 +1,7 @@
 """A scripted HTTP/1.1 backend that records what reaches it, run in a thread of the test.
 
-Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; `/chunked`
+Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; `/garbage`
+answers with something that is not HTTP; `/hangup` closes without answering; `/chunked`
 answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/status/N` answers
 status N; `/close` answers and closes; `/ws` switches protocols and echoes bytes back; anything
 else gets "ok". Every complete request that reaches it is recorded in `requests`, and the
@@ -141,6 +142,12 @@ class _Conn(asyncio.Protocol):
     def _answer(self, seen: Seen, path: str, keep_alive: bool) -> None:
         t = self.transport
         if t is None or t.is_closing():
+            return
+        if path.startswith("/garbage"):
+            t.write(b"THIS IS NOT HTTP\r\n\r\n")
+            return
+        if path.startswith("/hangup"):
+            t.close()
             return
         if path.startswith("/ws"):
             self.tunnel = True
