@@ -50,6 +50,7 @@ class AppConfig:
     env_file: Annotated[Path | None, _path] = None
     user: str | None = None
     instances: Annotated[int, c.integer(1, 1000)] = 1
+    weight: Annotated[int, c.integer(1, 1000)] = 1  # of each instance, when a route balances
     port: Annotated[int | None, c.integer(1, 65535)] = None
     autorestart: Annotated[Autorestart, c.one_of("always", "on-failure", "never")] = "always"
     exit_codes: Annotated[tuple[int, ...], _exit_codes] = (0,)
@@ -174,6 +175,58 @@ class ProxyConfig:
     pool_idle_timeout: Annotated[float, c.duration] = 60.0
 
 
+def _hash_key(value: Any) -> str:
+    if value == "uri" or (isinstance(value, str) and value.split(":", 1)[0] in (
+            "header", "cookie") and len(value.split(":", 1)) == 2 and value.split(":", 1)[1]):
+        return str(value)
+    raise ValueError(f"must be \"header:NAME\", \"cookie:NAME\" or \"uri\", got {value!r}")
+
+
+def _status_range(value: Any) -> tuple[int, int]:
+    if isinstance(value, str):
+        first, sep, last = value.partition("-")
+        if first.isdigit() and (not sep or last.isdigit()):
+            low, high = int(first), int(last if sep else first)
+            if 100 <= low <= high <= 599:
+                return low, high
+    raise ValueError(f"must be a status or a range like \"200-399\", got {value!r}")
+
+
+def _rate(value: Any) -> float:
+    if isinstance(value, str):
+        count, sep, unit = value.partition("/")
+        seconds = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(unit.strip())
+        if sep and seconds and count.strip().replace(".", "", 1).isdigit():
+            rate = float(count) / seconds
+            if rate > 0:
+                return rate
+    raise ValueError(f"must be a rate like \"100/s\" or \"600/m\", got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """Active health checks of a route's backends (`health = {...}`), as HAProxy does them."""
+
+    path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect is the check
+    interval: Annotated[float, c.duration] = 2.0
+    timeout: Annotated[float, c.duration] = 1.0
+    rise: Annotated[int, c.integer(1, 100)] = 2
+    fall: Annotated[int, c.integer(1, 100)] = 3
+    status: Annotated[tuple[int, int], _status_range] = (200, 399)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket per client address (`rate_limit = { rate = "100/s", burst = 50 }`)."""
+
+    rate: Annotated[float, _rate]
+    burst: Annotated[int, c.integer(1, 1_000_000)] = 1
+
+
+Balance = Literal["round_robin", "weighted", "least_conn", "ip_hash", "hash", "cookie", "p2c",
+                  "ewma"]
+
+
 @dataclass(frozen=True, slots=True)
 class RouteConfig:
     """One `[[routes]]` entry: what it matches, and where it sends the request."""
@@ -192,6 +245,19 @@ class RouteConfig:
     remove_request_headers: Annotated[tuple[str, ...], _names] = ()
     add_response_headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
     remove_response_headers: Annotated[tuple[str, ...], _names] = ()
+    balance: Annotated[Balance, c.one_of("round_robin", "weighted", "least_conn", "ip_hash",
+                                         "hash", "cookie", "p2c", "ewma")] = "round_robin"
+    hash_key: Annotated[str, _hash_key] = "uri"
+    cookie: str = "wharf_backend"
+    health: HealthConfig | None = None
+    max_conns: Annotated[int, c.integer(0, 1_000_000)] = 0  # per backend; 0: no limit
+    queue_timeout: Annotated[float, c.duration] = 5.0
+    retries: Annotated[int, c.integer(0, 10)] = 2
+    retry_budget: float = 0.2
+    eject_after: Annotated[int, c.integer(0, 1000)] = 5
+    ejection: Annotated[float, c.duration] = 10.0
+    slow_start: Annotated[float, c.duration] = 0.0
+    rate_limit: RateLimit | None = None
 
     def target_kind(self) -> str:
         """Which of app, servers, static, redirect this route uses ("" if none or several)."""

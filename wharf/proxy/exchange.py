@@ -22,8 +22,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from wharf.proxy import http1
+from wharf.proxy.balancers import NOTHING, Load, backend_id
+from wharf.proxy.balancers.peak_ewma import observe
 from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, LAST_CHUNK, VIA, chunk
+from wharf.proxy.pool import Pool
+from wharf.proxy.ratelimit import retry_after
 from wharf.proxy.routing import strip
+from wharf.proxy.services import KEY_COOKIE, KEY_HEADER, KEY_IP, KEY_URI, ServiceState
 from wharf.proxy.upstream import UpstreamConnection
 from wharf.registry.snapshot import Backend, Route
 
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
 _NO_BODY_STATUS = frozenset({204, 304})
+# Methods a request may be sent again with after a reset (RFC 9110 9.2.2).
+_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _STATUS_LINE = [http1.status_line(code) for code in range(600)]
 # How much of a request body is validated before the backend sees any of it.
 BODY_BUFFER = 64 * 1024
@@ -47,6 +54,7 @@ class Exchange:
         "body_seen",
         "client",
         "close_client",
+        "connecting",
         "content_length",
         "done",
         "expect_continue",
@@ -55,10 +63,13 @@ class Exchange:
         "headers",
         "host",
         "keep_alive",
+        "key",
+        "load",
         "method",
         "pending",
         "pending_size",
         "plain",
+        "pool",
         "request_complete",
         "request_id",
         "response_bytes",
@@ -66,9 +77,12 @@ class Exchange:
         "response_started",
         "retried",
         "route",
+        "sent_at",
         "start",
         "status",
+        "svc",
         "target",
+        "tried",
         "tunnel",
         "upgrade",
         "upstream",
@@ -111,6 +125,13 @@ class Exchange:
         self.head_only = False
         self.pending_size = 0
         self.waiting_body = False
+        self.svc: ServiceState | None = None
+        self.key: bytes | None = None
+        self.load: Load | None = None
+        self.pool: Pool | None = None
+        self.tried: list[Load] = []
+        self.sent_at = 0.0
+        self.connecting: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]] | None = None
 
     def __repr__(self) -> str:
         return (f"<Exchange {self.method.decode()} {self.target.decode('latin-1')} "
@@ -157,18 +178,100 @@ class Exchange:
             if route.redirect is not None:
                 return self._redirect(route)
             return plane.static.serve(self, route)
-        service = plane.services.get(route.service)
-        backend = service.pick() if service else None
-        if backend is None:
+        svc = plane.services.get(route.service)
+        if svc is None:
             return self.fail(503)
-        self.backend = backend
+        if route.rate:
+            limiter = plane.limiters.get(id(route))
+            wait = limiter.take(client.client_ip(self), plane.now) if limiter else 0.0
+            if wait:
+                return self.fail(429, ((b"Retry-After", retry_after(wait)),))
+        self.svc = svc
+        svc.count_request()
+        self.key = self._balance_key(svc) if svc.key_kind else None
+        if self._choose():
+            self._proceed()
+
+    def _proceed(self) -> None:
+        """A backend is chosen: connect now, or once the body is in hand."""
+        client = self.client
         if self.request_complete:
             self._connect()
             return
         if self.expect_continue:
             client.write(http1.CONTINUE)
         self.waiting_body = True
-        client.set_deadline(plane.header_timeout, "body")
+        client.set_deadline(client.plane.header_timeout, "body")
+
+    # -- balancing ----------------------------------------------------------------------------
+
+    def _balance_key(self, svc: ServiceState) -> bytes | None:
+        kind = svc.key_kind
+        if kind == KEY_IP:
+            return self.client.client_ip(self)
+        if kind == KEY_URI:
+            return self.target
+        if kind == KEY_HEADER:
+            return self._header_lookup(svc.key_name)
+        cookies = self._header_lookup(b"cookie")
+        return http1.cookie_value(cookies, svc.key_name) if cookies else None
+
+    def _choose(self, retrying: bool = False) -> bool:
+        """Pick a backend that can take the request; else queue it (max_conns) or fail it.
+        A retry that finds no other backend just says so: its caller reports the failure."""
+        svc = self.svc
+        assert svc is not None
+        index = svc.pick(self.key, svc.avoiding(self.tried) if self.tried else NOTHING)
+        if index < 0:
+            if retrying:
+                return False
+            if svc.service.max_conns and svc.backends:
+                svc.queue.append(self)  # every backend is at max_conns: wait for a turn
+                self.client.set_deadline(svc.service.queue_timeout, "queue")
+                return False
+            self.fail(503)
+            return False
+        self.backend = svc.backends[index]
+        self.load = load = svc.loads[index]
+        self.pool = svc.pools[index]
+        load.inflight += 1
+        if svc.service.balance == "ewma":
+            self.sent_at = self.client.plane.loop.time()
+        return True
+
+    def dequeued(self) -> None:
+        """A backend freed up while this request waited for one."""
+        if not self.done and self._choose():
+            self._proceed()
+
+    def _release(self) -> None:
+        """Give the backend's slot back, and hand it to a request waiting for one."""
+        load, self.load = self.load, None
+        if load is None:
+            return
+        load.inflight -= 1
+        svc = self.svc
+        if svc is not None and svc.queue:
+            while svc.queue:
+                waiting = svc.queue.popleft()
+                if not waiting.done:
+                    waiting.dequeued()
+                    break
+
+    def _retry(self, reason: str) -> bool:
+        """After a failed attempt: try another backend if retries and the budget allow."""
+        svc, load = self.svc, self.load
+        if svc is None or load is None:
+            return False
+        svc.failed(load, reason, self.client.plane.now)
+        if len(self.tried) >= svc.service.retries or not svc.may_retry():
+            return False
+        self.tried.append(load)
+        self._release()
+        if not self._choose(retrying=True):
+            return False
+        self._connect()
+        return True
 
     @property
     def path(self) -> str:
@@ -201,9 +304,9 @@ class Exchange:
     # -- the upstream connection ------------------------------------------------------------
 
     def _connect(self) -> None:
-        assert self.backend is not None
+        assert self.backend is not None and self.pool is not None
         plane = self.client.plane
-        pool = plane.pool_for(self.backend)
+        pool = self.pool
         conn = pool.take()
         if conn is not None:
             assert isinstance(conn, UpstreamConnection)
@@ -215,18 +318,22 @@ class Exchange:
         factory = cast(Callable[[], asyncio.Protocol], lambda: UpstreamConnection(pool))
         task = loop.create_task(loop.create_connection(factory,
                                                        self.backend.host, self.backend.port))
+        self.connecting = task
         task.add_done_callback(self._connected)
 
     def _connected(self, task: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]]) -> None:
         if task.cancelled():
             return
         exc = task.exception()
-        if self.done:
-            if exc is None:
+        if self.done or task is not self.connecting:
+            if exc is None:  # a connection nobody waits for any more
                 cast(UpstreamConnection, task.result()[1]).close()
             return
+        self.connecting = None
         if exc is not None:
-            return self.fail(502)
+            if not self._retry(f"connect: {exc}"):
+                self.fail(502)
+            return
         self._use(cast(UpstreamConnection, task.result()[1]))
 
     def _use(self, conn: UpstreamConnection) -> None:
@@ -370,6 +477,15 @@ class Exchange:
         client.deadline_kind = "upstream"
         tunnel = self.tunnel = status == 101
         no_body = self.head_only or status in _NO_BODY_STATUS
+        svc, load = self.svc, self.load
+        if svc is not None and load is not None:
+            if status >= 500:
+                svc.failed(load, f"status {status}", client.plane.now)
+            else:
+                load.failures = 0
+            if self.sent_at:
+                now = client.plane.loop.time()
+                observe(load, now - self.sent_at, now)
         lines = [_STATUS_LINE[status] if status < 600 else http1.status_line(status)]
         if hop or route.remove_response_headers:
             self._filtered_response_headers(lines, headers, tunnel)
@@ -382,6 +498,12 @@ class Exchange:
                 append(b"\r\n")
         for name_s, value_s in route.add_response_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
+        if svc is not None and svc.key_kind == KEY_COOKIE and svc.service.balance == "cookie" \
+                and self.backend is not None:
+            pinned = backend_id(self.backend).encode()
+            if pinned != self.key:
+                lines += (b"Set-Cookie: ", svc.key_name, b"=", pinned,
+                          b"; Path=/; HttpOnly; SameSite=Lax\r\n")
         lines.append(b"Via: 1.1 wharf\r\n")
         if not self.request_complete and not tunnel:
             self.close_client = True  # the backend answered early; the rest of the body is moot
@@ -466,12 +588,19 @@ class Exchange:
         if self.tunnel:
             self.client.close()
             return
-        if (not self.response_started and conn.uses > 1 and not self.retried
-                and self.content_length in (None, 0) and not self.body_chunked):
-            self.retried = True  # a reused connection closed under us: the backend never saw it
-            self.pending = []
-            self._connect()
-            return
+        bodyless = self.content_length in (None, 0) and not self.body_chunked
+        if not self.response_started and bodyless:
+            if conn.uses > 1 and not self.retried:
+                self.retried = True  # a reused connection closed under us: never seen there
+                self.pending = []
+                self._connect()
+                return
+            if self.method in _IDEMPOTENT:
+                self.pending = []
+                if self._retry("connection reset before the response"):
+                    return
+        elif self.svc is not None and self.load is not None:
+            self.svc.failed(self.load, "connection lost", self.client.plane.now)
         self.fail(502)
 
     # -- the client side ----------------------------------------------------------------------
@@ -499,13 +628,24 @@ class Exchange:
             self.upstream.transport.resume_reading()
 
     def timed_out(self, kind: str) -> None:
-        """A deadline passed: the client's body stalled (408), or the backend's answer (504)."""
+        """A deadline passed: the client's body stalled (408), no backend freed up in time
+        (503), a connect did not finish (retry, else 504), or the backend's answer (504)."""
+        if kind == "connect":
+            if self.connecting is not None:
+                self.connecting.cancel()
+                self.connecting = None
+            if self._retry("connect timeout"):
+                return
+        elif kind == "upstream" and self.svc is not None and self.load is not None:
+            self.svc.failed(self.load, "timeout", self.client.plane.now)
         self._drop_upstream(close=True)
-        self.fail(408 if kind == "body" else 504)
+        self.fail({"body": 408, "queue": 503}.get(kind, 504))
 
     def client_gone(self) -> None:
         """The client disconnected: abandon the backend connection (it may be mid-response)."""
         self.done = True
+        if self.load is not None:
+            self._release()
         self._drop_upstream(close=True)
 
     # -- ending -------------------------------------------------------------------------------
@@ -518,7 +658,7 @@ class Exchange:
         self.client.write(data)
         self.finish()
 
-    def fail(self, status: int) -> None:
+    def fail(self, status: int, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         """Answer with an error status if nothing was sent yet; else cut the connection."""
         if self.done:
             return
@@ -530,11 +670,13 @@ class Exchange:
             return
         self.close_client = self.close_client or not self.request_complete or status == 400
         self.respond(http1.simple_response(status, close=self.close_client or not self.keep_alive,
-                                           head_only=self.head_only), status)
+                                           headers=headers, head_only=self.head_only), status)
 
     def finish(self) -> None:
         """The response is complete."""
         self.done = True
+        if self.load is not None:
+            self._release()
         self.client.exchange_finished(self)
 
     def _drop_upstream(self, close: bool) -> None:

@@ -89,3 +89,12 @@ def chunk(data: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+
+
+def cookie_value(header: bytes, name: bytes) -> bytes | None:
+    """The value of cookie `name` in a Cookie header, if it is there."""
+    for part in header.split(b";"):
+        key, sep, value = part.strip().partition(b"=")
+        if sep and key == name:
+            return value.strip(b'"')
+    return None

@@ -10,29 +10,20 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wharf.proxy.accesslog import AccessLog
-from wharf.proxy.balancers import Balancer, make_balancer
+from wharf.proxy.balancers import Load
 from wharf.proxy.pool import Pool
+from wharf.proxy.ratelimit import RateLimiter
 from wharf.proxy.routing import Router
+from wharf.proxy.services import ServiceState
 from wharf.proxy.static import StaticServer
-from wharf.registry.snapshot import Backend, Settings, Snapshot
+from wharf.registry.snapshot import Backend, Route, Settings, Snapshot
 
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.server import ClientConnection
-
-
-@dataclass(slots=True)
-class ServiceState:
-    """A service as a worker serves it: its balancer over the current backends."""
-
-    name: str
-    balancer: Balancer
-    pick: Callable[[], Backend | None]  # the balancer's pick, bound once
 
 
 class DataPlane:
@@ -54,8 +45,10 @@ class DataPlane:
         self.router = Router(())
         self.services: dict[str, ServiceState] = {}
         self.pools: dict[tuple[str, int], Pool] = {}
-        self._pool_of: dict[int, Pool] = {}  # by id() of the snapshot's Backend objects
+        self.loads: dict[tuple[str, int], Load] = {}  # outlive snapshots, like pools
+        self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
         self.connections: set[ClientConnection] = set()
+        self.snapshot_routes: tuple[Route, ...] = ()
         self.static = StaticServer()
         self.access = AccessLog(None, "off")
         self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -78,24 +71,37 @@ class DataPlane:
         self.max_header_size = settings.max_header_size
         self.max_body_size = settings.max_body_size
         self.router = Router(snapshot.routes)
-        self.services = {}
-        for service in snapshot.services:
-            balancer = make_balancer(service.balance, service.backends)
-            self.services[service.name] = ServiceState(service.name, balancer, balancer.pick)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
         for key in [k for k in self.pools if k not in wanted]:
             self.pools.pop(key).close()
-        self._pool_of = {id(b): self._pool(b) for s in snapshot.services for b in s.backends}
+        for key in [k for k in self.loads if k not in wanted]:
+            del self.loads[key]
+        now = self.loop.time()
+        self.services = {
+            s.name: ServiceState(s, [self._load(b) for b in s.backends],
+                                 [self._pool(b) for b in s.backends], now)
+            for s in snapshot.services}
+        old_limiters = {id(r): r for r in self.snapshot_routes}
+        self.limiters = {id(r): self._limiter(r, old_limiters) for r in snapshot.routes if r.rate}
+        self.snapshot_routes = snapshot.routes
         for pool in self.pools.values():
             pool.max_idle = self.settings.pool_max_idle
             pool.idle_timeout = self.settings.pool_idle_timeout
         self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_proxies)
         self.access.reconfigure(self.settings.access_log_file, self.settings.access_log)
 
-    def pool_for(self, backend: Backend) -> Pool:
-        """The pool of a backend of the current snapshot."""
-        pool = self._pool_of.get(id(backend))
-        return pool if pool is not None else self._pool(backend)
+    def _load(self, backend: Backend) -> Load:
+        key = (backend.host, backend.port)
+        load = self.loads.get(key)
+        if load is None:
+            load = self.loads[key] = Load()
+        return load
+
+    def _limiter(self, route: Route, old: dict[int, Route]) -> RateLimiter:
+        for old_id, old_route in old.items():
+            if old_route == route and old_id in self.limiters:
+                return self.limiters[old_id]  # same limit: keep the buckets
+        return RateLimiter(route.rate, route.burst)
 
     def _pool(self, backend: Backend) -> Pool:
         key = (backend.host, backend.port)
@@ -136,6 +142,10 @@ class DataPlane:
             conn.timed_out(now)
         for pool in self.pools.values():
             pool.sweep(now)
+        for service in self.services.values():
+            service.tick(now)
+        for limiter in self.limiters.values():
+            limiter.forget_idle(now)
         self.access.flush()
 
     def active_exchanges(self) -> int:

@@ -280,6 +280,15 @@ class ClientConnection:
         if batch and not self.closed:
             self._write(batch[0] if len(batch) == 1 else b"".join(batch))
 
+    def client_ip(self, ex: Exchange) -> bytes:
+        """The client's address: the peer, unless the peer is a trusted proxy that says whom
+        it forwards for (the first address of X-Forwarded-For)."""
+        if self.trusted:
+            for name, value in ex.headers:
+                if len(name) == 15 and name.lower() == b"x-forwarded-for":
+                    return value.split(b",")[0].strip()
+        return self.peer_ip
+
     def set_deadline(self, seconds: float, kind: str) -> None:
         """Arm the one deadline this connection has (checked by the worker's sweep)."""
         self.deadline = self.plane.now + seconds
@@ -333,7 +342,7 @@ class ClientConnection:
         """The deadline passed: close an idle or slow client, or fail a slow upstream."""
         kind = self.deadline_kind
         self.deadline = 0.0
-        if kind in ("connect", "upstream", "body") and self.active is not None:
+        if kind in ("connect", "upstream", "body", "queue") and self.active is not None:
             self.active.timed_out(kind)
         else:
             self.close()

@@ -8,13 +8,24 @@ from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 LOCALHOST = "127.0.0.1"
 
 
-def service_name(index: int, route: RouteConfig) -> str:
-    """The service a route sends to: one per app (shared by its routes), one per servers list."""
-    return f"app:{route.app}" if route.app else f"route:{index}"
+def service_name(index: int) -> str:
+    """The service of route number `index`: each route balances its own way."""
+    return f"route:{index}"
 
 
-def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int]]) -> Snapshot:
-    """The snapshot for `config`, where `ready_ports[app]` lists the ports of ready instances."""
+def route_backends(config: Config, route: RouteConfig,
+                   ready_ports: dict[str, list[int]]) -> tuple[Backend, ...]:
+    """Every backend a route could use now: its servers, or its app's ready instances."""
+    if route.app:
+        weight = config.apps[route.app].weight
+        return tuple(Backend(LOCALHOST, p, weight) for p in ready_ports.get(route.app, []))
+    return tuple(Backend(s.host, s.port, s.weight) for s in route.servers)
+
+
+def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int]],
+                   down: frozenset[tuple[str, Backend]] = frozenset()) -> Snapshot:
+    """The snapshot for `config`: `ready_ports[app]` lists the ports of running instances,
+    `down` the (service, backend) pairs that active health checks have taken out."""
     assert config.proxy is not None
     proxy = config.proxy
     t = proxy.timeouts
@@ -30,12 +41,14 @@ def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int
     for index, rc in enumerate(config.routes):
         name = None
         if rc.app or rc.servers:
-            name = service_name(index, rc)
-            if rc.app:
-                backends = tuple(Backend(LOCALHOST, p) for p in ready_ports.get(rc.app, []))
-            else:
-                backends = tuple(Backend(s.host, s.port, s.weight) for s in rc.servers)
-            services[name] = Service(name, backends)
+            name = service_name(index)
+            backends = tuple(b for b in route_backends(config, rc, ready_ports)
+                             if (name, b) not in down)
+            services[name] = Service(
+                name, backends, balance=rc.balance, hash_key=rc.hash_key, cookie=rc.cookie,
+                max_conns=rc.max_conns, queue_timeout=rc.queue_timeout, retries=rc.retries,
+                retry_budget=rc.retry_budget, eject_after=rc.eject_after, ejection=rc.ejection,
+                slow_start=rc.slow_start)
         routes.append(Route(
             path=rc.path, host=rc.host, methods=rc.methods,
             headers=tuple((k.lower(), v) for k, v in rc.headers.items()), service=name,
@@ -44,6 +57,8 @@ def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int
             add_request_headers=tuple(rc.add_request_headers.items()),
             remove_request_headers=rc.remove_request_headers,
             add_response_headers=tuple(rc.add_response_headers.items()),
-            remove_response_headers=rc.remove_response_headers))
+            remove_response_headers=rc.remove_response_headers,
+            rate=rc.rate_limit.rate if rc.rate_limit else 0.0,
+            burst=rc.rate_limit.burst if rc.rate_limit else 1))
     return Snapshot(version=version, listen=proxy.listen, settings=settings,
                     routes=tuple(routes), services=tuple(services.values()))

@@ -27,6 +27,15 @@ class Service:
     name: str
     backends: tuple[Backend, ...] = ()
     balance: str = "round_robin"
+    hash_key: str = "uri"  # for "hash": header:NAME, cookie:NAME or uri
+    cookie: str = "wharf_backend"  # for "cookie": the sticky cookie's name
+    max_conns: int = 0  # per backend; 0: no limit
+    queue_timeout: float = 5.0
+    retries: int = 2
+    retry_budget: float = 0.2
+    eject_after: int = 5
+    ejection: float = 10.0
+    slow_start: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,8 @@ class Route:
     remove_request_headers: tuple[str, ...] = ()
     add_response_headers: tuple[tuple[str, str], ...] = ()
     remove_response_headers: tuple[str, ...] = ()
+    rate: float = 0.0  # requests per second per client address; 0: no limit
+    burst: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +100,8 @@ class Snapshot:
             settings=Settings(**cast(dict[str, Any], {
                 k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})),
             routes=tuple(_route(r) for r in data["routes"]),
-            services=tuple(Service(s["name"], tuple(Backend(**b) for b in s["backends"]),
-                                   s["balance"]) for s in data["services"]),
+            services=tuple(Service(**{**s, "backends": tuple(Backend(**b) for b in s["backends"])})
+                           for s in data["services"]),
         )
 
 

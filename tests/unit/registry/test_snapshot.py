@@ -24,9 +24,9 @@ def config(tmp_path: Path):
 def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
     snap = build_snapshot(config(tmp_path), 7, {"web": [20001, 20002]})
     services = {s.name: s for s in snap.services}
-    assert services["app:web"].backends == (Backend("127.0.0.1", 20001),
+    assert services["route:0"].backends == (Backend("127.0.0.1", 20001),
                                             Backend("127.0.0.1", 20002))
-    assert snap.routes[0].service == snap.routes[4].service == "app:web"
+    assert services["route:4"].backends == services["route:0"].backends
     assert services["route:1"].backends == (Backend("10.0.0.1", 80, 1),
                                             Backend("10.0.0.2", 80, 3))
     assert snap.version == 7 and snap.settings.upstream_timeout == 3.0
@@ -36,7 +36,7 @@ def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
 
 def test_no_ready_instance_means_no_backend(tmp_path):
     snap = build_snapshot(config(tmp_path), 1, {})
-    assert next(s for s in snap.services if s.name == "app:web").backends == ()
+    assert next(s for s in snap.services if s.name == "route:0").backends == ()
 
 
 def test_json_round_trip(tmp_path):

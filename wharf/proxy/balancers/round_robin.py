@@ -1,4 +1,4 @@
-"""Round robin: each backend in turn."""
+"""Round robin: each backend in turn, weights ignored."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ class RoundRobin:
     """Cycles through the backends in order."""
 
     def __init__(self, backends: tuple[Backend, ...]) -> None:
-        self._backends = backends
+        self._count = len(backends)
         self._next = 0
 
     def __repr__(self) -> str:
-        return f"<RoundRobin backends={len(self._backends)} next={self._next}>"
+        return f"<RoundRobin backends={self._count} next={self._next}>"
 
-    def pick(self) -> Backend | None:
-        """The next backend, or None if there is none."""
-        if not self._backends:
-            return None
-        backend = self._backends[self._next % len(self._backends)]
-        self._next += 1
-        return backend
+    def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:
+        """The next backend not to avoid, or -1."""
+        count = self._count
+        for _ in range(count):
+            index = self._next % count
+            self._next = index + 1
+            if not avoid or index not in avoid:
+                return index
+        return -1

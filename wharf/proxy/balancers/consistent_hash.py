@@ -1,0 +1,47 @@
+"""Consistent hashing (ip_hash and hash): the same key goes to the same backend, and removing
+one of N backends moves only about 1/N of the keys.
+
+Each backend owns VNODES points per unit of weight on a 64-bit ring; a key goes to the first
+point at or after its hash. A request without a key is spread round robin.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from wharf.proxy.balancers import stable_hash
+from wharf.registry.snapshot import Backend
+
+VNODES = 160  # ketama's figure: enough points for an even spread over a few dozen backends
+
+
+class ConsistentHash:
+    """A hash ring over the backends."""
+
+    def __init__(self, backends: tuple[Backend, ...]) -> None:
+        points = sorted(
+            (stable_hash(f"{b.host}:{b.port}#{i}".encode()), index)
+            for index, b in enumerate(backends) for i in range(VNODES * b.weight))
+        self._hashes = [h for h, _ in points]
+        self._owners = [index for _, index in points]
+        self._backends = backends
+        self._next = 0
+
+    def __repr__(self) -> str:
+        return f"<ConsistentHash backends={len(self._backends)} points={len(self._hashes)}>"
+
+    def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:
+        """The owner of the key's point (or the next owner not to avoid)."""
+        if not self._hashes:
+            return -1
+        if key is None:
+            self._next += 1
+            start = self._next % len(self._hashes)
+        else:
+            start = bisect.bisect_left(self._hashes, stable_hash(key)) % len(self._hashes)
+        owners = self._owners
+        for step in range(len(owners)):
+            owner = owners[(start + step) % len(owners)]
+            if not avoid or owner not in avoid:
+                return owner
+        return -1

@@ -1,0 +1,142 @@
+"""Services as a worker serves them: live backends, their loads and pools, the balancer, the
+requests queued for a free backend, the retry budget, passive health and rate limits.
+
+Theory of operation: a service keeps three lists in one order - backends, loads, pools - and
+its balancer answers with an index into them. Passive health (consecutive connect errors or
+5xx) ejects a backend for a cool-down that doubles on each ejection (Envoy's outlier
+detection); ejecting or readmitting rebuilds the balancer over the remaining backends, so a
+pick never checks health. The last live backend is never ejected. `slow_start` readmits a
+backend at weight 1 and raises it to its full weight over that many seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from wharf.proxy.balancers import Balancer, Load, make_balancer
+from wharf.proxy.pool import Pool
+from wharf.registry.snapshot import Backend, Service
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
+
+KEY_NONE, KEY_IP, KEY_HEADER, KEY_COOKIE, KEY_URI = range(5)
+# Retries may add this many requests at the start, before the budget has earned any.
+RETRY_BUDGET_FLOOR = 10.0
+RETRY_BUDGET_CAP = 100.0
+MAX_EJECTION_DOUBLINGS = 5  # a cool-down grows to at most 32 times `ejection`
+
+
+class ServiceState:
+    """One service in one worker."""
+
+    def __init__(self, service: Service, loads: list[Load], pools: list[Pool],
+                 now: float) -> None:
+        self.service = service
+        self.all_backends = service.backends
+        self.all_loads = loads
+        self.all_pools = pools
+        self.joined = [now] * len(loads)  # when each backend (re)entered the pool
+        self.queue: deque[Exchange] = deque()
+        self.budget = RETRY_BUDGET_FLOOR
+        kind = service.balance
+        name = b""
+        if kind == "ip_hash":
+            self.key_kind = KEY_IP
+        elif kind == "cookie":
+            self.key_kind, name = KEY_COOKIE, service.cookie.encode()
+        elif kind == "hash" and service.hash_key != "uri":
+            source, _, header = service.hash_key.partition(":")
+            self.key_kind = KEY_HEADER if source == "header" else KEY_COOKIE
+            name = header.lower().encode() if source == "header" else header.encode()
+        else:
+            self.key_kind = KEY_URI if kind == "hash" else KEY_NONE
+        self.key_name = name
+        self.backends: tuple[Backend, ...] = ()
+        self.loads: list[Load] = []
+        self.pools: list[Pool] = []
+        self.balancer: Balancer = make_balancer(kind, (), [])
+        self.ramping = False
+        self.rebuild(now)
+
+    def __repr__(self) -> str:
+        return (f"<ServiceState {self.service.name} live={len(self.backends)}/"
+                f"{len(self.all_backends)} queued={len(self.queue)}>")
+
+    def rebuild(self, now: float) -> None:
+        """Recompute the live backends (ejected ones out) and the balancer over them."""
+        live = [i for i, load in enumerate(self.all_loads) if load.ejected_until <= now]
+        if not live:
+            live = list(range(len(self.all_loads)))  # all ejected: better some than none
+        backends = []
+        self.ramping = False
+        slow = self.service.slow_start
+        for i in live:
+            backend = self.all_backends[i]
+            if slow > 0 and now - self.joined[i] < slow and backend.weight > 1:
+                share = (now - self.joined[i]) / slow
+                backend = replace(backend, weight=max(1, math.ceil(backend.weight * share)))
+                self.ramping = True
+            backends.append(backend)
+        self.backends = tuple(backends)
+        self.loads = [self.all_loads[i] for i in live]
+        self.pools = [self.all_pools[i] for i in live]
+        self.balancer = make_balancer(self.service.balance, self.backends, self.loads)
+
+    def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:
+        """The index of the backend for a request, or -1 if none can take it now."""
+        limit = self.service.max_conns
+        if limit:
+            full = frozenset(i for i, load in enumerate(self.loads) if load.inflight >= limit)
+            if full:
+                avoid = avoid | full
+        return self.balancer.pick(key, avoid)
+
+    def may_retry(self) -> bool:
+        """Take one retry from the budget if there is one (retries are at most a share of
+        requests, as Linkerd's budgets: a struggling backend is not hit twice as hard)."""
+        if self.budget >= 1.0:
+            self.budget -= 1.0
+            return True
+        return False
+
+    def count_request(self) -> None:
+        """A request earns the budget its share of a retry."""
+        self.budget = min(RETRY_BUDGET_CAP, self.budget + self.service.retry_budget)
+
+    def avoiding(self, tried: list[Load]) -> frozenset[int]:
+        """The indexes of backends a retry must not use (they were tried)."""
+        return frozenset(i for i, load in enumerate(self.loads) if load in tried)
+
+    def failed(self, load: Load, reason: str, now: float) -> bool:
+        """A connect error or 5xx from a backend; True if it was ejected."""
+        load.failures += 1
+        load.last_error = reason
+        threshold = self.service.eject_after
+        if not threshold or load.failures < threshold or len(self.backends) <= 1:
+            return False
+        cool_down = self.service.ejection * 2 ** min(load.ejections, MAX_EJECTION_DOUBLINGS)
+        load.ejected_until = now + cool_down
+        load.ejections += 1
+        load.failures = 0
+        self.rebuild(now)
+        return True
+
+    @staticmethod
+    def succeeded(load: Load) -> None:
+        """A good answer from a backend."""
+        load.failures = 0
+
+    def tick(self, now: float) -> None:
+        """Readmit backends whose cool-down is over; move slow-start weights along."""
+        readmit = False
+        for i, load in enumerate(self.all_loads):
+            if load.ejected_until and load.ejected_until <= now:
+                load.ejected_until = 0.0
+                self.joined[i] = now
+                readmit = True
+        if readmit or self.ramping:
+            self.rebuild(now)
