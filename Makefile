@@ -39,3 +39,4 @@ bench-proxy: $(COMPILED)
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache examples/demo/.wharf
 	find wharf -name '*.so' -delete
+	rm -f *__mypyc.*.so

@@ -283,6 +283,10 @@ class Proxy:
         """Start it and wait until it serves the upstream's body."""
         raise NotImplementedError
 
+    def wait_ready(self, what: str, log: Path | None) -> None:
+        """Wait until it serves: by default, `GET /` answers the upstream's body."""
+        wait_serving(self.port, what, log)
+
     def serving_pids(self) -> list[int]:
         """The process(es) that serve traffic: pinned, and measured for RSS."""
         raise NotImplementedError
@@ -331,7 +335,7 @@ class NginxProxy(Proxy):
 
     def start(self) -> None:
         self.nginx.start()
-        wait_serving(self.port, "nginx (proxy)", self.nginx.log)
+        self.wait_ready("nginx (proxy)", self.nginx.log)
 
     def serving_pids(self) -> list[int]:
         if self.nginx.worker is None:
@@ -434,8 +438,7 @@ class WharfProxy(Proxy):
         self.config.write_text(
             f"[daemon]\nstate_dir = {json.dumps(str(self.state))}\n\n"
             f"[proxy]\nlisten = [\"127.0.0.1:{self.port}\"]\nworkers = 1\n"
-            f"access_log = \"off\"\npool_max_idle = {POOL}\n\n"
-            f"[[routes]]\npath = \"/\"\nservers = [\"127.0.0.1:{self.upstream}\"]\n")
+            f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}")
         run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
         pidfile = self.state / "wharf.pid"
         wait_until(pidfile.exists, 10, "wharf.pid")
@@ -444,7 +447,11 @@ class WharfProxy(Proxy):
         row = self._row()
         assert row is not None
         self.worker, self.restarts = int(row["pid"]), int(row.get("restarts") or 0)
-        wait_serving(self.port, "wharf", self.state / "daemon.log")
+        self.wait_ready("wharf", self.state / "daemon.log")
+
+    def routes_toml(self) -> str:
+        """The `[[routes]]` of its wharf.toml: one route to the upstream."""
+        return f"[[routes]]\npath = \"/\"\nservers = [\"127.0.0.1:{self.upstream}\"]\n"
 
     def _row(self, running: bool = True) -> dict[str, Any] | None:
         """The wharf-proxy row of `wharf status --json` (when `running`, only if RUNNING)."""
@@ -536,10 +543,11 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return found
 
 
-def wrk(port: int, seconds: int, connections: int, cpu: int | None) -> str:
-    """Run wrk (one thread) against 127.0.0.1:port; its output."""
+def wrk(port: int, seconds: int, connections: int, cpu: int | None,
+        host: str | None = None) -> str:
+    """Run wrk (one thread) against 127.0.0.1:port (with `Host: host` if given); its output."""
     argv = [*taskset(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-            f"http://127.0.0.1:{port}/"]
+            *(["-H", f"Host: {host}"] if host else []), f"http://127.0.0.1:{port}/"]
     return run(argv, timeout=seconds + 30).stdout
 
 
@@ -571,7 +579,7 @@ def cpu_of(pids: list[int]) -> float:
 
 
 def measure_round(proxy: Proxy, seconds: int, connections: int,
-                  cpus: tuple[int | None, int | None]) -> dict[str, Any]:
+                  cpus: tuple[int | None, int | None], host: str | None = None) -> dict[str, Any]:
     """One wrk run through `proxy`, with the proxy's CPU time over exactly that run, and how
     busy the load CPU and the proxy CPU were (all tasks: other work shows up there)."""
     load_cpu, proxy_cpu = cpus
@@ -581,7 +589,7 @@ def measure_round(proxy: Proxy, seconds: int, connections: int,
     ticks = cpu_ticks()
     before = cpu_of(pids)
     start = time.perf_counter()
-    out = wrk(proxy.port, seconds, connections, load_cpu)
+    out = wrk(proxy.port, seconds, connections, load_cpu, host)
     wall = time.perf_counter() - start
     try:
         used = cpu_of(pids) - before

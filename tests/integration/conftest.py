@@ -74,11 +74,19 @@ class Wharf:
         wait_until(lambda: self.run("status").returncode == 0, message="an answering daemon")
 
     def status(self) -> list[dict]:
-        """`wharf status --json`, parsed; remembers every pid seen, for cleanup."""
+        """The instance rows of `wharf status --json`; remembers every pid seen, for cleanup."""
+        return [r for r in self.status_json() if r["kind"] == "instance"]
+
+    def backends(self) -> list[dict]:
+        """The backend rows of `wharf status --json`."""
+        return [r for r in self.status_json() if r["kind"] == "backend"]
+
+    def status_json(self) -> list[dict]:
+        """`wharf status --json`, parsed."""
         result = self.run("status", "--json")
         assert result.returncode == 0, result.stderr
         rows = json.loads(result.stdout)
-        self.seen_pids.update(r["pid"] for r in rows if r["pid"])
+        self.seen_pids.update(r["pid"] for r in rows if r.get("pid"))
         return rows
 
     def row(self, app: str, instance: int = 0) -> dict:

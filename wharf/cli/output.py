@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -42,8 +43,26 @@ def describe_exit(row: dict[str, Any]) -> str:
     return "-" if row.get("exit_code") is None else str(row["exit_code"])
 
 
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
+
+
+def backends_table(rows: list[dict[str, Any]]) -> str:
+    """The backends part of `wharf status`."""
+    header = ("ROUTE", "BACKEND", "BALANCE", "WEIGHT", "HEALTH", "INFLIGHT", "LAST ERROR")
+    body = [(f"{r['route']}" + (f" ({r['app']})" if r["app"] else ""), r["backend"],
+             r["balance"], str(r["weight"]), r["health"] + (", ejected" if r["ejected"] else ""),
+             str(r["inflight"]), r["last_error"] or "-") for r in rows]
+    return "\n".join(_table(header, body))
+
+
 def status_table(rows: list[dict[str, Any]]) -> str:
-    """The `wharf status` table, with reasons for instances that are not running."""
+    """The `wharf status` table, with reasons for instances that are not running, then the
+    backends of the routes."""
+    backends = [r for r in rows if r.get("kind") == "backend"]
+    rows = [r for r in rows if r.get("kind") != "backend"]
     header = ("APP", "INST", "PID", "STATE", "PORT", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM")
     table = [header]
     notes = []
@@ -54,12 +73,11 @@ def status_table(rows: list[dict[str, Any]]) -> str:
                       describe_exit(r), cpu, human_bytes(r.get("rss_bytes"))))
         if r.get("reason") and r["state"] != "RUNNING":
             notes.append(f"  {r['app']}.{r['instance']}: {r['reason']}")
-    if len(table) == 1:
-        return "no apps configured"
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in table]
-    return "\n".join(lines + notes)
+    text = "\n".join(_table(header, table[1:]) + notes) if len(table) > 1 else \
+        "no apps configured"
+    if backends:
+        text += "\n\n" + backends_table(backends)
+    return text
 
 
 def reload_summary(result: dict[str, list[str]]) -> str:

@@ -27,8 +27,10 @@ from wharf.daemon.output import OutputRouter
 from wharf.errors import UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
-from wharf.registry.build import build_snapshot
+from wharf.registry.build import build_snapshot, route_backends, service_name
+from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
+from wharf.registry.snapshot import Backend
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
@@ -60,6 +62,7 @@ class Daemon:
         self._reload_lock: asyncio.Lock | None = None
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
+        self._health: HealthChecker | None = None
         self._snapshot_version = 0
         self._publish_scheduled = False
 
@@ -79,6 +82,7 @@ class Daemon:
                              (signal.SIGHUP, self.handle_hup)):
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
+        self._health = HealthChecker(self._schedule_publish)
         try:
             await self._publisher.start()
             self._apply_ports(self.config)
@@ -94,6 +98,7 @@ class Daemon:
             await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
         finally:
             sampler.cancel()
+            self._health.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
@@ -132,13 +137,15 @@ class Daemon:
         """Names of the supervised apps, in config order."""
         return list(self._programs)
 
-    def status_rows(self, app: str | None) -> list[dict[str, Any]]:
-        """Status rows for `status --json` (a stable interface)."""
+    def status_rows(self, app: str | None, backends: bool = False) -> list[dict[str, Any]]:
+        """Status rows for `status --json` (a stable interface): one per instance, then, with
+        `backends`, one per backend of each route."""
         rows = []
         for program in self._selected(app):
             for stats in program.statistics():
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
                 rows.append({
+                    "kind": "instance",
                     "app": stats.app, "instance": stats.instance, "pid": stats.pid,
                     "state": stats.state, "port": stats.port,
                     "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
@@ -146,6 +153,42 @@ class Daemon:
                     "exit_signal": stats.exit_signal, "reason": stats.reason,
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
+                })
+        if backends:
+            rows += self._backend_rows(app)
+        return rows
+
+    def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
+        config = self.config
+        ready = {name: [i.port for i in p.instances if i.state == State.RUNNING]
+                 for name, p in self._programs.items()}
+        health = self._health.states() if self._health is not None else {}
+        seen: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for report in self._publisher.reports.values():
+            for b in report.get("backends", []):
+                key = (b["service"], b["host"], b["port"])
+                total = seen.setdefault(key, {"inflight": 0, "ejected": False, "last_error": ""})
+                total["inflight"] += b["inflight"]
+                total["ejected"] = total["ejected"] or b["ejected"]
+                total["last_error"] = total["last_error"] or b["last_error"]
+        rows = []
+        for index, route in enumerate(config.routes):
+            if not (route.app or route.servers) or (app is not None and route.app != app):
+                continue
+            name = service_name(index)
+            for backend in route_backends(config, route, ready):
+                state = health.get((name, backend))
+                live = seen.get((name, backend.host, backend.port), {})
+                errors = [e for e in (state.last_error if state else "",
+                                      live.get("last_error", "")) if e]
+                rows.append({
+                    "kind": "backend", "service": name, "route": route.path,
+                    "app": route.app, "backend": f"{backend.host}:{backend.port}",
+                    "weight": backend.weight, "balance": route.balance,
+                    "health": ("up" if state.up else "down") if state else "unchecked",
+                    "ejected": bool(live.get("ejected", False)),
+                    "inflight": live.get("inflight", 0),
+                    "last_error": errors[0] if errors else "",
                 })
         return rows
 
@@ -298,10 +341,18 @@ class Daemon:
         self._publish_scheduled = False
         if self.config.proxy is None:
             return
+        config = self.config
         ready = {name: [i.port for i in program.instances if i.state == State.RUNNING]
                  for name, program in self._programs.items() if name != PROXY_APP}
+        down: frozenset[tuple[str, Backend]] = frozenset()
+        if self._health is not None:
+            self._health.sync({
+                (service_name(index), backend): route.health
+                for index, route in enumerate(config.routes) if route.health is not None
+                for backend in route_backends(config, route, ready)})
+            down = self._health.down()
         self._snapshot_version += 1
-        self._publisher.publish(build_snapshot(self.config, self._snapshot_version, ready))
+        self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down))
 
     def _kill_everything(self) -> None:
         for program in self._programs.values():

@@ -148,6 +148,14 @@ class DataPlane:
             limiter.forget_idle(now)
         self.access.flush()
 
+    def backend_report(self) -> list[dict[str, object]]:
+        """What this worker knows of each backend, for the daemon's status."""
+        now = self.loop.time()
+        return [{"service": name, "host": b.host, "port": b.port, "inflight": load.inflight,
+                 "ejected": load.ejected_until > now, "last_error": load.last_error}
+                for name, svc in self.services.items()
+                for b, load in zip(svc.all_backends, svc.all_loads, strict=True)]
+
     def active_exchanges(self) -> int:
         """How many requests are being answered right now."""
         return sum(1 for c in self.connections if c.active is not None and c.tunnel_to is None)

@@ -10,6 +10,8 @@ DRAIN_TIMEOUT), then exits.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import resource
 import signal
 import sys
@@ -23,6 +25,7 @@ from wharf.proxy.server import ClientConnection
 from wharf.registry.snapshot import Snapshot
 
 SWEEP_INTERVAL = 0.5  # deadlines are enforced to within this (nginx's timers are as coarse)
+REPORT_INTERVAL = 1.0  # how often the daemon hears of in-flight requests and ejections
 CLOCK_TICK = 0.1  # the data plane's clock for deadlines lags the real one by at most this
 CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
@@ -47,6 +50,7 @@ class Worker:
         self._loop.add_signal_handler(signal.SIGINT, self._stop.set)
         reader = await self._connect()
         sweeper = self._loop.create_task(self._sweep_forever())
+        reporter = self._loop.create_task(self._report_forever())
         follow = self._loop.create_task(self._follow(reader))
         stop = self._loop.create_task(self._stop.wait())
         try:
@@ -59,6 +63,7 @@ class Worker:
             stop.cancel()
             await self._drain()
             sweeper.cancel()
+            reporter.cancel()
             self.plane.access.flush()
         return 0
 
@@ -101,6 +106,13 @@ class Worker:
                 self.plane.tick()
             await asyncio.sleep(CLOCK_TICK)
             self.plane.sweep()
+
+    async def _report_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL)
+            if self._writer is not None and not self._writer.is_closing():
+                report = {"pid": os.getpid(), "backends": self.plane.backend_report()}
+                self._writer.write(json.dumps(report, separators=(",", ":")).encode() + b"\n")
 
     async def _drain(self) -> None:
         for server in self._servers.values():

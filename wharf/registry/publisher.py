@@ -2,15 +2,18 @@
 
 A worker connects, receives the current snapshot at once, then every newer one. A worker that
 reads too slowly to keep up is disconnected (it reconnects and gets the newest snapshot): the
-daemon never buffers without bound for it.
+daemon never buffers without bound for it. Each worker reports back, once a second, a line of
+JSON with what it alone knows of the backends (requests in flight, ejections, last error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from wharf.registry.snapshot import Snapshot
 
@@ -28,6 +31,7 @@ class Publisher:
         self._current: bytes | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
+        self.reports: dict[asyncio.StreamWriter, dict[str, Any]] = {}  # each worker's latest
 
     def __repr__(self) -> str:
         return f"<Publisher {self.path} workers={len(self._writers)}>"
@@ -69,10 +73,16 @@ class Publisher:
         if self._current is not None:
             self._send(writer)
         try:
-            while await reader.read(4096):
-                pass
-        except ConnectionError:
+            while line := await reader.readline():
+                try:
+                    report = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(report, dict):
+                    self.reports[writer] = report
+        except (ConnectionError, ValueError):
             pass
         finally:
             self._writers.discard(writer)
+            self.reports.pop(writer, None)
             writer.close()

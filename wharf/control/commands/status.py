@@ -1,4 +1,5 @@
-"""`wharf status [APP] [--json]`: every instance, its state, pid, uptime, restarts, CPU, RSS."""
+"""`wharf status [APP] [--json]`: every instance (state, pid, uptime, restarts, CPU, RSS), then
+every backend of every route (health, ejection, requests in flight, last error)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     """The status rows of one app or all."""
-    return api.status_rows(app_of(api, args))
+    return api.status_rows(app_of(api, args), backends=True)
 
 
 COMMAND = Command("status", "show the state of every app instance", add_arguments, handle)
