@@ -44,8 +44,30 @@ Every process this script starts is stopped by pid (Wharf with `wharf down`) in 
 blocks, also on SIGTERM and when the time budget (345 s, installs included) runs out; the
 script is a child subreaper and kills by pid whatever its daemons left behind.
 
+Load-balancing strategies (`--strategies`, run instead of all of the above): four backends,
+one nginx (one worker, on CPU 0 with wrk) listening on four ports, each answering `return 200
+"port N\n"` and counting its requests in a buffered access log (one 2-byte line a request,
+flushed within 100 ms). Wharf (one worker on CPU 1) has one route per strategy - round_robin,
+weighted (weights 3,2,1,1), least_conn, ip_hash, hash (hash_key = "uri"), cookie, p2c, ewma -
+each over the four backends and selected by its Host header (`round-robin.bench`, ...: an
+exact-host lookup, the same cost for every route). nginx (one worker on CPU 1) has one upstream
+block and server_name per strategy it has: plain round robin, `server ... weight=3` (3,2,1,1),
+`least_conn;`, `ip_hash;`, each with `keepalive 64`. Per target, a sample of 40 sequential
+requests (new connection each) shows which backends answer (hash: 20 URIs twice each, a URI
+must keep its backend; cookie: the cookie of the first response must pin the next ones), then
+a 1 s warm-up. Then N rounds (default 3) alternate over the targets (wharf round_robin, nginx
+round_robin, wharf weighted, nginx weighted, ...): `taskset -c 0 wrk -t1 -c50 -d5s -H "Host:
+..."`, with CPU per request measured as above and each backend's requests counted around the
+run. wrk is one client asking for `/`, so ip_hash and hash send all of it to one backend
+(expected, and said so); it sends no cookie, so cookie is round robin plus a Set-Cookie on
+every response. Reported: req/s and CPU per request per strategy, divided by Wharf's
+round_robin (target: every strategy >= 0.95x its req/s, flagged when missed), Wharf divided by
+nginx for the four matching ones, and the share of requests each backend served. Budget 290 s,
+about 4 minutes with the defaults. Results: bench/results/proxy-strategies.json.
+
 Run: .venv/bin/python bench/proxy.py [--only wharf,nginx] [--duration 10] [--rounds 3]
      [--connections 50] [--skip-idle]
+     .venv/bin/python bench/proxy.py --strategies [--only wharf] [--duration 5] [--rounds 3]
 Prints a table (medians per proxy, and Wharf's figure divided by nginx's and HAProxy's) and
 the targets, and writes everything, each round included, to bench/results/proxy.json.
 """
@@ -95,6 +117,7 @@ from common import (
 )
 
 RESULTS_FILE = RESULTS_DIR / "proxy.json"
+STRATEGY_RESULTS_FILE = RESULTS_DIR / "proxy-strategies.json"
 TOOLS = ("wharf", "nginx", "haproxy")
 LOAD_CPU = 0  # upstream nginx and wrk
 PROXY_CPU = 1  # each proxy's serving process
@@ -931,15 +954,650 @@ def print_report(report: dict[str, Any], tools: list[str]) -> None:
     print(f"\nsaved to {RESULTS_FILE.relative_to(ROOT)}")
 
 
+# -- load-balancing strategies (--strategies) -------------------------------------------------
+
+STRATEGIES = ("round_robin", "weighted", "least_conn", "ip_hash", "hash", "cookie", "p2c",
+              "ewma")
+NGINX_METHODS = {  # Wharf's strategies that nginx has, and the directive of nginx's upstream
+    "round_robin": "", "weighted": "", "least_conn": "least_conn;", "ip_hash": "ip_hash;"}
+STRATEGY_TOOLS = ("wharf", "nginx")
+BACKENDS = 4
+WEIGHTS = (3, 2, 1, 1)  # of the backends, for "weighted" (nginx: `server ... weight=N`)
+STRATEGY_DURATION = 5  # default seconds per wrk round with --strategies
+STRATEGY_WARMUP = 1  # seconds of wrk per target before the rounds
+STRATEGY_BUDGET = 290  # seconds for the --strategies run, installs included
+HIT_FLUSH = 0.25  # seconds: the backends' buffered access logs are written within 100 ms
+SAMPLE = 40  # sequential requests, each on a new connection, per target
+SLACK = 0.05  # a strategy may cost at most 5% of Wharf's round-robin throughput
+SINGLE_KEY = {  # strategies that send all of wrk's traffic to one backend, and why
+    "ip_hash": "wrk is one client address (127.0.0.1): one key, one backend",
+    "hash": "wrk asks for `/` only: one URI, one backend",
+}
+STRATEGY_NOTES = (
+    "ip_hash: wrk is a single client (127.0.0.1), so all its requests go to one backend - "
+    "expected, for Wharf (hashes the whole address) and nginx (hashes the first three "
+    "octets); the throughput figure is the cost of hashing, not of spreading.",
+    "hash (hash_key = \"uri\"): wrk requests `/` only, so all its requests go to one backend "
+    "- expected; the sequential sample uses 20 URIs, each twice, to show the spread and that "
+    "a URI keeps its backend.",
+    "cookie: wrk sends no cookie, so every request is a first visit: round robin, and a "
+    "Set-Cookie in each response; the sample checks that the cookie pins the backend.",
+)
+
+
+def strategy_host(strategy: str) -> str:
+    """The Host header that selects a strategy's route (Wharf) or server block (nginx)."""
+    return f"{strategy.replace('_', '-')}.bench"
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports on 127.0.0.1."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def fetch(port: int, host: str, path: str = "/", cookie: str | None = None,
+          timeout: float = 2.0) -> tuple[int, bytes, str | None]:
+    """One GET on a new connection: (status, body, the Set-Cookie header or None)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": host, **({"Cookie": cookie} if cookie
+                                                             else {})})
+        response = conn.getresponse()
+        return response.status, response.read(), response.getheader("Set-Cookie")
+    finally:
+        conn.close()
+
+
+def backend_of(body: bytes, ports: list[int]) -> int:
+    """Which backend (index in `ports`) wrote a response body ("port N\\n")."""
+    match = re.fullmatch(rb"port (\d+)\n", body)
+    if not match or int(match[1]) not in ports:
+        raise BenchError(f"unexpected body {body[:60]!r}")
+    return ports.index(int(match[1]))
+
+
+def wait_hosts(port: int, hosts: list[str], backends: list[int], what: str,
+               log: Path | None) -> None:
+    """Wait until each of `hosts` through `port` answers 200 with a backend's body."""
+    last = "no answer"
+
+    def ok() -> bool:
+        nonlocal last
+        for host in hosts:
+            try:
+                status, body, _ = fetch(port, host)
+                last = f"{host}: status {status}, body {body[:60]!r}"
+                if status != 200:
+                    return False
+                backend_of(body, backends)
+            except (OSError, BenchError) as exc:
+                last = f"{host}: {exc}"
+                return False
+        return True
+
+    try:
+        wait_until(ok, START_TIMEOUT, f"{what} to serve on port {port}", interval=0.1)
+    except BenchError as exc:
+        tail = log_tail(log) if log else ""
+        raise BenchError(f"{exc} (last: {last}){tail}") from None
+
+
+def backends_http(ports: list[int], logs: Path) -> str:
+    """The four upstream servers: `return 200 "port N\\n"`, each counting its requests in a
+    buffered access log of one 2-byte line ("x\\n") per request."""
+    servers = "".join(
+        f"    server {{\n        listen 127.0.0.1:{port};\n"
+        f"        access_log {logs}/hits-{port}.log hit buffer=64k flush=100ms;\n"
+        f"        location / {{\n            default_type text/plain;\n"
+        f"            return 200 \"port {port}\\n\";\n        }}\n    }}\n" for port in ports)
+    return f"    log_format hit \"x\";\n{servers}"
+
+
+class StrategyWharf(WharfProxy):
+    """Wharf with one route per strategy, each over the four backends, chosen by Host."""
+
+    def __init__(self, workdir: Path, port: int, backends: list[int]) -> None:
+        self.backends = backends
+        super().__init__(workdir, port, backends[0], 0)
+
+    def routes_toml(self) -> str:
+        routes = []
+        for strategy in STRATEGIES:
+            weights = WEIGHTS if strategy == "weighted" else (1,) * len(self.backends)
+            servers = ", ".join(
+                f"{{ address = \"127.0.0.1:{p}\", weight = {w} }}" if w != 1
+                else f"\"127.0.0.1:{p}\"" for p, w in zip(self.backends, weights, strict=True))
+            key = "hash_key = \"uri\"\n" if strategy == "hash" else ""
+            routes.append(f"[[routes]]\nhost = \"{strategy_host(strategy)}\"\npath = \"/\"\n"
+                          f"servers = [{servers}]\nbalance = \"{strategy}\"\n{key}")
+        return "\n".join(routes)
+
+    def wait_ready(self, what: str, log: Path | None) -> None:
+        wait_hosts(self.port, [strategy_host(s) for s in STRATEGIES], self.backends, what, log)
+
+
+class StrategyNginx(NginxProxy):
+    """nginx with one upstream block and one server block (server_name) per strategy it
+    has: plain round robin, weights, `least_conn;`, `ip_hash;`; keepalive 64 in each."""
+
+    def __init__(self, workdir: Path, port: int, backends: list[int]) -> None:
+        self.backends = backends
+        super().__init__(workdir, port, backends[0], 0)
+
+    def http(self) -> str:
+        blocks = []
+        for strategy, method in NGINX_METHODS.items():
+            weights = WEIGHTS if strategy == "weighted" else (1,) * len(self.backends)
+            servers = "".join(
+                f"        server 127.0.0.1:{p}{f' weight={w}' if w != 1 else ''};\n"
+                for p, w in zip(self.backends, weights, strict=True))
+            first = f"        {method}\n" if method else ""
+            blocks.append(
+                f"    upstream {strategy} {{\n{first}{servers}"
+                f"        keepalive {POOL};\n        keepalive_requests 1000000;\n    }}\n"
+                f"    server {{\n        listen 127.0.0.1:{self.port};\n"
+                f"        server_name {strategy_host(strategy)};\n"
+                f"        location / {{\n            proxy_pass http://{strategy};\n"
+                f"            proxy_http_version 1.1;\n"
+                f"            proxy_set_header Connection \"\";\n        }}\n    }}\n")
+        return "".join(blocks)
+
+    def wait_ready(self, what: str, log: Path | None) -> None:
+        wait_hosts(self.port, [strategy_host(s) for s in NGINX_METHODS], self.backends, what,
+                   log)
+
+
+STRATEGY_PROXIES: dict[str, type[StrategyWharf] | type[StrategyNginx]] = {
+    "wharf": StrategyWharf, "nginx": StrategyNginx}
+
+
+class StrategyBench:
+    """Four backends, Wharf and nginx in front of them, a wrk run per strategy and round."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, pinning: bool) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.load_cpu = LOAD_CPU if pinning else None
+        self.proxy_cpu = PROXY_CPU if pinning else None
+        self.ports = free_ports(BACKENDS)
+        self.logs = workdir / "backends"
+        self.upstream = Nginx(self.logs, backends_http(self.ports, self.logs),
+                              cpu=self.load_cpu)
+        self.upstream_problems: list[str] = []
+        self.tools = [t for t in STRATEGY_TOOLS if t in args.tools]
+        self.proxies: dict[str, StrategyWharf | StrategyNginx] = {}
+        self.starts: dict[str, int] = {}
+        self.tool_info: dict[str, dict[str, Any]] = {
+            t: {"problems": [], "restarts_by_bench": 0} for t in self.tools}
+        self.targets = [(tool, s) for s in STRATEGIES for tool in self.tools
+                        if tool == "wharf" or s in NGINX_METHODS]
+        self.results: dict[str, dict[str, Any]] = {
+            f"{tool} {s}": {"tool": tool, "strategy": s, "rounds": [], "problems": []}
+            for tool, s in self.targets}
+        self.notes: list[str] = []
+        self.interference: dict[str, list[str]] = {}
+
+    def say(self, text: str) -> None:
+        """Progress, on stderr."""
+        print(text, file=sys.stderr, flush=True)
+
+    def hits(self) -> list[int]:
+        """Requests each backend has logged so far (2 bytes a line)."""
+        found = []
+        for port in self.ports:
+            try:
+                found.append((self.logs / f"hits-{port}.log").stat().st_size // 2)
+            except OSError:
+                found.append(0)
+        return found
+
+    def start_proxy(self, tool: str) -> None:
+        """Start (or restart) one proxy and pin its serving process."""
+        self.starts[tool] = self.starts.get(tool, 0) + 1
+        workdir = self.workdir / f"{tool}-{self.starts[tool]}"
+        proxy = STRATEGY_PROXIES[tool](workdir, free_port(), self.ports)
+        self.proxies[tool] = proxy
+        proxy.start()
+        if self.proxy_cpu is not None:
+            for pid in proxy.serving_pids():
+                pin(pid, {self.proxy_cpu})
+        info = self.tool_info[tool]
+        info["version"] = proxy.version()
+        info.setdefault("serving_pids", []).append(proxy.serving_pids())
+        self.say(f"[{tool}] serving on port {proxy.port} (pid {proxy.serving_pids()})")
+
+    def retire(self, tool: str) -> None:
+        """Stop a proxy, then keep what it logged (shutdown included)."""
+        proxy = self.proxies.pop(tool, None)
+        if proxy is None:
+            return
+        try:
+            proxy.stop()
+        finally:
+            self.tool_info[tool]["problems"] += proxy.problems()
+
+    def restart(self, tool: str, problem: str) -> bool:
+        """After a failure: restart the proxy once and say True, or give up and say False."""
+        self.tool_info[tool]["problems"].append(problem)
+        self.retire(tool)
+        if self.starts.get(tool, 0) >= 2:
+            self.tool_info[tool]["error"] = problem
+            self.say(f"[{tool}] {problem}; already restarted once: giving up on {tool}")
+            return False
+        self.say(f"[{tool}] {problem}; restarting it and retrying once")
+        self.tool_info[tool]["restarts_by_bench"] += 1
+        try:
+            self.start_proxy(tool)
+        except BenchError as exc:
+            self.tool_info[tool]["error"] = f"restart failed: {exc}"
+            self.retire(tool)
+            return False
+        return True
+
+    def sample(self, tool: str, strategy: str) -> dict[str, Any]:
+        """SAMPLE sequential requests, each on a new connection: which backends answer.
+        hash: 20 URIs twice each (a URI must keep its backend); cookie: half without a
+        cookie, half with the first response's cookie (they must all go to its backend)."""
+        port, host = self.proxies[tool].port, strategy_host(strategy)
+        counts = [0] * BACKENDS
+        found: dict[str, Any] = {"requests": SAMPLE}
+        if strategy == "hash":
+            owners: dict[str, set[int]] = {}
+            for i in range(SAMPLE):
+                path = f"/key-{i % (SAMPLE // 2)}"
+                status, body, _ = fetch(port, host, path)
+                index = self._answer(status, body)
+                counts[index] += 1
+                owners.setdefault(path, set()).add(index)
+            found["uris"] = len(owners)
+            found["uris_moved"] = sum(1 for seen in owners.values() if len(seen) > 1)
+        elif strategy == "cookie":
+            cookie = None
+            for i in range(SAMPLE // 2):
+                status, body, set_cookie = fetch(port, host)
+                counts[self._answer(status, body)] += 1
+                if i == 0 and set_cookie:
+                    cookie = set_cookie.split(";", 1)[0]
+            pinned = [0] * BACKENDS
+            for _ in range(SAMPLE - SAMPLE // 2):
+                status, body, _ = fetch(port, host, cookie=cookie)
+                index = self._answer(status, body)
+                counts[index] += 1
+                pinned[index] += 1
+            found["cookie"] = cookie
+            found["with_cookie_backends"] = sum(1 for n in pinned if n)
+        else:
+            for _ in range(SAMPLE):
+                status, body, _ = fetch(port, host)
+                counts[self._answer(status, body)] += 1
+        found["per_backend"] = counts
+        found["backends_seen"] = sum(1 for n in counts if n)
+        return found
+
+    def _answer(self, status: int, body: bytes) -> int:
+        if status != 200:
+            raise BenchError(f"sample request answered {status}: {body[:80]!r}")
+        return backend_of(body, self.ports)
+
+    def prepare(self) -> None:
+        """Per target: the sequential sample, then a short warm-up under wrk."""
+        for tool, strategy in self.targets:
+            while tool in self.proxies:
+                name = f"{tool} {strategy}"
+                try:
+                    self.results[name]["sample"] = self.sample(tool, strategy)
+                    self.say(f"[{name}] {STRATEGY_WARMUP} s warm-up")
+                    wrk(self.proxies[tool].port, STRATEGY_WARMUP, self.args.connections,
+                        self.load_cpu, strategy_host(strategy))
+                    self.proxies[tool].check()
+                except (BenchError, OSError) as exc:
+                    if self.restart(tool, f"{name} sample/warm-up failed: {exc}"):
+                        continue
+                break
+        time.sleep(HIT_FLUSH)
+
+    def rounds(self) -> None:
+        """Alternate wrk rounds over the targets: wharf round_robin, nginx round_robin, wharf
+        weighted, ...; the backends' request counts are read around each."""
+        for number in range(1, self.args.rounds + 1):
+            for tool, strategy in self.targets:
+                name = f"{tool} {strategy}"
+                while tool in self.proxies:
+                    self.say(f"[{name}] round {number}/{self.args.rounds}: "
+                             f"wrk -c{self.args.connections} -d{self.args.duration}s")
+                    before = self.hits()
+                    try:
+                        result = measure_round(self.proxies[tool], self.args.duration,
+                                               self.args.connections,
+                                               (self.load_cpu, self.proxy_cpu),
+                                               strategy_host(strategy))
+                    except BenchError as exc:
+                        time.sleep(HIT_FLUSH)
+                        if self.restart(tool, f"{name} round {number} failed: {exc}"):
+                            with contextlib.suppress(BenchError):
+                                wrk(self.proxies[tool].port, STRATEGY_WARMUP,
+                                    self.args.connections, self.load_cpu,
+                                    strategy_host(strategy))
+                            time.sleep(HIT_FLUSH)
+                            continue
+                        break
+                    time.sleep(HIT_FLUSH)
+                    result["backend_hits"] = [a - b for a, b in
+                                              zip(self.hits(), before, strict=True)]
+                    result["round"] = number
+                    self.results[name]["rounds"].append(result)
+                    self.note_round(name, number, result)
+                    break
+
+    def note_round(self, name: str, number: int, result: dict[str, Any]) -> None:
+        """wrk's errors, and backend counts that do not add up to wrk's, are problems."""
+        problems = self.results[name]["problems"]
+        errors = {k: v for k, v in result["socket_errors"].items() if v}
+        if result["non_2xx_3xx"] or errors:
+            problems.append(f"round {number}: {result['non_2xx_3xx']} non-2xx/3xx responses, "
+                            f"socket errors {errors or 'none'} (of {result['requests']} "
+                            f"requests)")
+        served, done = sum(result["backend_hits"]), result["requests"]
+        # wrk does not count the requests still in flight when it stops (<= its connections)
+        if not 0 <= served - done <= self.args.connections + max(10, done // 1000):
+            problems.append(f"round {number}: the backends served {served} requests, wrk "
+                            f"completed {done}")
+        everything = result.get("proxy_cpu_all_busy_pct")
+        if isinstance(everything, float) and everything - result["cpu_busy_pct"] > 5:
+            self.interference.setdefault(name, []).append(
+                f"round {number}: {everything:.0f}% busy, {result['cpu_busy_pct']:.0f}% "
+                f"the proxy's")
+
+    def interference_notes(self) -> list[str]:
+        """Other work on the proxy's CPU (another process, interrupts), per target."""
+        return [f"{name}: CPU {self.proxy_cpu} was busy with other tasks too ("
+                + "; ".join(found) + ")" for name, found in self.interference.items()]
+
+    def run(self) -> None:
+        """Everything, in order; the caller stops it all with close()."""
+        self.upstream.start()
+        wait_until(lambda: all(self._backend_ok(p) for p in self.ports), START_TIMEOUT,
+                   "the four backends", interval=0.1)
+        self.say(f"backends (one nginx) on ports {', '.join(map(str, self.ports))}")
+        for tool in self.tools:
+            try:
+                self.start_proxy(tool)
+            except BenchError as exc:
+                self.restart(tool, f"start failed: {exc}")
+        self.prepare()
+        self.rounds()
+
+    def _backend_ok(self, port: int) -> bool:
+        try:
+            status, body, _ = fetch(port, "backend")
+        except OSError:
+            return False
+        return status == 200 and body == f"port {port}\n".encode()
+
+    def close(self) -> None:
+        """Stop both proxies and the backends."""
+        for tool in list(self.proxies):
+            try:
+                self.retire(tool)
+            except BenchError as exc:
+                self.tool_info[tool]["problems"].append(f"stopping: {exc}")
+        try:
+            self.upstream.stop()
+        finally:
+            self.upstream_problems = self.upstream.problems()
+
+
+def summarize_strategy(result: dict[str, Any]) -> None:
+    """Medians of the rounds, their spread, and where the traffic went."""
+    rounds = result["rounds"]
+    for key in ("req_per_s", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_busy_pct",
+                "load_cpu_busy_pct", "proxy_cpu_all_busy_pct"):
+        values = [r[key] for r in rounds if isinstance(r.get(key), int | float)]
+        result[key] = statistics.median(values) if values else None
+    rps = [r["req_per_s"] for r in rounds]
+    result["req_per_s_spread_pct"] = (100 * (max(rps) - min(rps)) / statistics.median(rps)
+                                      if len(rps) > 1 else None)
+    hits = [sum(r["backend_hits"][i] for r in rounds) for i in range(BACKENDS)]
+    total = sum(hits)
+    result["backend_hits"] = hits
+    result["backend_share_pct"] = [100 * h / total for h in hits] if total else None
+    result["backends_hit"] = sum(1 for h in hits if h) if rounds else None
+
+
+def expected_share(strategy: str) -> list[float] | None:
+    """The exact share per backend (%) a strategy must give wrk's traffic, if it has one."""
+    if strategy == "round_robin":
+        return [100 / BACKENDS] * BACKENDS
+    if strategy == "weighted":
+        return [100 * w / sum(WEIGHTS) for w in WEIGHTS]
+    return None
+
+
+def spread_verdict(result: dict[str, Any]) -> str:
+    """Whether the traffic under wrk went where the strategy says."""
+    hit, shares, strategy = result.get("backends_hit"), result.get("backend_share_pct"), \
+        result["strategy"]
+    if not hit or shares is None:
+        return "not measured"
+    if strategy in SINGLE_KEY:
+        return "ok: 1 backend (expected)" if hit == 1 else f"UNEXPECTED: {hit} backends"
+    if hit < BACKENDS:
+        return f"MISSED: only {hit} of {BACKENDS} backends"
+    exact = expected_share(strategy)
+    if exact and max(abs(s - e) for s, e in zip(shares, exact, strict=True)) > 2:
+        return "MISSED: shares off " + "/".join(f"{e:.0f}" for e in exact)
+    return "ok: all 4" + (" at " + "/".join(f"{e:.0f}" for e in exact) if exact else "")
+
+
+def sample_verdict(result: dict[str, Any]) -> str:
+    """What the sequential sample showed."""
+    sample = result.get("sample")
+    if not sample:
+        return "not measured"
+    seen = f"{sample['backends_seen']}/{BACKENDS}"
+    strategy = result["strategy"]
+    if strategy == "hash":
+        moved = sample["uris_moved"]
+        return (f"{seen} over {sample['uris']} URIs, "
+                + ("each URI kept its backend" if not moved else f"{moved} URIs MOVED"))
+    if strategy == "cookie":
+        pinned = sample["with_cookie_backends"]
+        return (f"{seen}; with the cookie: "
+                + ("1 backend (pinned)" if pinned == 1 else f"{pinned} backends, NOT PINNED"))
+    if strategy == "ip_hash":
+        return f"{seen}" + (" (expected: one client)" if sample["backends_seen"] == 1
+                            else " UNEXPECTED")
+    if strategy == "ewma":  # the fastest backend wins while nothing is in flight
+        return f"{seen} (latency-driven; need not be 4)"
+    return seen + ("" if sample["backends_seen"] == BACKENDS else " MISSED")
+
+
+def strategy_ratio(results: dict[str, dict[str, Any]], mine: str, other: str,
+                   key: str) -> float | None:
+    """results[mine][key] / results[other][key], when both exist."""
+    a, b = results.get(mine, {}).get(key), results.get(other, {}).get(key)
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or b <= 0:
+        return None
+    return float(a) / b
+
+
+def strategy_report(bench: StrategyBench, args: argparse.Namespace, pinning: dict[str, Any],
+                    notes: list[str], elapsed: float) -> dict[str, Any]:
+    """Everything measured, as one JSON-able dict: per target, vs round robin, vs nginx."""
+    results = bench.results
+    for result in results.values():
+        summarize_strategy(result)
+    vs_rr, vs_nginx = {}, {}
+    for strategy in STRATEGIES:
+        name = f"wharf {strategy}"
+        if name not in results:
+            continue
+        rps = strategy_ratio(results, name, "wharf round_robin", "req_per_s")
+        vs_rr[strategy] = {
+            "req_per_s": rps,
+            "cpu_us_per_req": strategy_ratio(results, name, "wharf round_robin",
+                                             "cpu_us_per_req"),
+            "met": None if rps is None else rps >= 1 - SLACK}
+        if f"nginx {strategy}" in results:
+            vs_nginx[strategy] = {k: strategy_ratio(results, name, f"nginx {strategy}", k)
+                                  for k in ("req_per_s", "cpu_us_per_req")}
+    return {
+        "machine": machine_info(), "wrk_version": wrk_version(),
+        "settings": {"duration_s": args.duration, "rounds": args.rounds,
+                     "connections": args.connections, "warmup_s": STRATEGY_WARMUP,
+                     "backends": bench.ports, "weights": WEIGHTS, "upstream_pool": POOL,
+                     "hosts": {s: strategy_host(s) for s in STRATEGIES},
+                     "nginx_methods": {s: m or ("weight=" + ",".join(map(str, WEIGHTS))
+                                                if s == "weighted" else "(round robin)")
+                                       for s, m in NGINX_METHODS.items()}},
+        "pinning": pinning, "duration_s": round(elapsed, 1), "tools": bench.tool_info,
+        "results": results, "wharf_vs_round_robin": vs_rr, "wharf_vs_nginx": vs_nginx,
+        "target": f"every strategy >= {1 - SLACK:.2f}x Wharf's round-robin req/s",
+        "upstream_problems": bench.upstream_problems, "notes": notes,
+    }
+
+
+def cell(value: Any, fmt: str) -> str:
+    """A table cell: the formatted number, or n/a."""
+    return fmt.format(value) if isinstance(value, int | float) else "n/a"
+
+
+def print_strategy_report(report: dict[str, Any]) -> None:
+    """Three tables (Wharf per strategy, Wharf vs nginx, traffic per backend), then the
+    target, notes and problems."""
+    results, s, tools = report["results"], report["settings"], report["tools"]
+    info = report["machine"]
+    versions = ", ".join(f"{t} {tools[t].get('version', '?')}" for t in tools)
+    print(f"{info['cpus']} CPUs, Linux {info['kernel']}, Python {info['python']}; {versions}; "
+          f"{report['wrk_version']}")
+    print(f"{BACKENDS} backends (one nginx worker, ports {', '.join(map(str, s['backends']))}); "
+          f"wrk -t1 -c{s['connections']} -d{s['duration_s']}s, {s['rounds']} rounds "
+          f"alternating the targets after a {s['warmup_s']} s warm-up each; pinning: "
+          f"{report['pinning']['summary']}\n")
+    rows = []
+    for strategy in STRATEGIES:
+        r = results.get(f"wharf {strategy}")
+        if r is None:
+            continue
+        vs = report["wharf_vs_round_robin"].get(strategy, {})
+        verdict = {True: "ok", False: "MISSED", None: "n/a"}[vs.get("met")]
+        rows.append([strategy, cell(r.get("req_per_s"), "{:.0f}"),
+                     cell(r.get("req_per_s_spread_pct"), "{:.1f}%"),
+                     cell(r.get("cpu_us_per_req"), "{:.2f}"),
+                     cell(r.get("cpu_busy_pct"), "{:.0f}%"), cell(r.get("p99_ms"), "{:.2f}"),
+                     cell(vs.get("req_per_s"), "x{:.3f}"),
+                     cell(vs.get("cpu_us_per_req"), "x{:.3f}"), verdict])
+    print("Wharf, one worker, per strategy (medians of the rounds; ratios to Wharf's "
+          "round_robin)")
+    print(format_table(["strategy", "req/s", "spread", "CPU us/req", "own CPU", "p99 ms",
+                        "req/s / rr", "CPU / rr", f">= {1 - SLACK:.2f}x rr"], rows))
+    if report["wharf_vs_nginx"]:
+        rows = []
+        for strategy, vs in report["wharf_vs_nginx"].items():
+            w, n = results[f"wharf {strategy}"], results[f"nginx {strategy}"]
+            rows.append([strategy, s["nginx_methods"][strategy],
+                         cell(w.get("req_per_s"), "{:.0f}"), cell(n.get("req_per_s"), "{:.0f}"),
+                         cell(vs.get("req_per_s"), "x{:.2f}"),
+                         cell(w.get("cpu_us_per_req"), "{:.2f}"),
+                         cell(n.get("cpu_us_per_req"), "{:.2f}"),
+                         cell(vs.get("cpu_us_per_req"), "x{:.2f}"),
+                         cell(n.get("req_per_s_spread_pct"), "{:.1f}%")])
+        print("\nWharf vs nginx (1 worker) with the matching upstream directive")
+        print(format_table(["strategy", "nginx directive", "wharf req/s", "nginx req/s",
+                            "wharf/nginx", "wharf CPU us", "nginx CPU us", "wharf/nginx",
+                            "nginx spread"], rows))
+    rows = []
+    for name, r in results.items():
+        shares = r.get("backend_share_pct")
+        rows.append([name, *([f"{x:.1f}%" for x in shares] if shares else ["n/a"] * BACKENDS),
+                     spread_verdict(r), sample_verdict(r)])
+    print("\nWhere the traffic went: share of the requests each backend served during the "
+          "rounds (its access log), and a sample of sequential requests")
+    print(format_table(["target", *(f"backend {i + 1}" for i in range(BACKENDS)),
+                        "under wrk", f"sample ({SAMPLE} requests)"], rows))
+    print()
+    missed = [k for k, v in report["wharf_vs_round_robin"].items() if v["met"] is False]
+    print(f"target: {report['target']}: " + (
+        f"MISSED by {', '.join(missed)}" if missed else "met" if report["wharf_vs_round_robin"]
+        else "not measured"))
+    for tool, t in tools.items():
+        if "error" in t:
+            print(f"\n{tool}: FAILED: {t['error']}")
+        if t.get("problems"):
+            print(f"\n{tool} problems:\n  " + "\n  ".join(t["problems"]))
+    for name, r in results.items():
+        if r.get("problems"):
+            print(f"\n{name} problems:\n  " + "\n  ".join(r["problems"]))
+    if report.get("upstream_problems"):
+        print("\nbackend nginx problems:\n  " + "\n  ".join(report["upstream_problems"]))
+    for note in [*STRATEGY_NOTES, *report["notes"]]:
+        print(f"\nnote: {note}")
+    print(f"\nsaved to {STRATEGY_RESULTS_FILE.relative_to(ROOT)}")
+
+
+def run_strategies(args: argparse.Namespace) -> int:
+    """--strategies: install, measure, print, save."""
+    started = time.monotonic()
+    become_subreaper()
+    trap_signals()
+    signal.alarm(STRATEGY_BUDGET)
+    raise_fd_limit()
+    reason = apt_install(["nginx", "wrk"], ["nginx", "wrk", "taskset"],
+                         timeout=max(30.0, STRATEGY_BUDGET - 150))
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    notes = system_services()
+    pinned, pinning = pinning_info()
+    workdir = Path(tempfile.mkdtemp(prefix="wbs-"))
+    bench = StrategyBench(args, workdir, pinned)
+    stray: list[str] = []
+    try:
+        bench.run()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        notes.append(f"the run stopped early: {exc}")
+        for info in bench.tool_info.values():
+            info.setdefault("error", str(exc))
+    finally:
+        signal.alarm(0)
+        try:
+            bench.close()
+        finally:
+            stray = leftovers()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if stray:
+                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
+                      file=sys.stderr)
+    notes += bench.notes + bench.interference_notes()
+    if stray:
+        notes.append("processes left behind, killed by pid: " + "; ".join(stray))
+    report = strategy_report(bench, args, pinning, notes, time.monotonic() - started)
+    write_json(STRATEGY_RESULTS_FILE, report)
+    print_strategy_report(report)
+    return 1 if any("error" in t for t in bench.tool_info.values()) else 0
+
+
+
 # -- main -------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """--only, --duration, --rounds, --connections, --idle, --skip-idle."""
+    """--only, --duration, --rounds, --connections, --idle, --skip-idle, --strategies."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(TOOLS),
-                        help="comma-separated proxies to run (default: wharf,nginx,haproxy)")
-    parser.add_argument("--duration", type=int, default=10,
-                        help="seconds of each measured wrk round (default 10)")
+    parser.add_argument("--strategies", action="store_true",
+                        help="only the load-balancing strategies benchmark: Wharf with 4 "
+                             "backends per strategy, beside nginx's matching directives")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated proxies to run (default: wharf,nginx,haproxy; "
+                             "with --strategies: wharf,nginx)")
+    parser.add_argument("--duration", type=int, default=None,
+                        help="seconds of each measured wrk round (default 10; with "
+                             f"--strategies {STRATEGY_DURATION})")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per proxy (default 3)")
     parser.add_argument("--connections", type=int, default=50,
                         help="wrk connections (default 50)")
@@ -948,9 +1606,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-idle", action="store_true",
                         help="skip the memory-per-idle-connection measurement")
     args = parser.parse_args(argv)
+    tools = STRATEGY_TOOLS if args.strategies else TOOLS
+    if args.duration is None:
+        args.duration = STRATEGY_DURATION if args.strategies else 10
+    if args.only is None:
+        args.only = ",".join(tools)
     args.tools = list(dict.fromkeys(t.strip() for t in args.only.split(",") if t.strip()))
-    if not args.tools or any(t not in TOOLS for t in args.tools):
-        parser.error(f"--only takes a comma list of {', '.join(TOOLS)}; got {args.only!r}")
+    if not args.tools or any(t not in tools for t in args.tools):
+        parser.error(f"--only takes a comma list of {', '.join(tools)}; got {args.only!r}")
+    if args.strategies:
+        if "wharf" not in args.tools:
+            parser.error("--strategies needs wharf in --only")
+        if not (1 <= args.duration <= 60 and 1 <= args.rounds <= 10
+                and 1 <= args.connections <= 1000):
+            parser.error("limits: --duration 1-60, --rounds 1-10, --connections 1-1000")
+        targets = len(STRATEGIES) + (len(NGINX_METHODS) if "nginx" in args.tools else 0)
+        estimate = 20 + targets * (STRATEGY_WARMUP + 1) + \
+            args.rounds * targets * (args.duration + 0.5)
+        if estimate > STRATEGY_BUDGET - 20:
+            parser.error(f"that would take about {estimate:.0f} s; the budget is "
+                         f"{STRATEGY_BUDGET} s: lower --duration or --rounds")
+        return args
     if not (1 <= args.duration <= 60 and 1 <= args.rounds <= 10
             and 1 <= args.connections <= 1000 and 1 <= args.idle <= 8000):
         parser.error("limits: --duration 1-60, --rounds 1-10, --connections 1-1000, "
@@ -1020,6 +1696,8 @@ def build_report(bench: Bench, args: argparse.Namespace, pinning: dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     """Install, measure, print, save."""
     args = parse_args(argv)
+    if args.strategies:
+        return run_strategies(args)
     started = time.monotonic()
     deadline = started + BUDGET
     become_subreaper()

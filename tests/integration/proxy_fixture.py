@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Wharf, wait_until
-from tests.integration.proxyutil import exchange
+from tests.integration.proxyutil import probe
 from wharf.testing.upstream import ScriptedUpstream
 
 
@@ -113,8 +113,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     try:
         wharf.up()
         wharf.wait_state("web", "RUNNING", 1)
-        wait_until(lambda: b"instance=" in exchange(
-            port, b"GET /app/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0],
+        wait_until(lambda: b"instance=" in probe(
+            port, b"GET /app/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
             message="the proxy to route to the app")
         yield Proxy(wharf, a, b, port)
     finally:
@@ -136,8 +136,8 @@ def proxy_to_upstream(root: Path, settings: str = "",
                        f'[[routes]]\nservers = ["127.0.0.1:{upstream.port}"]\n')
     try:
         wharf.up()
-        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n")[0], message="the proxy")
+        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n"), message="the proxy")
         yield wharf, upstream, port
     finally:
         wharf.close()

@@ -80,3 +80,12 @@ def get(port: int, path: str, host: str = "test", headers: str = "") -> Response
     """A GET with Connection: close."""
     return request(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
                          "Connection: close\r\n\r\n".encode())
+
+
+def probe(port: int, raw: bytes = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+          ) -> bytes:
+    """What the proxy answers to `raw`, or b"" while nothing listens yet (for wait_until)."""
+    try:
+        return exchange(port, raw, timeout=2)[0]
+    except OSError:
+        return b""

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import Wharf, wait_until
 from tests.integration.proxy_fixture import free_port
-from tests.integration.proxyutil import exchange, get, parse_responses, request
+from tests.integration.proxyutil import exchange, get, parse_responses, probe, request
 
 
 class Site:
@@ -51,8 +51,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """)
     try:
         wharf.up()
-        wait_until(lambda: exchange(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close"
-                                          b"\r\n\r\n")[0], message="the proxy")
+        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close"
+                                          b"\r\n\r\n"), message="the proxy")
         yield Site(root, port, outside)
     finally:
         wharf.close()

@@ -2,10 +2,11 @@
 
 Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; `/garbage`
 answers with something that is not HTTP; `/hangup` closes without answering; `/chunked`
-answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/status/N` answers
-status N; `/close` answers and closes; `/ws` switches protocols and echoes bytes back; anything
-else gets "ok". Every complete request that reaches it is recorded in `requests`, and the
-target of every request head, complete or not, in `heads`.
+answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/healthz` answers
+200 or 503 as `healthy` says; `/status/N` answers status N; `/close` answers and closes; `/ws`
+switches protocols and echoes bytes back; anything else gets "ok". `delay` slows every answer
+and `broken` turns every answer into a 500. Every complete request that reaches it is recorded
+in `requests`, and the target of every request head, complete or not, in `heads`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class ScriptedUpstream:
 
     name: str = "upstream"
     idle_close: float | None = None  # close idle keep-alive connections after this many seconds
+    delay: float = 0.0  # wait this long before every answer
+    healthy: bool = True  # /healthz answers 200, else 503
+    broken: bool = False  # answer 500 to everything but /healthz
     requests: list[Seen] = field(default_factory=list)
     heads: list[str] = field(default_factory=list)  # targets of every head, even if cut short
     connections: int = 0
@@ -133,7 +137,10 @@ class _Conn(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive()
         self._reset()
         path = seen.target.split("?")[0]
-        if path.startswith("/slow/"):
+        if self.owner.delay and not path.startswith("/healthz"):
+            asyncio.get_running_loop().call_later(
+                self.owner.delay, self._answer, seen, path, keep_alive)
+        elif path.startswith("/slow/"):
             asyncio.get_running_loop().call_later(
                 float(path.split("/")[2]), self._answer, seen, path, keep_alive)
         else:
@@ -142,6 +149,15 @@ class _Conn(asyncio.Protocol):
     def _answer(self, seen: Seen, path: str, keep_alive: bool) -> None:
         t = self.transport
         if t is None or t.is_closing():
+            return
+        if path.startswith("/healthz") or (self.owner.broken and not path.startswith("/ws")):
+            ok = path.startswith("/healthz") and self.owner.healthy
+            code, body = (200, b"healthy") if ok else (503 if path.startswith("/healthz")
+                                                       else 500, b"unwell")
+            t.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nX-Backend: %s\r\n\r\n%s"
+                    % (code, len(body), self.owner.name.encode(), body))
+            if not keep_alive:
+                t.close()
             return
         if path.startswith("/garbage"):
             t.write(b"THIS IS NOT HTTP\r\n\r\n")

@@ -1,0 +1,244 @@
+"""Balancing, health and resilience through the proxy, with real scripted backends."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Wharf, wait_until
+from tests.integration.proxy_fixture import free_port
+from tests.integration.proxyutil import Response, get, probe, request
+from wharf.testing.upstream import ScriptedUpstream
+
+
+class Rig:
+    def __init__(self, wharf: Wharf, port: int, upstreams: list[ScriptedUpstream]) -> None:
+        self.wharf, self.port, self.upstreams = wharf, port, upstreams
+
+    def get(self, path: str = "/", headers: str = "") -> Response:
+        return get(self.port, path, headers=headers)
+
+    def who(self, path: str = "/", headers: str = "") -> str | None:
+        return self.get(path, headers).header("X-Backend")
+
+
+@contextlib.contextmanager
+def rig(tmp_path: Path, route: str, upstreams: list[ScriptedUpstream],
+        proxy: str = "", dead: int = 0) -> Iterator[Rig]:
+    """A proxy with one route over `upstreams` (plus `dead` addresses nobody listens on);
+    `route` is extra TOML for that route."""
+    port = free_port()
+    servers = [f'"127.0.0.1:{u.port}"' for u in upstreams] + [
+        f'"127.0.0.1:{free_port()}"' for _ in range(dead)]
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n{proxy}\n[[routes]]\n'
+                       f'servers = [{", ".join(servers)}]\n{route}\n')
+    try:
+        wharf.up()
+        wait_until(lambda: probe(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n").startswith(
+            b"HTTP/1.1 200"), message="the proxy to answer")
+        yield Rig(wharf, port, upstreams)
+    finally:
+        wharf.close()
+        for u in upstreams:
+            u.close()
+
+
+def test_round_robin_takes_turns(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABC"]
+    with rig(tmp_path, "", ups) as r:
+        counts = Counter(r.who() for _ in range(90))
+    assert counts == {"A": 30, "B": 30, "C": 30}
+
+
+def test_weighted_shares_by_weight(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABC"]
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [[routes]]
+        balance = "weighted"
+        servers = [{{ address = "127.0.0.1:{ups[0].port}", weight = 3 }},
+                   {{ address = "127.0.0.1:{ups[1].port}", weight = 2 }},
+                   "127.0.0.1:{ups[2].port}"]
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
+                                          b"Connection: close\r\n\r\n"))
+        picks = [get(port, "/").header("X-Backend") for _ in range(600)]
+    finally:
+        wharf.close()
+        for u in ups:
+            u.close()
+    counts = Counter(picks[1:])  # the first was the readiness probe's neighbour
+    assert abs(counts["A"] - 300) <= 30 and abs(counts["B"] - 200) <= 30
+    assert abs(counts["C"] - 100) <= 30
+    assert "AAA" not in "".join(p or "" for p in picks)  # interleaved, not bursts
+
+
+def test_least_conn_sends_less_to_a_slow_backend(tmp_path: Path):
+    ups = [ScriptedUpstream("slow", delay=0.3), ScriptedUpstream("fast")]
+    with rig(tmp_path, 'balance = "least_conn"', ups) as r, ThreadPoolExecutor(8) as pool:
+        counts = Counter(pool.map(lambda _: r.who("/lc"), range(40)))
+    assert counts["fast"] > 2 * counts["slow"], counts
+
+
+def test_ip_hash_keeps_a_client_on_one_backend(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABCD"]
+    with rig(tmp_path, 'balance = "ip_hash"', ups,
+             proxy='trusted_proxies = ["127.0.0.0/8"]') as r:
+        for i in range(10):
+            client = f"X-Forwarded-For: 198.51.100.{i}\r\n"
+            assert len({r.who(headers=client) for _ in range(5)}) == 1
+        spread = {r.who(headers=f"X-Forwarded-For: 203.0.113.{i}\r\n") for i in range(60)}
+    assert len(spread) >= 3
+
+
+def test_hash_on_a_header(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABC"]
+    with rig(tmp_path, 'balance = "hash"\nhash_key = "header:X-User"', ups) as r:
+        for user in ("alice", "bob", "carol", "dave"):
+            assert len({r.who(headers=f"X-User: {user}\r\n") for _ in range(5)}) == 1
+        spread = {r.who(headers=f"X-User: user{i}\r\n") for i in range(60)}
+    assert len(spread) == 3
+
+
+def test_cookie_sticks_to_the_backend_it_names(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABC"]
+    with rig(tmp_path, 'balance = "cookie"\ncookie = "sticky"', ups) as r:
+        first = r.get("/")
+        cookie = first.header("Set-Cookie")
+        assert cookie and cookie.startswith("sticky=") and "HttpOnly" in cookie
+        value = cookie.split(";")[0]
+        pinned = [r.get("/", headers=f"Cookie: other=1; {value}\r\n") for _ in range(10)]
+        assert {p.header("X-Backend") for p in pinned} == {first.header("X-Backend")}
+        assert all(p.header("Set-Cookie") is None for p in pinned)
+
+
+def test_ewma_steers_away_from_a_slow_backend(tmp_path: Path):
+    ups = [ScriptedUpstream("slow", delay=0.05), ScriptedUpstream("fast")]
+    with rig(tmp_path, 'balance = "ewma"', ups) as r:
+        for _ in range(20):
+            r.who("/warm")
+        counts = Counter(r.who("/e") for _ in range(100))
+    assert counts["fast"] >= 80, counts
+
+
+def test_p2c_uses_every_backend(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABC"]
+    with rig(tmp_path, 'balance = "p2c"', ups) as r:
+        counts = Counter(r.who() for _ in range(90))
+    assert set(counts) == {"A", "B", "C"}
+
+
+def test_active_health_checks_keep_a_backend_out_until_it_passes(tmp_path: Path):
+    sick = ScriptedUpstream("sick", healthy=False)
+    ups = [ScriptedUpstream("well"), sick]
+    health = ('health = { path = "/healthz", interval = "200ms", timeout = "1s", rise = 2, '
+              'fall = 2 }')
+    with rig(tmp_path, health, ups, dead=1) as r:
+        assert {r.who("/h") for _ in range(20)} == {"well"}
+        rows = {row["backend"]: row for row in r.wharf.backends()}
+        assert rows[f"127.0.0.1:{sick.port}"]["health"] == "down"
+        assert "status 503" in rows[f"127.0.0.1:{sick.port}"]["last_error"]
+        dead = next(b for b in rows if b not in (f"127.0.0.1:{u.port}" for u in ups))
+        assert rows[dead]["health"] == "down" and "connect" in rows[dead]["last_error"]
+        sick.healthy = True
+        wait_until(lambda: {r.who("/h") for _ in range(10)} == {"well", "sick"},
+                   message="the recovered backend to rejoin")
+        table = r.wharf.run("status").stdout
+        assert "BACKEND" in table and "up" in table and "down" in table
+
+
+def test_a_failing_backend_is_ejected(tmp_path: Path):
+    bad = ScriptedUpstream("bad", broken=True)
+    with rig(tmp_path, "eject_after = 2", [ScriptedUpstream("good"), bad]) as r:
+        statuses = [r.get("/p").status for _ in range(6)]
+        assert statuses.count(500) == 2  # two failures, then it is out
+        assert {r.who("/p") for _ in range(10)} == {"good"}
+        row = next(b for b in r.wharf.backends() if b["backend"].endswith(f":{bad.port}"))
+        wait_until(lambda: next(b for b in r.wharf.backends()
+                                if b["backend"].endswith(f":{bad.port}"))["ejected"],
+                   message="status to show the ejection")
+        assert row["balance"] == "round_robin"
+
+
+def test_a_refused_connect_is_retried_on_another_backend(tmp_path: Path):
+    with rig(tmp_path, "", [ScriptedUpstream("alive")], dead=2) as r:
+        assert [r.get("/r").status for _ in range(30)] == [200] * 30
+        ejected = [b for b in r.wharf.backends() if b["ejected"]]
+        wait_until(lambda: len([b for b in r.wharf.backends() if b["ejected"]]) == 2,
+                   message="both dead backends ejected") if len(ejected) < 2 else None
+
+
+def test_a_reset_is_retried_for_get_but_not_for_post(tmp_path: Path):
+    ups = [ScriptedUpstream("A"), ScriptedUpstream("B")]
+    with rig(tmp_path, "eject_after = 0", ups) as r:
+        assert r.get("/hangup-get").status == 502
+        assert all(any(h.startswith("/hangup-get") for h in u.heads) for u in ups)
+        post = request(r.port, b"POST /hangup-post HTTP/1.1\r\nHost: t\r\n"
+                               b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+        assert post.status == 502
+        assert sum(h.startswith("/hangup-post") for u in ups for h in u.heads) == 1
+
+
+def test_max_conns_queues_requests_and_times_them_out(tmp_path: Path):
+    ups = [ScriptedUpstream("one", delay=0.4)]
+    with rig(tmp_path, 'max_conns = 1\nqueue_timeout = "3s"', ups) as r, \
+            ThreadPoolExecutor(3) as pool:
+        assert [s.status for s in pool.map(lambda _: r.get("/q"), range(3))] == [200] * 3
+    ups = [ScriptedUpstream("one", delay=0.6)]
+    (tmp_path / "b").mkdir()
+    with rig(tmp_path / "b", 'max_conns = 1\nqueue_timeout = "200ms"', ups) as r, \
+            ThreadPoolExecutor(3) as pool:
+        statuses = sorted(s.status for s in pool.map(lambda _: r.get("/q"), range(3)))
+    assert statuses[0] == 200 and 503 in statuses
+    assert max(len([h for h in ups[0].heads if h == "/q"]), 0) <= 2
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path: Path):
+    route = 'rate_limit = { rate = "1/s", burst = 2 }'
+    with rig(tmp_path, route, [ScriptedUpstream("A")]) as r:
+        time.sleep(2.1)  # the readiness probe spent a token; let the bucket refill
+        statuses = [r.get("/rl") for _ in range(3)]
+    assert [s.status for s in statuses] == [200, 200, 429]
+    assert statuses[2].header("Retry-After") == "1"
+
+
+@pytest.mark.parametrize("strategy", ["round_robin", "weighted", "least_conn", "ip_hash",
+                                      "hash", "cookie", "p2c", "ewma"])
+def test_every_strategy_serves_an_app(tmp_path: Path, strategy: str):
+    (tmp_path / "www").mkdir()
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        instances = 2
+        weight = 2
+        startsecs = 0
+        [[routes]]
+        app = "web"
+        balance = "{strategy}"
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: b"instance=" in probe(
+            port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        bodies = {get(port, "/").body for _ in range(20)}
+        assert all(b.startswith(b"instance=") for b in bodies)
+        assert all(b["weight"] == 2 for b in wharf.backends())
+    finally:
+        wharf.close()

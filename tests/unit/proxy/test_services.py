@@ -1,0 +1,66 @@
+"""A worker's view of a service: passive ejection, readmission, slow start, retry budget."""
+
+from wharf.proxy.balancers import NOTHING, Load
+from wharf.proxy.pool import Pool
+from wharf.proxy.services import RETRY_BUDGET_FLOOR, ServiceState
+from wharf.registry.snapshot import Backend, Service
+
+
+def state(*weights: int, **settings) -> ServiceState:
+    backends = tuple(Backend("10.0.0.1", 9000 + i, w) for i, w in enumerate(weights))
+    service = Service("s", backends, **settings)
+    return ServiceState(service, [Load() for _ in backends], [Pool(4, 60) for _ in backends],
+                        now=0.0)
+
+
+def test_consecutive_failures_eject_a_backend_for_a_growing_cool_down():
+    svc = state(1, 1, eject_after=3, ejection=10.0)
+    bad = svc.loads[0]
+    assert not svc.failed(bad, "status 500", 1.0) and not svc.failed(bad, "status 500", 1.0)
+    assert svc.failed(bad, "status 500", 1.0)
+    assert len(svc.backends) == 1 and bad.ejected_until == 11.0
+    assert all(svc.pick(None, NOTHING) == 0 and svc.loads[0] is not bad for _ in range(5))
+    svc.tick(11.0)
+    assert len(svc.backends) == 2
+    for _ in range(3):
+        svc.failed(bad, "status 500", 12.0)
+    assert bad.ejected_until == 12.0 + 20.0  # the second ejection lasts twice as long
+
+
+def test_a_success_resets_the_count():
+    svc = state(1, 1, eject_after=2)
+    svc.failed(svc.loads[0], "x", 0.0)
+    svc.succeeded(svc.loads[0])
+    assert not svc.failed(svc.loads[0], "x", 0.0)
+
+
+def test_the_last_backend_is_never_ejected():
+    svc = state(1, eject_after=1)
+    assert not svc.failed(svc.loads[0], "x", 0.0)
+    assert len(svc.backends) == 1
+
+
+def test_max_conns_skips_full_backends():
+    svc = state(1, 1, max_conns=2)
+    svc.loads[0].inflight = 2
+    assert {svc.pick(None, NOTHING) for _ in range(4)} == {1}
+    svc.loads[1].inflight = 2
+    assert svc.pick(None, NOTHING) == -1
+
+
+def test_slow_start_ramps_a_readmitted_backend():
+    svc = state(10, 10, slow_start=10.0, eject_after=1)
+    assert [b.weight for b in svc.backends] == [1, 1]  # both just joined
+    svc.tick(5.0)
+    assert [b.weight for b in svc.backends] == [5, 5]
+    svc.tick(10.0)
+    assert [b.weight for b in svc.backends] == [10, 10] and not svc.ramping
+
+
+def test_the_retry_budget_caps_retries_to_a_share_of_requests():
+    svc = state(1, 1, retry_budget=0.2)
+    allowed = sum(svc.may_retry() for _ in range(100))
+    assert allowed == int(RETRY_BUDGET_FLOOR)
+    for _ in range(50):
+        svc.count_request()
+    assert 9 <= sum(svc.may_retry() for _ in range(100)) <= 10  # 50 requests x 0.2
