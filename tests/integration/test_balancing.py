@@ -242,3 +242,21 @@ def test_every_strategy_serves_an_app(tmp_path: Path, strategy: str):
         assert all(b["weight"] == 2 for b in wharf.backends())
     finally:
         wharf.close()
+
+
+def test_hashing_agrees_across_workers(tmp_path: Path):
+    ups = [ScriptedUpstream(n) for n in "ABCD"]
+    proxy = 'workers = 2\ntrusted_proxies = ["127.0.0.0/8"]'
+    with rig(tmp_path, 'balance = "ip_hash"', ups, proxy=proxy) as r:
+        wait_until(lambda: len([x for x in r.wharf.status() if x["app"] == "wharf-proxy"
+                                and x["state"] == "RUNNING"]) == 2, message="two workers")
+        for i in range(8):  # new connections land on either worker
+            client = f"X-Forwarded-For: 192.0.2.{i}\r\n"
+            assert len({r.who(headers=client) for _ in range(8)}) == 1
+
+
+def test_a_tcp_health_check_takes_out_a_closed_port(tmp_path: Path):
+    with rig(tmp_path, 'health = { interval = "200ms", rise = 1, fall = 1 }',
+             [ScriptedUpstream("up")], dead=1) as r:
+        assert {r.who("/t") for _ in range(10)} == {"up"}
+        assert sorted(b["health"] for b in r.wharf.backends()) == ["down", "up"]
