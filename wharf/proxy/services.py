@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,7 @@ class ServiceState:
         self.loads: list[Load] = []
         self.pools: list[Pool] = []
         self.balancer: Balancer = make_balancer(kind, (), [])
+        self._pick: Callable[[bytes | None, frozenset[int]], int] = self.balancer.pick
         self.ramping = False
         self.rebuild(now)
 
@@ -85,6 +87,7 @@ class ServiceState:
         self.loads = [self.all_loads[i] for i in live]
         self.pools = [self.all_pools[i] for i in live]
         self.balancer = make_balancer(self.service.balance, self.backends, self.loads)
+        self._pick = self.balancer.pick  # bound once: the request path calls it every time
 
     def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:
         """The index of the backend for a request, or -1 if none can take it now."""
@@ -93,7 +96,7 @@ class ServiceState:
             full = frozenset(i for i, load in enumerate(self.loads) if load.inflight >= limit)
             if full:
                 avoid = avoid | full
-        return self.balancer.pick(key, avoid)
+        return self._pick(key, avoid)
 
     def may_retry(self) -> bool:
         """Take one retry from the budget if there is one (retries are at most a share of
