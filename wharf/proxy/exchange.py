@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from wharf.proxy import http1
-from wharf.proxy.balancers import NOTHING, Load, backend_id
+from wharf.proxy.balancers import NOTHING, Load
 from wharf.proxy.balancers.peak_ewma import observe
 from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, LAST_CHUNK, VIA, chunk
 from wharf.proxy.pool import Pool
@@ -68,6 +68,7 @@ class Exchange:
         "method",
         "pending",
         "pending_size",
+        "pinned",
         "plain",
         "pool",
         "request_complete",
@@ -131,6 +132,7 @@ class Exchange:
         self.pool: Pool | None = None
         self.tried: list[Load] = []
         self.sent_at = 0.0
+        self.pinned = b""  # the sticky id of the chosen backend
         self.connecting: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]] | None = None
 
     def __repr__(self) -> str:
@@ -234,6 +236,8 @@ class Exchange:
         self.backend = svc.backends[index]
         self.load = load = svc.loads[index]
         self.pool = svc.pools[index]
+        if svc.key_kind == KEY_COOKIE:
+            self.pinned = svc.ids[index]
         load.inflight += 1
         if svc.service.balance == "ewma":
             self.sent_at = self.client.plane.loop.time()
@@ -498,12 +502,10 @@ class Exchange:
                 append(b"\r\n")
         for name_s, value_s in route.add_response_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
-        if svc is not None and svc.key_kind == KEY_COOKIE and svc.service.balance == "cookie" \
-                and self.backend is not None:
-            pinned = backend_id(self.backend).encode()
-            if pinned != self.key:
-                lines += (b"Set-Cookie: ", svc.key_name, b"=", pinned,
-                          b"; Path=/; HttpOnly; SameSite=Lax\r\n")
+        if self.pinned and self.pinned != self.key and svc is not None \
+                and svc.service.balance == "cookie":
+            lines += (b"Set-Cookie: ", svc.key_name, b"=", self.pinned,
+                      b"; Path=/; HttpOnly; SameSite=Lax\r\n")
         lines.append(b"Via: 1.1 wharf\r\n")
         if not self.request_complete and not tunnel:
             self.close_client = True  # the backend answered early; the rest of the body is moot

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from wharf.proxy.balancers import Balancer, Load, make_balancer
+from wharf.proxy.balancers import Balancer, Load, backend_id, make_balancer
 from wharf.proxy.pool import Pool
 from wharf.registry.snapshot import Backend, Service
 
@@ -40,6 +40,7 @@ class ServiceState:
         self.all_backends = service.backends
         self.all_loads = loads
         self.all_pools = pools
+        self.all_ids = [backend_id(b).encode() for b in service.backends]  # for sticky cookies
         self.joined = [now] * len(loads)  # when each backend (re)entered the pool
         self.queue: deque[Exchange] = deque()
         self.budget = RETRY_BUDGET_FLOOR
@@ -59,6 +60,7 @@ class ServiceState:
         self.backends: tuple[Backend, ...] = ()
         self.loads: list[Load] = []
         self.pools: list[Pool] = []
+        self.ids: list[bytes] = []
         self.balancer: Balancer = make_balancer(kind, (), [])
         self._pick: Callable[[bytes | None, frozenset[int]], int] = self.balancer.pick
         self.ramping = False
@@ -86,6 +88,7 @@ class ServiceState:
         self.backends = tuple(backends)
         self.loads = [self.all_loads[i] for i in live]
         self.pools = [self.all_pools[i] for i in live]
+        self.ids = [self.all_ids[i] for i in live]
         self.balancer = make_balancer(self.service.balance, self.backends, self.loads)
         self._pick = self.balancer.pick  # bound once: the request path calls it every time
 

@@ -13,6 +13,9 @@ from wharf.proxy.balancers import stable_hash
 from wharf.registry.snapshot import Backend
 
 VNODES = 160  # ketama's figure: enough points for an even spread over a few dozen backends
+# Keys seen recently, with their owner: clients and URIs repeat, and a dict lookup is much
+# cheaper than hashing. Cleared when full (the ring is rebuilt with any change anyway).
+CACHE_SIZE = 4096
 
 
 class ConsistentHash:
@@ -26,6 +29,7 @@ class ConsistentHash:
         self._owners = [index for _, index in points]
         self._backends = backends
         self._next = 0
+        self._cache: dict[bytes, int] = {}
 
     def __repr__(self) -> str:
         return f"<ConsistentHash backends={len(self._backends)} points={len(self._hashes)}>"
@@ -38,7 +42,17 @@ class ConsistentHash:
             self._next += 1
             start = self._next % len(self._hashes)
         else:
+            if not avoid:
+                owner = self._cache.get(key, -1)
+                if owner >= 0:
+                    return owner
             start = bisect.bisect_left(self._hashes, stable_hash(key)) % len(self._hashes)
+            if not avoid:
+                if len(self._cache) >= CACHE_SIZE:
+                    self._cache.clear()
+                owner = self._owners[start]
+                self._cache[key] = owner
+                return owner
         owners = self._owners
         for step in range(len(owners)):
             owner = owners[(start + step) % len(owners)]
