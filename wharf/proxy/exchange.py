@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, cast
 from wharf.proxy import http1
 from wharf.proxy.balancers import NOTHING, Load
 from wharf.proxy.balancers.peak_ewma import observe
-from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, LAST_CHUNK, VIA, chunk
+from wharf.proxy.http1 import LAST_CHUNK, chunk
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import retry_after
-from wharf.proxy.routing import strip
+from wharf.proxy.rewrite import filtered_response_headers, request_head
 from wharf.proxy.services import KEY_COOKIE, KEY_HEADER, KEY_IP, KEY_URI, ServiceState
 from wharf.proxy.upstream import UpstreamConnection
 from wharf.registry.snapshot import Backend, Route
@@ -345,7 +345,7 @@ class Exchange:
         conn.attach(self)
         if self.head_only:
             conn.reset_parser()
-        conn.write(self._upstream_head())
+        conn.write(request_head(self))
         pending, self.pending = self.pending, None
         self.pending_size = 0
         if pending:
@@ -354,82 +354,6 @@ class Exchange:
         if self.request_complete and self.body_chunked:
             conn.write(LAST_CHUNK)
         self.client.set_deadline(self.client.plane.upstream_timeout, "upstream")
-
-    def _upstream_head(self) -> bytes:
-        route = self.route
-        assert route is not None
-        client = self.client
-        target = self.target
-        if route.strip_prefix or target[:1] != b"/":
-            path = strip(route.path, self.path) if route.strip_prefix else self.path
-            query = self.query
-            target = (path + ("?" + query if query else "")).encode("latin-1")
-        lines = [self.method, b" ", target, b" HTTP/1.1\r\n"]
-        if self.plain and not route.remove_request_headers:
-            append = lines.append
-            for name, value in self.headers:
-                append(name)
-                append(b": ")
-                append(value)
-                append(b"\r\n")
-            append(client.forwarded_lines)
-            if self.host:
-                append(b"X-Forwarded-Host: ")
-                append(self.host)
-                append(b"\r\n")
-        else:
-            self._filtered_headers(lines)
-        if self.x_request_id is None:
-            lines.append(b"X-Request-ID: ")
-            lines.append(self.request_id)
-            lines.append(b"\r\n")
-        for name_s, value_s in route.add_request_headers:
-            lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
-        if self.upgrade:
-            lines.append(b"Connection: upgrade\r\nUpgrade: ")
-            lines += (self._upgrade_token(), b"\r\n")
-        if self.body_chunked:
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
-
-    def _filtered_headers(self, lines: list[bytes]) -> None:
-        """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""
-        route = self.route
-        assert route is not None
-        client = self.client
-        connection_tokens = _connection_tokens(self.headers)
-        trusted = client.trusted
-        remove = route.remove_request_headers
-        xff = b""
-        seen_proto = seen_host = False
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname in HOP_BY_HOP or lname in connection_tokens or lname == b"expect":
-                continue
-            if lname in FORWARDED:
-                if not trusted:
-                    continue
-                if lname == b"x-forwarded-for":
-                    xff = value + b", "
-                    continue
-                seen_proto = seen_proto or lname == b"x-forwarded-proto"
-                seen_host = seen_host or lname == b"x-forwarded-host"
-            if remove and lname.decode("latin-1") in remove:
-                continue
-            lines += (name, b": ", value, b"\r\n")
-        lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
-        if not seen_proto:
-            lines.append(b"X-Forwarded-Proto: http\r\n")
-        if self.host and not seen_host:
-            lines += (b"X-Forwarded-Host: ", self.host, b"\r\n")
-        lines += (b"Via: ", VIA, b"\r\n")
-
-    def _upgrade_token(self) -> bytes:
-        for name, value in self.headers:
-            if name.lower() == b"upgrade":
-                return value
-        return b""
 
     # -- request body, from the client ------------------------------------------------------
 
@@ -492,7 +416,7 @@ class Exchange:
                 observe(load, now - self.sent_at, now)
         lines = [_STATUS_LINE[status] if status < 600 else http1.status_line(status)]
         if hop or route.remove_response_headers:
-            self._filtered_response_headers(lines, headers, tunnel)
+            filtered_response_headers(self, lines, headers, tunnel)
         else:
             append = lines.append
             for name, value in headers:
@@ -528,22 +452,6 @@ class Exchange:
             self.response_complete(upstream_keep_alive and status in _NO_BODY_STATUS)
             if upstream is not None and self.head_only:
                 upstream.reset_parser()
-
-    def _filtered_response_headers(self, lines: list[bytes],
-                                   headers: list[tuple[bytes, bytes]], tunnel: bool) -> None:
-        remove = self.route.remove_response_headers if self.route else ()
-        listed = _connection_tokens(headers)
-        for name, value in headers:
-            lname = name.lower()
-            if lname in listed and not tunnel:
-                continue
-            if lname in HOP_BY_HOP:
-                if tunnel and lname in (b"upgrade", b"connection"):
-                    lines += (name, b": ", value, b"\r\n")
-                continue
-            if remove and lname.decode("latin-1") in remove:
-                continue
-            lines += (name, b": ", value, b"\r\n")
 
     def response_body(self, data: bytes) -> None:
         """A piece of the response body (de-chunked by the parser)."""
@@ -687,12 +595,3 @@ class Exchange:
             upstream.ex = None
             if close:
                 upstream.close()
-
-
-def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """The header names listed in Connection headers: hop-by-hop for this message only."""
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if len(name) == 10 and name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)

@@ -1,0 +1,121 @@
+"""Rewriting heads for the other side: the request for the backend, the response for the client.
+
+The common request (no hop-by-hop or X-Forwarded-* header, no header rules on its route) is
+copied in one pass; anything else goes through the filtering path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, VIA
+from wharf.proxy.routing import strip
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
+
+
+def request_head(ex: Exchange) -> bytes:
+    """The head to send upstream: hop-by-hop headers out, X-Forwarded-*, Via and
+    X-Request-ID in, the route's header rules applied."""
+    route = ex.route
+    assert route is not None
+    client = ex.client
+    target = ex.target
+    if route.strip_prefix or target[:1] != b"/":
+        path = strip(route.path, ex.path) if route.strip_prefix else ex.path
+        query = ex.query
+        target = (path + ("?" + query if query else "")).encode("latin-1")
+    lines = [ex.method, b" ", target, b" HTTP/1.1\r\n"]
+    if ex.plain and not route.remove_request_headers:
+        append = lines.append
+        for name, value in ex.headers:
+            append(name)
+            append(b": ")
+            append(value)
+            append(b"\r\n")
+        append(client.forwarded_lines)
+        if ex.host:
+            append(b"X-Forwarded-Host: ")
+            append(ex.host)
+            append(b"\r\n")
+    else:
+        _filtered_headers(ex, lines)
+    if ex.x_request_id is None:
+        lines.append(b"X-Request-ID: ")
+        lines.append(ex.request_id)
+        lines.append(b"\r\n")
+    for name_s, value_s in route.add_request_headers:
+        lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
+    if ex.upgrade:
+        lines.append(b"Connection: upgrade\r\nUpgrade: ")
+        lines += (_upgrade_token(ex), b"\r\n")
+    if ex.body_chunked:
+        lines.append(b"Transfer-Encoding: chunked\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
+    """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""
+    route = ex.route
+    assert route is not None
+    client = ex.client
+    connection_tokens = _connection_tokens(ex.headers)
+    trusted = client.trusted
+    remove = route.remove_request_headers
+    xff = b""
+    seen_proto = seen_host = False
+    for name, value in ex.headers:
+        lname = name.lower()
+        if lname in HOP_BY_HOP or lname in connection_tokens or lname == b"expect":
+            continue
+        if lname in FORWARDED:
+            if not trusted:
+                continue
+            if lname == b"x-forwarded-for":
+                xff = value + b", "
+                continue
+            seen_proto = seen_proto or lname == b"x-forwarded-proto"
+            seen_host = seen_host or lname == b"x-forwarded-host"
+        if remove and lname.decode("latin-1") in remove:
+            continue
+        lines += (name, b": ", value, b"\r\n")
+    lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
+    if not seen_proto:
+        lines.append(b"X-Forwarded-Proto: http\r\n")
+    if ex.host and not seen_host:
+        lines += (b"X-Forwarded-Host: ", ex.host, b"\r\n")
+    lines += (b"Via: ", VIA, b"\r\n")
+
+def _upgrade_token(ex: Exchange) -> bytes:
+    for name, value in ex.headers:
+        if name.lower() == b"upgrade":
+            return value
+    return b""
+
+
+def filtered_response_headers(ex: Exchange, lines: list[bytes],
+                              headers: list[tuple[bytes, bytes]], tunnel: bool) -> None:
+    """Response headers less hop-by-hop ones (kept for a 101) and the route's removals."""
+    remove = ex.route.remove_response_headers if ex.route else ()
+    listed = _connection_tokens(headers)
+    for name, value in headers:
+        lname = name.lower()
+        if lname in listed and not tunnel:
+            continue
+        if lname in HOP_BY_HOP:
+            if tunnel and lname in (b"upgrade", b"connection"):
+                lines += (name, b": ", value, b"\r\n")
+            continue
+        if remove and lname.decode("latin-1") in remove:
+            continue
+        lines += (name, b": ", value, b"\r\n")
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """The header names listed in Connection headers: hop-by-hop for this message only."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(tokens)
