@@ -48,6 +48,11 @@ def test_header_condition(proxy: Proxy):
     assert get(proxy.port, "/versioned", headers="X-Version: 1\r\n").body == b"ok from A"
 
 
+def test_proxy_workers_take_no_port_from_the_range(proxy: Proxy):
+    workers = [r for r in proxy.wharf.status() if r["app"] == "wharf-proxy"]
+    assert workers and all(r["port"] == 0 for r in workers)
+
+
 def test_app_route_balances_over_running_instances_and_strips_prefix(proxy: Proxy):
     bodies = {get(proxy.port, "/app/hello").body for _ in range(6)}
     ports = {r["port"] for r in proxy.wharf.status() if r["app"] == "web"}

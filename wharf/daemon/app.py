@@ -272,7 +272,8 @@ class Daemon:
 
     def _add_program(self, app: AppConfig) -> Program:
         self._output.configure(app)
-        program = Program(app, self._spawner, self._ports, self._output, self._clock,
+        ports = None if app.name == PROXY_APP else self._ports
+        program = Program(app, self._spawner, ports, self._output, self._clock,
                           self._notifier, self._on_change)
         self._programs[app.name] = program
         return program

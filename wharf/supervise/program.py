@@ -46,8 +46,8 @@ class Notifier:
 class Program:
     """All instances of one app."""
 
-    def __init__(self, app: AppConfig, spawner: Spawner, ports: PortAllocator, output: Output,
-                 clock: Clock, notifier: Notifier,
+    def __init__(self, app: AppConfig, spawner: Spawner, ports: PortAllocator | None,
+                 output: Output, clock: Clock, notifier: Notifier,
                  on_change: Callable[[Instance, State, State], None]) -> None:
         self.app = app
         self.instances: list[Instance] = []
@@ -114,18 +114,24 @@ class Program:
             await self._notifier.wait_for(
                 lambda: all(i.state == State.STOPPED for i in extra), self.app.stop_timeout + 5.0)
             for instance in extra:
-                self._ports.release(self.app.name, instance.index)
+                self._release(instance.index)
             del self.instances[count:]
         self.app = _with_instances(self.app, count)
 
     def release_ports(self) -> None:
         """Give back every port this program took from the range."""
         for instance in self.instances:
-            self._ports.release(self.app.name, instance.index)
+            self._release(instance.index)
+
+    def _release(self, index: int) -> None:
+        if self._ports is not None:
+            self._ports.release(self.app.name, index)
 
     def _resize(self, count: int) -> None:
         for index in range(len(self.instances), count):
-            port = self._ports.port_for(self.app.name, index, self.app.port)
+            # A program without a port allocator (the proxy workers) needs no port: PORT=0.
+            port = self._ports.port_for(self.app.name, index, self.app.port) \
+                if self._ports is not None else 0
             self.instances.append(Instance(self.app, index, port, self._spawner, self._output,
                                            self._clock, self._on_change))
 
