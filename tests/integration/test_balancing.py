@@ -261,3 +261,60 @@ def test_a_tcp_health_check_takes_out_a_closed_port(tmp_path: Path):
              [ScriptedUpstream("up")], dead=1) as r:
         assert {r.who("/t") for _ in range(10)} == {"up"}
         assert sorted(b["health"] for b in r.wharf.backends()) == ["down", "up"]
+
+
+def _load(port: int, stop: list[bool], results: list[int]) -> None:
+    """One keep-alive client sending requests until told to stop; records each status."""
+    import socket as sockets
+
+    from tests.integration.proxyutil import parse_responses
+
+    with sockets.create_connection(("127.0.0.1", port), timeout=10) as s:
+        while not stop:
+            s.sendall(b"GET /load?sleep=0.02 HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""
+            while not (responses := parse_responses(data)):
+                chunk = s.recv(65536)
+                if not chunk:
+                    results.append(-1)  # the connection was closed under us
+                    return
+                data += chunk
+            results.append(responses[0].status)
+
+
+def test_scaling_under_load_fails_no_request(tmp_path: Path):
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        instances = 4
+        startsecs = "0.3s"
+        drain_timeout = "5s"
+        [[routes]]
+        app = "web"
+    """)
+    stop: list[bool] = []
+    results: list[int] = []
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["state"] == "RUNNING"]) == 4, message="4 instances")
+        wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+        with ThreadPoolExecutor(8) as pool:
+            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+            for count in (2, 6, 3):
+                scaled = wharf.run("scale", "web", str(count))
+                assert scaled.returncode == 0, scaled.stderr + scaled.stdout
+                assert len([i for i in wharf.status() if i["app"] == "web"]) == count
+            time.sleep(0.5)
+            stop.append(True)
+            for client in clients:
+                client.result()
+    finally:
+        stop.append(True)
+        wharf.close()
+    assert len(results) > 100
+    assert set(results) == {200}, Counter(results)

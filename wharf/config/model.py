@@ -31,6 +31,16 @@ def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _instances(value: Any) -> int:
+    if value == "auto":
+        import os
+
+        return len(os.sched_getaffinity(0))  # one per core, as PM2's -i max
+    if isinstance(value, str):
+        raise ValueError(f"must be a number of instances or \"auto\", got {value!r}")
+    return c.integer(1, 1000)(value)
+
+
 def _exit_codes(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value
@@ -49,7 +59,7 @@ class AppConfig:
     env: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
     env_file: Annotated[Path | None, _path] = None
     user: str | None = None
-    instances: Annotated[int, c.integer(1, 1000)] = 1
+    instances: Annotated[int, _instances] = 1
     weight: Annotated[int, c.integer(1, 1000)] = 1  # of each instance, when a route balances
     port: Annotated[int | None, c.integer(1, 65535)] = None
     autorestart: Annotated[Autorestart, c.one_of("always", "on-failure", "never")] = "always"
@@ -60,6 +70,7 @@ class AppConfig:
     backoff_max: Annotated[float, c.duration] = 30.0
     stop_signal: Annotated[int, c.signal_number] = 15
     stop_timeout: Annotated[float, c.duration] = 10.0
+    drain_timeout: Annotated[float, c.duration] = 30.0
     max_memory: Annotated[int | None, c.byte_size] = None
     stdout_log: Annotated[Path | None, _path] = None
     stderr_log: Annotated[Path | None, _path] = None

@@ -27,7 +27,7 @@ from wharf.daemon.output import OutputRouter
 from wharf.errors import UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
-from wharf.registry.build import build_snapshot, route_backends, service_name
+from wharf.registry.build import LOCALHOST, build_snapshot, route_backends, service_name
 from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
 from wharf.registry.snapshot import Backend
@@ -36,7 +36,7 @@ from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
 from wharf.supervise.program import Notifier, Program
 from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
-from wharf.supervise.states import State
+from wharf.supervise.states import SETTLED_STATES, State
 
 log = logging.getLogger("wharf")
 
@@ -63,6 +63,7 @@ class Daemon:
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
         self._health: HealthChecker | None = None
+        self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
         self._snapshot_version = 0
         self._publish_scheduled = False
 
@@ -210,6 +211,39 @@ class Daemon:
             program.restart()
         await self._notifier.wait_for(lambda: all(p.is_settled() for p in programs), timeout)
 
+    async def scale_app(self, app: str, count: int, timeout: float) -> None:
+        """Run `count` instances of `app`: new ones join the pool once running; removed ones
+        leave the pool first and are stopped once their requests in flight have finished."""
+        program = self._selected(app)[0]
+        if count < len(program.instances):
+            leaving = program.instances[count:]
+            keys = {(program.name, i.index) for i in leaving}
+            self._draining |= keys
+            try:
+                await self._drain(program, leaving)
+                await program.scale(count)
+            finally:
+                self._draining -= keys
+            return
+        first = len(program.instances)
+        await program.scale(count)
+        added = program.instances[first:]
+        await self._notifier.wait_for(
+            lambda: all(i.state in SETTLED_STATES for i in added), timeout)
+
+    async def _drain(self, program: Program, leaving: list[Instance]) -> None:
+        """With `leaving` marked as draining: publish a pool without them and wait (up to
+        drain_timeout) until every worker serves it and no request is in flight to them."""
+        self._publish()
+        version = self._snapshot_version
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + program.app.drain_timeout
+        while loop.time() < deadline:
+            if self._publisher.serving(version) and not any(
+                    self._publisher.inflight(LOCALHOST, i.port) for i in leaving):
+                return
+            await asyncio.sleep(0.05)
+
     async def reload(self) -> ReloadResult:
         """Re-read the config file; apply the difference app by app. A bad file changes nothing."""
         assert self._reload_lock is not None
@@ -232,7 +266,7 @@ class Daemon:
                     result.unchanged.append(name)
                 elif old.same_except_instances(app):
                     self._output.configure(app)
-                    await self._programs[name].scale(app.instances)
+                    await self.scale_app(name, app.instances, app.stop_timeout + 30.0)
                     result.scaled.append(name)
                 else:
                     await self._remove_program(name)
@@ -343,7 +377,8 @@ class Daemon:
         if self.config.proxy is None:
             return
         config = self.config
-        ready = {name: [i.port for i in program.instances if i.state == State.RUNNING]
+        ready = {name: [i.port for i in program.instances if i.state == State.RUNNING
+                        and (name, i.index) not in self._draining]
                  for name, program in self._programs.items() if name != PROXY_APP}
         down: frozenset[tuple[str, Backend]] = frozenset()
         if self._health is not None:

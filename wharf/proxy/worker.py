@@ -85,6 +85,7 @@ class Worker:
             snapshot = Snapshot.from_json(line)
             await self._listen(snapshot.listen)
             self.plane.apply(snapshot)
+            self._report()  # at once: the daemon may be waiting to know this snapshot arrived
             print(f"wharf-proxy: serving snapshot {snapshot.version}", flush=True)
 
     async def _listen(self, addresses: tuple[tuple[str, int], ...]) -> None:
@@ -110,9 +111,13 @@ class Worker:
     async def _report_forever(self) -> None:
         while True:
             await asyncio.sleep(REPORT_INTERVAL)
-            if self._writer is not None and not self._writer.is_closing():
-                report = {"pid": os.getpid(), "backends": self.plane.backend_report()}
-                self._writer.write(json.dumps(report, separators=(",", ":")).encode() + b"\n")
+            self._report()
+
+    def _report(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            report = {"pid": os.getpid(), "version": self.plane.snapshot.version,
+                      "backends": self.plane.backend_report()}
+            self._writer.write(json.dumps(report, separators=(",", ":")).encode() + b"\n")
 
     async def _drain(self) -> None:
         for server in self._servers.values():

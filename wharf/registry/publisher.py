@@ -59,6 +59,16 @@ class Publisher:
         for writer in list(self._writers):
             self._send(writer)
 
+    def serving(self, version: int) -> bool:
+        """True when every connected worker has said it serves `version` or newer."""
+        return all(self.reports.get(w, {}).get("version", -1) >= version for w in self._writers)
+
+    def inflight(self, host: str, port: int) -> int:
+        """Requests in flight to a backend, over every worker, as they last reported."""
+        return sum(b.get("inflight", 0) for report in self.reports.values()
+                   for b in report.get("backends", [])
+                   if b.get("host") == host and b.get("port") == port)
+
     def _send(self, writer: asyncio.StreamWriter) -> None:
         assert self._current is not None
         if writer.transport.get_write_buffer_size() > MAX_BACKLOG:

@@ -181,3 +181,23 @@ def test_same_except_instances(tmp_path):
     w = config.apps["w"]
     assert w.same_except_instances(replace(w, instances=4))
     assert not w.same_except_instances(replace(w, instances=4, startsecs=2.0))
+
+
+def test_instances_auto_is_one_per_core(tmp_path):
+    import os
+
+    config = load_config(write(tmp_path, """
+        [apps.w]
+        command = "w"
+        instances = "auto"
+    """))
+    assert config.apps["w"].instances == len(os.sched_getaffinity(0))
+
+
+def test_instances_must_be_a_count_or_auto(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.w]
+        command = "w"
+        instances = "many"
+    """))
+    assert found == ["apps.w.instances: must be a number of instances or \"auto\", got 'many'"]

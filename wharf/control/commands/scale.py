@@ -1,0 +1,35 @@
+"""`wharf scale APP N`: run N instances of an app, live. New instances join the pool once they
+run; removed ones leave it first and stop once their requests in flight have finished."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from wharf.control.api import DaemonApi, Reply
+from wharf.control.commands import Command
+from wharf.control.commands._args import add_timeout_argument, app_of, timeout_of
+from wharf.errors import UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """APP, N and --timeout."""
+    parser.add_argument("app", help="app name")
+    parser.add_argument("count", type=int, help="how many instances to run")
+    add_timeout_argument(parser)
+
+
+async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
+    """Scale, wait, and return the app's status rows."""
+    app = app_of(api, args)
+    count = args.get("count")
+    if app is None:
+        raise UsageError("scale takes one app name")
+    if not isinstance(count, int) or not 1 <= count <= 1000:
+        raise UsageError(f"the instance count must be 1 to 1000, got {count!r}")
+    await api.scale_app(app, count, timeout_of(args))
+    return api.status_rows(app)
+
+
+COMMAND = Command("scale", "run N instances of an app, draining the ones removed",
+                  add_arguments, handle)
