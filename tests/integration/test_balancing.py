@@ -264,14 +264,16 @@ def test_a_tcp_health_check_takes_out_a_closed_port(tmp_path: Path):
 
 
 def _load(port: int, stop: list[bool], results: list[int]) -> None:
-    """One keep-alive client sending requests until told to stop; records each status."""
+    """One keep-alive client sending slow POSTs until told to stop; records each status."""
     import socket as sockets
 
     from tests.integration.proxyutil import parse_responses
 
     with sockets.create_connection(("127.0.0.1", port), timeout=10) as s:
         while not stop:
-            s.sendall(b"GET /load?sleep=0.02 HTTP/1.1\r\nHost: t\r\n\r\n")
+            # POST: never retried, so a request cut by a stopping instance would show
+            s.sendall(b"POST /load?sleep=0.02 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                      b"\r\nhi")
             data = b""
             while not (responses := parse_responses(data)):
                 chunk = s.recv(65536)
@@ -318,3 +320,29 @@ def test_scaling_under_load_fails_no_request(tmp_path: Path):
         wharf.close()
     assert len(results) > 100
     assert set(results) == {200}, Counter(results)
+
+
+def test_an_instance_joins_the_pool_only_once_it_answers(tmp_path: Path):
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        env = {{ LISTEN_AFTER = "1.5" }}
+        startsecs = 0
+        ready_path = "/"
+        [[routes]]
+        app = "web"
+    """)
+    try:
+        wharf.up()
+        row = wharf.wait_state("web", "RUNNING")
+        assert row["ready"] is False
+        early = get(port, "/")
+        assert early.status == 503  # no instance ready yet: not a 502 from a closed port
+        wait_until(lambda: wharf.row("web")["ready"], message="the instance to be ready")
+        wait_until(lambda: get(port, "/").status == 200, message="traffic to reach it")
+    finally:
+        wharf.close()

@@ -71,6 +71,8 @@ class AppConfig:
     stop_signal: Annotated[int, c.signal_number] = 15
     stop_timeout: Annotated[float, c.duration] = 10.0
     drain_timeout: Annotated[float, c.duration] = 30.0
+    ready_path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect on PORT
+    ready_timeout: Annotated[float, c.duration] = 60.0
     max_memory: Annotated[int | None, c.byte_size] = None
     stdout_log: Annotated[Path | None, _path] = None
     stderr_log: Annotated[Path | None, _path] = None

@@ -30,6 +30,7 @@ from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import LOCALHOST, build_snapshot, route_backends, service_name
 from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
+from wharf.registry.readiness import Readiness
 from wharf.registry.snapshot import Backend
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
@@ -64,6 +65,7 @@ class Daemon:
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
         self._health: HealthChecker | None = None
         self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
+        self._readiness: Readiness | None = None
         self._snapshot_version = 0
         self._publish_scheduled = False
 
@@ -84,6 +86,7 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         self._health = HealthChecker(self._schedule_publish)
+        self._readiness = Readiness(self._schedule_publish)
         try:
             await self._publisher.start()
             self._apply_ports(self.config)
@@ -100,6 +103,7 @@ class Daemon:
         finally:
             sampler.cancel()
             self._health.close()
+            self._readiness.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
@@ -145,13 +149,19 @@ class Daemon:
         for program in self._selected(app):
             for stats in program.statistics():
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
+                ready = stats.state == "RUNNING" and (
+                    not self._routed(stats.app) or (self._readiness is not None and
+                                                    self._readiness.is_ready(
+                                                        stats.app, stats.instance, stats.pid)))
+                not_ready = self._readiness.failures.get((stats.app, stats.instance), "") \
+                    if self._readiness is not None else ""
                 rows.append({
-                    "kind": "instance",
+                    "kind": "instance", "ready": ready,
                     "app": stats.app, "instance": stats.instance, "pid": stats.pid,
                     "state": stats.state, "port": stats.port,
                     "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
                     "restarts": stats.restarts, "exit_code": stats.exit_code,
-                    "exit_signal": stats.exit_signal, "reason": stats.reason,
+                    "exit_signal": stats.exit_signal, "reason": stats.reason or not_ready,
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
                 })
@@ -336,7 +346,14 @@ class Daemon:
             detail += f", next try in {max(0.0, delay):.1f}s"
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         self._notifier.notify()
-        if State.RUNNING in (old, new) and instance.app.name != PROXY_APP:
+        name = instance.app.name
+        if State.RUNNING in (old, new) and name != PROXY_APP:
+            if self._readiness is not None and self._routed(name):
+                if new == State.RUNNING and instance.pid is not None:
+                    self._readiness.track(instance.app, instance.index, instance.pid,
+                                          instance.port)
+                elif old == State.RUNNING:
+                    self._readiness.forget(name, instance.index)
             self._schedule_publish()
 
     # -- the proxy ----------------------------------------------------------------------------
@@ -366,6 +383,17 @@ class Daemon:
             await program.scale(config.proxy.workers)
         self._sync_proxy(config)
 
+    def _routed(self, app: str) -> bool:
+        return any(route.app == app for route in self.config.routes)
+
+    def _takes_traffic(self, instance: Instance) -> bool:
+        """RUNNING, ready (if a route sends to its app) and not being drained."""
+        name = instance.app.name
+        if instance.state != State.RUNNING or (name, instance.index) in self._draining:
+            return False
+        return not self._routed(name) or self._readiness is None or \
+            self._readiness.is_ready(name, instance.index, instance.pid)
+
     def _schedule_publish(self) -> None:
         if not self._publish_scheduled:
             self._publish_scheduled = True
@@ -377,8 +405,7 @@ class Daemon:
         if self.config.proxy is None:
             return
         config = self.config
-        ready = {name: [i.port for i in program.instances if i.state == State.RUNNING
-                        and (name, i.index) not in self._draining]
+        ready = {name: [i.port for i in program.instances if self._takes_traffic(i)]
                  for name, program in self._programs.items() if name != PROXY_APP}
         down: frozenset[tuple[str, Backend]] = frozenset()
         if self._health is not None:

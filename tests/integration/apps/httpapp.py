@@ -1,6 +1,7 @@
 """An HTTP/1.1 keep-alive app for proxy tests: answers with its instance and port."""
 
 import os
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(os.environ["PORT"])
@@ -17,8 +18,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.do_GET()
+
     def log_message(self, fmt: str, *args: object) -> None:
         pass
 
 
+time.sleep(float(os.environ.get("LISTEN_AFTER", "0")))  # a slow start, for readiness tests
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
