@@ -346,3 +346,68 @@ def test_an_instance_joins_the_pool_only_once_it_answers(tmp_path: Path):
         wait_until(lambda: get(port, "/").status == 200, message="traffic to reach it")
     finally:
         wharf.close()
+
+
+def _web(tmp_path: Path, port: int, extra: str = "") -> Wharf:
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        instances = 4
+        startsecs = "0.3s"
+        drain_timeout = "5s"
+        ready_timeout = "5s"
+        {extra}
+        [[routes]]
+        app = "web"
+    """)
+    return wharf
+
+
+def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
+    stop: list[bool] = []
+    results: list[int] = []
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["ready"]]) == 4, message="4 ready instances")
+        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        with ThreadPoolExecutor(8) as pool:
+            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+            rolled = wharf.run("reload", "web")
+            assert rolled.returncode == 0, rolled.stderr
+            assert rolled.stdout.strip() == "rolled: web"
+            time.sleep(0.3)
+            stop.append(True)
+            for client in clients:
+                client.result()
+        after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+    finally:
+        stop.append(True)
+        wharf.close()
+    assert len(after) == 4 and not before & after
+    assert len(results) > 50 and set(results) == {200}, Counter(results)
+
+
+def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
+    port = free_port()
+    flag = tmp_path / "broken"
+    wharf = _web(tmp_path, port, f'env = {{ FAIL_IF_EXISTS = "{flag}" }}\nstartretries = 0')
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["ready"]]) == 4, message="4 ready instances")
+        before = sorted(i["pid"] for i in wharf.status() if i["app"] == "web")
+        flag.write_text("the new deploy is broken")
+        rolled = wharf.run("reload", "web")
+        assert rolled.returncode == 1
+        assert "did not become ready" in rolled.stderr and "old instances keep serving" in \
+            rolled.stderr
+        assert sorted(i["pid"] for i in wharf.status() if i["app"] == "web") == before
+        assert all(get(port, "/").status == 200 for _ in range(10))
+    finally:
+        wharf.close()

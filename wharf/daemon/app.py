@@ -24,7 +24,7 @@ from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon.output import OutputRouter
-from wharf.errors import UsageError
+from wharf.errors import ControlError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import LOCALHOST, build_snapshot, route_backends, service_name
@@ -86,7 +86,7 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         self._health = HealthChecker(self._schedule_publish)
-        self._readiness = Readiness(self._schedule_publish)
+        self._readiness = Readiness(self._readiness_changed)
         try:
             await self._publisher.start()
             self._apply_ports(self.config)
@@ -241,6 +241,71 @@ class Daemon:
         await self._notifier.wait_for(
             lambda: all(i.state in SETTLED_STATES for i in added), timeout)
 
+    async def roll_app(self, app: str, timeout: float) -> None:
+        """Replace the instances of `app` one by one, with no drop in capacity: start a new
+        process, wait until it is ready, put it in the pool, drain the old one, stop it. A new
+        process that does not become ready stops the reload; the old ones keep serving."""
+        program = self._selected(app)[0]
+        config = program.app
+        for index in range(len(program.instances)):
+            if config.port is not None:  # a fixed port cannot be held twice: restart in place
+                await self._restart_in_place(program, program.instances[index], timeout)
+                continue
+            new = program.replacement(index, config)
+            new.start()
+            if not await self._became_ready(new, timeout):
+                new.stop()
+                await self._stopped(new, 30.0)
+                program.discard(new)
+                raise ControlError(
+                    f"{app}.{index}: the new instance did not become ready "
+                    f"({self._why_not_ready(new)}); the reload stopped and the old instances "
+                    "keep serving", hint=f"see `wharf logs {app}`")
+            old = program.adopt(new)
+            await self._drain(program, [old])
+            old.stop()
+            await self._stopped(old, config.stop_timeout + 5.0)
+
+    async def _restart_in_place(self, program: Program, instance: Instance,
+                                timeout: float) -> None:
+        key = (program.name, instance.index)
+        self._draining.add(key)
+        try:
+            await self._drain(program, [instance])
+            instance.restart()
+        finally:
+            self._draining.discard(key)
+        if not await self._became_ready(instance, timeout):
+            raise ControlError(f"{instance.name} did not become ready after its restart "
+                               f"({self._why_not_ready(instance)})",
+                               hint=f"see `wharf logs {program.name}`")
+
+    async def _became_ready(self, instance: Instance, timeout: float) -> bool:
+        """Wait until the instance takes traffic (True) or settles elsewhere (False)."""
+        def settled() -> bool:
+            return self._is_ready(instance) or instance.state in (
+                State.FATAL, State.EXITED, State.STOPPED)
+
+        await self._notifier.wait_for(settled, timeout)
+        return self._is_ready(instance)
+
+    async def _stopped(self, instance: Instance, timeout: float) -> None:
+        def stopped() -> bool:
+            return instance.state == State.STOPPED
+
+        await self._notifier.wait_for(stopped, timeout)
+
+    def _is_ready(self, instance: Instance) -> bool:
+        if instance.state != State.RUNNING:
+            return False
+        return not self._routed(instance.app.name) or self._readiness is None or \
+            self._readiness.is_ready(instance.app.name, instance.index, instance.pid)
+
+    def _why_not_ready(self, instance: Instance) -> str:
+        failure = self._readiness.failures.get((instance.app.name, instance.index), "") \
+            if self._readiness is not None else ""
+        return instance.machine.reason or failure or "not ready in time"
+
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
         drain_timeout) until every worker serves it and no request is in flight to them."""
@@ -353,7 +418,7 @@ class Daemon:
                     self._readiness.track(instance.app, instance.index, instance.pid,
                                           instance.port)
                 elif old == State.RUNNING:
-                    self._readiness.forget(name, instance.index)
+                    self._readiness.forget(name, instance.index, instance.last_pid)
             self._schedule_publish()
 
     # -- the proxy ----------------------------------------------------------------------------
@@ -393,6 +458,10 @@ class Daemon:
             return False
         return not self._routed(name) or self._readiness is None or \
             self._readiness.is_ready(name, instance.index, instance.pid)
+
+    def _readiness_changed(self) -> None:
+        self._schedule_publish()
+        self._notifier.notify()
 
     def _schedule_publish(self) -> None:
         if not self._publish_scheduled:

@@ -46,13 +46,14 @@ class Readiness:
         self._probes[key] = asyncio.get_running_loop().create_task(
             self._probe(key, app, port))
 
-    def forget(self, app: str, index: int) -> None:
-        """The instance left RUNNING: its next process must pass again."""
-        for key in [k for k in (*self._ready, *self._probes) if k[:2] == (app, index)]:
-            self._ready.discard(key)
-            task = self._probes.pop(key, None)
-            if task is not None:
-                task.cancel()
+    def forget(self, app: str, index: int, pid: int) -> None:
+        """That process left RUNNING: the instance's next process must pass again. (During a
+        rolling reload two processes share an index; each is forgotten on its own.)"""
+        key = (app, index, pid)
+        self._ready.discard(key)
+        task = self._probes.pop(key, None)
+        if task is not None:
+            task.cancel()
 
     def close(self) -> None:
         """Stop every probe."""
@@ -75,5 +76,6 @@ class Readiness:
                 await asyncio.sleep(PROBE_INTERVAL)
             self.failures[key[:2]] = f"not ready after {app.ready_timeout:g}s: {error}"
             log.warning("%s.%d: %s", key[0], key[1], self.failures[key[:2]])
+            self._on_ready()  # a change too: whoever waits for this instance may stop waiting
         finally:
             self._probes.pop(key, None)

@@ -79,6 +79,7 @@ class Instance:
         self._timer: asyncio.TimerHandle | None = None
         self._child: Child | None = None
         self.started_wall: float | None = None
+        self.last_pid = 0  # of the latest process, still known after it has exited
 
     def __repr__(self) -> str:
         return f"<Instance {self.name} pid={self.pid} {self.machine.state.value}>"
@@ -151,6 +152,7 @@ class Instance:
             self._perform(self.machine.spawn_failed(str(exc), now))
             return
         self._child = child
+        self.last_pid = child.pid
         self.started_wall = time.time()
         self._loop.add_reader(child.pidfd, self._on_exit, child)
         for fd, stream in ((child.stdout, "out"), (child.stderr, "err")):

@@ -39,6 +39,11 @@ class PortAllocator:
             self._owned[key] = self._take()
         return self._owned[key]
 
+    def move(self, app: str, source: int, target: int) -> None:
+        """Give the port held under `source` to `target` (a replacement took its place)."""
+        if (app, source) in self._owned:
+            self._owned[(app, target)] = self._owned.pop((app, source))
+
     def release(self, app: str, instance: int) -> None:
         """Give the port of an instance back (it was scaled away or its app removed)."""
         self._owned.pop((app, instance), None)

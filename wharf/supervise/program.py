@@ -43,6 +43,10 @@ class Notifier:
         return True
 
 
+# Ports of replacements are held under index SURGE + i until they take instance i's place.
+SURGE = 1_000_000
+
+
 class Program:
     """All instances of one app."""
 
@@ -117,6 +121,30 @@ class Program:
                 self._release(instance.index)
             del self.instances[count:]
         self.app = _with_instances(self.app, count)
+
+    def replacement(self, index: int, app: AppConfig) -> Instance:
+        """A new instance to take the place of instance `index` (a rolling reload): same
+        index, its own port, not yet in the list and not started."""
+        port = app.port + index if app.port is not None else 0
+        if self._ports is not None and app.port is None:
+            port = self._ports.port_for(app.name, SURGE + index, None)
+        return Instance(app, index, port, self._spawner, self._output, self._clock,
+                        self._on_change)
+
+    def adopt(self, replacement: Instance) -> Instance:
+        """Put a replacement in its place; return the instance it replaces."""
+        old = self.instances[replacement.index]
+        self.instances[replacement.index] = replacement
+        self.app = replacement.app
+        if self._ports is not None:
+            self._ports.release(self.app.name, replacement.index)
+            self._ports.move(self.app.name, SURGE + replacement.index, replacement.index)
+        return old
+
+    def discard(self, replacement: Instance) -> None:
+        """A replacement that will not be used: give its port back."""
+        if self._ports is not None:
+            self._ports.release(self.app.name, SURGE + replacement.index)
 
     def release_ports(self) -> None:
         """Give back every port this program took from the range."""

@@ -26,5 +26,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+if os.path.exists(os.environ.get("FAIL_IF_EXISTS", "/nonexistent")):
+    raise SystemExit("refusing to start: a broken deploy, for rollback tests")
 time.sleep(float(os.environ.get("LISTEN_AFTER", "0")))  # a slow start, for readiness tests
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

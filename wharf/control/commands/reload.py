@@ -1,4 +1,7 @@
-"""`wharf reload`: re-read wharf.toml and apply only the difference; a bad file changes nothing."""
+"""`wharf reload [APP]`: with APP, replace its instances one by one with no drop in capacity
+(a new one must be ready before an old one is drained and stopped; one that is not stops the
+reload, exit 1). Without APP, re-read wharf.toml and apply only the difference; a bad file
+changes nothing (exit 2)."""
 
 from __future__ import annotations
 
@@ -8,16 +11,24 @@ from typing import Any
 
 from wharf.control.api import DaemonApi, Reply
 from wharf.control.commands import Command
+from wharf.control.commands._args import add_timeout_argument, app_of, timeout_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No arguments."""
+    """An optional APP, and --timeout for each new instance to become ready."""
+    parser.add_argument("app", nargs="?", default=None, help="app to roll (default: re-read "
+                        "the config file)")
+    add_timeout_argument(parser)
 
 
-async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> dict[str, list[str]]:
-    """Reload and say what changed."""
+async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """Roll one app, or reload the config, and say what changed."""
+    app = app_of(api, args)
+    if app is not None:
+        await api.roll_app(app, timeout_of(args))
+        return {"rolled": [app]}
     return asdict(await api.reload())
 
 
-COMMAND = Command("reload", "re-read the config file and apply what changed", add_arguments,
-                  handle)
+COMMAND = Command("reload", "roll an app's instances, or re-read the config file",
+                  add_arguments, handle)
