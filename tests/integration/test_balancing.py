@@ -411,3 +411,33 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
         assert all(get(port, "/").status == 200 for _ in range(10))
     finally:
         wharf.close()
+
+
+def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path):
+    port = free_port()
+    wharf = _web(tmp_path, port, 'env = { VERSION = "1" }')
+    stop: list[bool] = []
+    results: list[int] = []
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["ready"]]) == 4, message="4 ready instances")
+        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        with ThreadPoolExecutor(8) as pool:
+            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+            text = wharf.config.read_text().replace('VERSION = "1"', 'VERSION = "2"')
+            wharf.config.write_text(text + '\n[[routes]]\npath = "/new"\n'
+                                           'redirect = "/elsewhere"\n')
+            reloaded = wharf.run("reload")
+            assert reloaded.returncode == 0, reloaded.stderr
+            assert "rolled: web" in reloaded.stdout
+            wait_until(lambda: get(port, "/new").status == 302, message="the new route")
+            stop.append(True)
+            for client in clients:
+                client.result()
+        after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+    finally:
+        stop.append(True)
+        wharf.close()
+    assert len(after) == 4 and not before & after
+    assert len(results) > 50 and set(results) == {200}, Counter(results)

@@ -108,7 +108,7 @@ def test_reload_applies_only_the_difference(wharf: Wharf):
     """)
     result = wharf.run("reload")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["added: new", "removed: drop", "restarted: change",
+    assert result.stdout.splitlines() == ["added: new", "removed: drop", "rolled: change",
                                           "scaled: scale", "unchanged: keep"]
     wharf.wait_state("scale", "RUNNING", 2)
     wharf.wait_state("new", "RUNNING")

@@ -97,4 +97,5 @@ def show(args: argparse.Namespace, result: Any) -> int:
         print(output.status_table(result))
     elif args.command == "reload":
         print(output.reload_summary(result))
+        return 1 if result.get("failed") else 0
     return 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from wharf.config.model import AppConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,9 +16,10 @@ class ReloadResult:
 
     added: list[str]
     removed: list[str]
-    restarted: list[str]
+    rolled: list[str]
     scaled: list[str]
     unchanged: list[str]
+    failed: list[str] = field(default_factory=list)  # "app (why)": left as they were
 
 
 class DaemonApi(Protocol):
@@ -34,7 +37,8 @@ class DaemonApi(Protocol):
 
     async def scale_app(self, app: str, count: int, timeout: float) -> None: ...
 
-    async def roll_app(self, app: str, timeout: float) -> None: ...
+    async def roll_app(self, app: str, timeout: float,
+                       config: AppConfig | None = None) -> None: ...
 
     async def reload(self) -> ReloadResult: ...
 

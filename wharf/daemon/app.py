@@ -14,7 +14,7 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,15 +241,30 @@ class Daemon:
         await self._notifier.wait_for(
             lambda: all(i.state in SETTLED_STATES for i in added), timeout)
 
-    async def roll_app(self, app: str, timeout: float) -> None:
-        """Replace the instances of `app` one by one, with no drop in capacity: start a new
-        process, wait until it is ready, put it in the pool, drain the old one, stop it. A new
-        process that does not become ready stops the reload; the old ones keep serving."""
+    async def _roll_to(self, name: str, app: AppConfig) -> None:
+        """Bring a running app to a changed config: roll, then scale if the count changed."""
+        program = self._programs[name]
+        self._output.configure(app)
+        count = len(program.instances)
+        timeout = app.startsecs + app.ready_timeout + 5.0
+        await self.roll_app(name, timeout, replace(app, instances=count))
+        if app.instances != count:
+            await self.scale_app(name, app.instances, timeout)
+
+    async def roll_app(self, app: str, timeout: float,
+                       config: AppConfig | None = None) -> None:
+        """Replace the instances of `app` one by one (with `config`, if it changed), with no
+        drop in capacity: start a new process, wait until it is ready, put it in the pool,
+        drain the old one, stop it. A new process that does not become ready stops the roll;
+        the instances not yet replaced keep serving."""
         program = self._selected(app)[0]
-        config = program.app
+        config = config or program.app
         for index in range(len(program.instances)):
             if config.port is not None:  # a fixed port cannot be held twice: restart in place
-                await self._restart_in_place(program, program.instances[index], timeout)
+                instance = program.instances[index]
+                instance.reconfigure(config)
+                await self._restart_in_place(program, instance, timeout)
+                program.app = config
                 continue
             new = program.replacement(index, config)
             new.start()
@@ -344,9 +359,11 @@ class Daemon:
                     await self.scale_app(name, app.instances, app.stop_timeout + 30.0)
                     result.scaled.append(name)
                 else:
-                    await self._remove_program(name)
-                    self._add_program(app).start()
-                    result.restarted.append(name)
+                    try:
+                        await self._roll_to(name, app)
+                        result.rolled.append(name)
+                    except ControlError as exc:
+                        result.failed.append(f"{name} ({exc.message})")
             proxy = self._programs.get(PROXY_APP)
             self._programs = {n: self._programs[n] for n in new.apps}
             if proxy is not None:

@@ -99,6 +99,11 @@ class Instance:
         """The current lifecycle state."""
         return self.machine.state
 
+    def reconfigure(self, app: AppConfig) -> None:
+        """Use `app` from the next start on (the running process is left alone)."""
+        self.app = app
+        self.machine.policy = policy_of(app)
+
     def start(self) -> None:
         """Ask the process to run."""
         self._drive(self.machine.start)

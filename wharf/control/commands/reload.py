@@ -27,7 +27,8 @@ async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> dict[str
     if app is not None:
         await api.roll_app(app, timeout_of(args))
         return {"rolled": [app]}
-    return asdict(await api.reload())
+    result = await api.reload()
+    return asdict(result)
 
 
 COMMAND = Command("reload", "roll an app's instances, or re-read the config file",
