@@ -441,3 +441,38 @@ def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path
         wharf.close()
     assert len(after) == 4 and not before & after
     assert len(results) > 50 and set(results) == {200}, Counter(results)
+
+
+def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
+    proxy_port, app_port = free_port(), free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{proxy_port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/fdapp.py"
+        instances = 3
+        startsecs = "0.3s"
+        socket = "tcp://127.0.0.1:{app_port}"
+        [[routes]]
+        app = "web"
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["state"] == "RUNNING"]) == 3, message="3 instances")
+        pids = {str(i["pid"]) for i in wharf.status() if i["app"] == "web"}
+        direct = {get(app_port, "/").body.split()[0] for _ in range(60)}
+        assert len(direct) >= 2  # the kernel spreads connections over the instances
+        assert {d.decode().removeprefix("pid=") for d in direct} <= pids
+        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        assert [b["backend"] for b in wharf.backends()] == [f"127.0.0.1:{app_port}"]
+    finally:
+        wharf.close()
+
+
+def test_socket_and_port_together_are_refused(tmp_path: Path):
+    wharf = Wharf(tmp_path)
+    wharf.write_config('[apps.web]\ncommand = "x"\nport = 9000\nsocket = "tcp://127.0.0.1:9001"\n')
+    result = wharf.run("check")
+    assert result.returncode == 2 and "apps.web.socket: cannot be used with port" in result.stderr

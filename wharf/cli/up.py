@@ -25,10 +25,10 @@ def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     if _answers(sock):
         raise ControlError(f"a Wharf daemon already runs for {config.path}",
                            hint="see `wharf status`, or stop it with `wharf down`")
-    if config.proxy is not None and not detached_child:
+    if not detached_child:
         from wharf.config.proxy_checks import listen_problems
 
-        problems = listen_problems(config.proxy)
+        problems = listen_problems(config.proxy, config.apps)
         if problems:
             raise ConfigError(str(config.path), problems)
     if detach:

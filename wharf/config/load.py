@@ -112,6 +112,9 @@ def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
             problems.append(Problem(f"{key}.env_file", f"{env_path}: {exc}"))
     if app.user is not None:
         _check_user(app.user, f"{key}.user", problems)
+    if app.socket is not None and app.port is not None:
+        problems.append(Problem(f"{key}.socket", "cannot be used with port: the instances "
+                                "share the socket (remove one of them)"))
     if app.backoff_max < app.backoff:
         problems.append(Problem(f"{key}.backoff_max", f"must be >= backoff ({app.backoff}s)"))
     logs = daemon.state_dir / "logs"

@@ -31,6 +31,12 @@ def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _socket(value: Any) -> tuple[str, int]:
+    if not isinstance(value, str) or not value.startswith("tcp://"):
+        raise ValueError(f"must be \"tcp://host:port\", got {value!r}")
+    return c.address(value.removeprefix("tcp://"))
+
+
 def _instances(value: Any) -> int:
     if value == "auto":
         import os
@@ -71,6 +77,7 @@ class AppConfig:
     stop_signal: Annotated[int, c.signal_number] = 15
     stop_timeout: Annotated[float, c.duration] = 10.0
     drain_timeout: Annotated[float, c.duration] = 30.0
+    socket: Annotated[tuple[str, int] | None, _socket] = None  # one socket for all instances
     ready_path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect on PORT
     ready_timeout: Annotated[float, c.duration] = 60.0
     max_memory: Annotated[int | None, c.byte_size] = None

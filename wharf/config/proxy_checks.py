@@ -52,10 +52,13 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     return tuple(resolved)
 
 
-def listen_problems(proxy: ProxyConfig) -> list[Problem]:
-    """The listen addresses that cannot be bound now (in use, or not an address of ours)."""
+def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig]) -> list[Problem]:
+    """The listen addresses and app sockets that cannot be bound now (in use, or not ours)."""
+    wanted = [(f"proxy.listen[{i}]", address) for i, address in
+              enumerate(proxy.listen if proxy else ())]
+    wanted += [(f"apps.{a.name}.socket", a.socket) for a in apps.values() if a.socket]
     problems = []
-    for index, (host, port) in enumerate(proxy.listen):
+    for key, (host, port) in wanted:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,5 +67,5 @@ def listen_problems(proxy: ProxyConfig) -> list[Problem]:
             except OSError as exc:
                 reason = "is already in use" if exc.errno == 98 else f"cannot be bound: " \
                     f"{exc.strerror}"
-                problems.append(Problem(f"proxy.listen[{index}]", f"{host}:{port} {reason}"))
+                problems.append(Problem(key, f"{host}:{port} {reason}"))
     return problems

@@ -12,6 +12,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -66,6 +67,7 @@ class Daemon:
         self._health: HealthChecker | None = None
         self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
         self._readiness: Readiness | None = None
+        self._sockets: dict[str, socket.socket] = {}  # socket mode: bound once per app
         self._snapshot_version = 0
         self._publish_scheduled = False
 
@@ -107,6 +109,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
+            for sock in self._sockets.values():
+                sock.close()
             await self._control.close()
             await self._publisher.close()
             pid_file.unlink(missing_ok=True)
@@ -398,9 +402,11 @@ class Daemon:
 
     def _add_program(self, app: AppConfig) -> Program:
         self._output.configure(app)
+        listen_fd = self._app_socket(app) if app.socket is not None else None
         ports = None if app.name == PROXY_APP else self._ports
         program = Program(app, self._spawner, ports, self._output, self._clock,
                           self._notifier, self._on_change)
+        program.listen_fd = listen_fd
         self._programs[app.name] = program
         return program
 
@@ -408,6 +414,26 @@ class Daemon:
         program = self._programs.pop(name)
         await program.stop_and_wait()
         program.release_ports()
+        sock = self._sockets.pop(name, None)
+        if sock is not None:
+            sock.close()
+
+    def _app_socket(self, app: AppConfig) -> int:
+        """Bind an app's shared socket once (socket mode) and keep it for its instances. It
+        stays blocking: the instances share its file status flags, and may expect that."""
+        old = self._sockets.get(app.name)
+        assert app.socket is not None
+        if old is not None and old.getsockname()[1] == app.socket[1]:
+            return old.fileno()
+        if old is not None:
+            old.close()
+        host, port = app.socket
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        self._sockets[app.name] = sock
+        return sock.fileno()
 
     def _apply_ports(self, config: Config) -> None:
         self._ports.reserved = frozenset(

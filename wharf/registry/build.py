@@ -17,8 +17,11 @@ def route_backends(config: Config, route: RouteConfig,
                    ready_ports: dict[str, list[int]]) -> tuple[Backend, ...]:
     """Every backend a route could use now: its servers, or its app's ready instances."""
     if route.app:
-        weight = config.apps[route.app].weight
-        return tuple(Backend(LOCALHOST, p, weight) for p in ready_ports.get(route.app, []))
+        app = config.apps[route.app]
+        if app.socket is not None:  # the kernel spreads connections over the instances
+            host = LOCALHOST if app.socket[0] in ("0.0.0.0", "") else app.socket[0]
+            return (Backend(host, app.socket[1]),) if ready_ports.get(route.app) else ()
+        return tuple(Backend(LOCALHOST, p, app.weight) for p in ready_ports.get(route.app, []))
     return tuple(Backend(s.host, s.port, s.weight) for s in route.servers)
 
 

@@ -52,14 +52,15 @@ def policy_of(app: AppConfig) -> Policy:
                   stop_timeout=app.stop_timeout)
 
 
-def spawn_spec(app: AppConfig, index: int, port: int) -> SpawnSpec:
+def spawn_spec(app: AppConfig, index: int, port: int,
+               listen_fd: int | None = None) -> SpawnSpec:
     """The argv and environment of instance `index` of `app`."""
     argv = tuple(a.replace("{port}", str(port)).replace("{instance}", str(index))
                  for a in app.command)
     env = {**os.environ, **app.env, "WHARF_APP": app.name, "WHARF_INSTANCE": str(index),
            "PORT": str(port)}
     assert app.cwd is not None
-    return SpawnSpec(argv=argv, cwd=app.cwd, env=env, user=app.user)
+    return SpawnSpec(argv=argv, cwd=app.cwd, env=env, user=app.user, listen_fd=listen_fd)
 
 
 class Instance:
@@ -80,6 +81,7 @@ class Instance:
         self._child: Child | None = None
         self.started_wall: float | None = None
         self.last_pid = 0  # of the latest process, still known after it has exited
+        self.listen_fd: int | None = None  # the app's shared socket, in socket mode
 
     def __repr__(self) -> str:
         return f"<Instance {self.name} pid={self.pid} {self.machine.state.value}>"
@@ -149,7 +151,7 @@ class Instance:
                 kill_group(self._spawner, self._child.pid)
 
     def _spawn(self) -> None:
-        spec = spawn_spec(self.app, self.index, self.port)
+        spec = spawn_spec(self.app, self.index, self.port, self.listen_fd)
         now = self._loop.time()
         try:
             child = self._spawner.spawn(spec)

@@ -61,6 +61,7 @@ class Program:
         self._clock = clock
         self._notifier = notifier
         self._on_change = on_change
+        self.listen_fd: int | None = None  # set before start, in socket mode
         self._resize(app.instances)
 
     def __repr__(self) -> str:
@@ -75,6 +76,7 @@ class Program:
     def start(self) -> None:
         """Ask every instance to run."""
         for instance in self.instances:
+            instance.listen_fd = self.listen_fd
             instance.start()
 
     def stop(self) -> None:
@@ -110,6 +112,7 @@ class Program:
             first = len(self.instances)
             self._resize(count)
             for instance in self.instances[first:]:
+                instance.listen_fd = self.listen_fd
                 instance.start()
         elif count < len(self.instances):
             extra = self.instances[count:]
@@ -126,10 +129,14 @@ class Program:
         """A new instance to take the place of instance `index` (a rolling reload): same
         index, its own port, not yet in the list and not started."""
         port = app.port + index if app.port is not None else 0
-        if self._ports is not None and app.port is None:
+        if app.socket is not None:
+            port = app.socket[1]
+        elif self._ports is not None and app.port is None:
             port = self._ports.port_for(app.name, SURGE + index, None)
-        return Instance(app, index, port, self._spawner, self._output, self._clock,
-                        self._on_change)
+        instance = Instance(app, index, port, self._spawner, self._output, self._clock,
+                            self._on_change)
+        instance.listen_fd = self.listen_fd
+        return instance
 
     def adopt(self, replacement: Instance) -> Instance:
         """Put a replacement in its place; return the instance it replaces."""
@@ -158,8 +165,11 @@ class Program:
     def _resize(self, count: int) -> None:
         for index in range(len(self.instances), count):
             # A program without a port allocator (the proxy workers) needs no port: PORT=0.
-            port = self._ports.port_for(self.app.name, index, self.app.port) \
-                if self._ports is not None else 0
+            if self.app.socket is not None:
+                port = self.app.socket[1]  # every instance serves the shared socket
+            else:
+                port = self._ports.port_for(self.app.name, index, self.app.port) \
+                    if self._ports is not None else 0
             self.instances.append(Instance(self.app, index, port, self._spawner, self._output,
                                            self._clock, self._on_change))
 

@@ -27,6 +27,7 @@ class SpawnSpec:
     cwd: Path
     env: dict[str, str]
     user: str | None = None
+    listen_fd: int | None = None  # a socket to hand over as fd 3 (systemd's LISTEN_FDS)
 
 
 @dataclass(slots=True)
@@ -49,6 +50,9 @@ class Spawner(Protocol):
     def reap(self, pid: int) -> ExitStatus | None: ...
 
 
+_SOCKET_SHIM = 'exec 3<&{fd} {fd}<&- && export LISTEN_PID=$$ && exec "$0" "$@"'
+
+
 class SpawnError(Exception):
     """The process could not be created; the message says why, for the status line."""
 
@@ -66,9 +70,17 @@ class OsSpawner:
                 kwargs.update(user=entry.pw_uid, group=entry.pw_gid,
                               extra_groups=os.getgrouplist(entry.pw_name, entry.pw_gid))
             env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+        argv = spec.argv
+        if spec.listen_fd is not None:
+            # systemd's protocol wants the socket at fd 3 and LISTEN_PID naming the process
+            # itself, known only after the fork: a shell moves the fd and exports its own pid,
+            # then execs the app, which keeps that pid. (bash: dash cannot name fds above 9.)
+            argv = ("/bin/bash", "-c", _SOCKET_SHIM.format(fd=spec.listen_fd), *argv)
+            kwargs["pass_fds"] = (spec.listen_fd,)
+            env.update(LISTEN_FDS="1", LISTEN_FDNAMES="wharf")
         try:
             proc = subprocess.Popen(
-                spec.argv, cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
+                argv, cwd=spec.cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0,
                 close_fds=True, **kwargs,  # type: ignore[call-overload]
             )
