@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Wharf, wait_until
-from tests.integration.proxy_fixture import Proxy, proxy_to_upstream
-from tests.integration.proxyutil import exchange, get, parse_responses, request
+from tests.integration.proxy_fixture import Proxy, free_port, proxy_to_upstream
+from tests.integration.proxyutil import exchange, get, parse_responses, probe, request
 from wharf.testing.upstream import ScriptedUpstream
 
 # -- routing ---------------------------------------------------------------------------------
@@ -390,3 +390,27 @@ def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
         line = next(x for x in log.read_text().splitlines() if "/echo-w7 " in x)
         assert line.startswith("127.0.0.1 - - [")
         assert '"GET /echo-w7 HTTP/1.1" 200 ' in line and '"probe"' in line and "rid=" in line
+
+
+def test_a_reload_opens_new_listeners_and_lets_removed_ones_drain(tmp_path: Path):
+    new_port = free_port()
+    with proxy_to_upstream(tmp_path) as (wharf, _, port):
+        text = wharf.config.read_text()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as kept:
+            kept.sendall(b"GET /echo-before HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""
+            while not parse_responses(data):
+                data += kept.recv(65536)
+            wharf.config.write_text(text.replace(f'"127.0.0.1:{port}"',
+                                                 f'"127.0.0.1:{new_port}"'))
+            assert wharf.run("reload").returncode == 0
+            wait_until(lambda: probe(new_port).startswith(b"HTTP/1.1 200"),
+                       message="the new listener")
+            wait_until(lambda: not probe(port), message="the old one to stop accepting")
+            kept.sendall(b"GET /slow/0.3 HTTP/1.1\r\nHost: t\r\n\r\n")  # in flight, old port
+            data = b""
+            while not parse_responses(data):
+                chunk = kept.recv(65536)
+                assert chunk, "the open connection was cut"
+                data += chunk
+            assert parse_responses(data)[0].status == 200
