@@ -366,9 +366,32 @@ def _web(tmp_path: Path, port: int, extra: str = "") -> Wharf:
     return wharf
 
 
-def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path):
+def _four_free_ports() -> int:
+    import socket as sockets
+
+    for _ in range(50):
+        base = free_port()
+        try:
+            held = []
+            for p in range(base, base + 4):
+                s = sockets.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no four free ports in a row")
+
+
+@pytest.mark.parametrize("mode", ["surge 1", "surge 2", "fixed port"])
+def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path, mode: str):
     port = free_port()
-    wharf = _web(tmp_path, port)
+    extra = f"port = {_four_free_ports()}" if mode == "fixed port" else \
+        f"max_surge = {mode.split()[1]}"
+    wharf = _web(tmp_path, port, extra)
     stop: list[bool] = []
     results: list[int] = []
     try:

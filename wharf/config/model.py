@@ -77,6 +77,7 @@ class AppConfig:
     stop_signal: Annotated[int, c.signal_number] = 15
     stop_timeout: Annotated[float, c.duration] = 10.0
     drain_timeout: Annotated[float, c.duration] = 30.0
+    max_surge: Annotated[int, c.integer(1, 1000)] = 1  # instances replaced at once by a reload
     socket: Annotated[tuple[str, int] | None, _socket] = None  # one socket for all instances
     ready_path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect on PORT
     ready_timeout: Annotated[float, c.duration] = 60.0

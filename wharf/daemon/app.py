@@ -257,33 +257,42 @@ class Daemon:
 
     async def roll_app(self, app: str, timeout: float,
                        config: AppConfig | None = None) -> None:
-        """Replace the instances of `app` one by one (with `config`, if it changed), with no
-        drop in capacity: start a new process, wait until it is ready, put it in the pool,
-        drain the old one, stop it. A new process that does not become ready stops the roll;
-        the instances not yet replaced keep serving."""
+        """Replace the instances of `app` (with `config`, if it changed) in batches of
+        `max_surge`, with no drop in capacity: start new processes, wait until they are ready,
+        put them in the pool, drain the old ones, stop them. A new process that does not become
+        ready stops the roll; the instances not yet replaced keep serving."""
         program = self._selected(app)[0]
         config = config or program.app
-        for index in range(len(program.instances)):
-            if config.port is not None:  # a fixed port cannot be held twice: restart in place
-                instance = program.instances[index]
+        count = len(program.instances)
+        if config.port is not None:  # a fixed port cannot be held twice: restart in place
+            for instance in list(program.instances):
                 instance.reconfigure(config)
                 await self._restart_in_place(program, instance, timeout)
-                program.app = config
-                continue
-            new = program.replacement(index, config)
-            new.start()
-            if not await self._became_ready(new, timeout):
-                new.stop()
-                await self._stopped(new, 30.0)
-                program.discard(new)
+            program.app = config
+            return
+        for first in range(0, count, config.max_surge):
+            batch = [program.replacement(i, config)
+                     for i in range(first, min(count, first + config.max_surge))]
+            for new in batch:
+                new.start()
+            ready = [await self._became_ready(new, timeout) for new in batch]
+            if not all(ready):
+                failed = batch[ready.index(False)]
+                why = self._why_not_ready(failed)
+                for new in batch:
+                    new.stop()
+                for new in batch:
+                    await self._stopped(new, 30.0)
+                    program.discard(new)
                 raise ControlError(
-                    f"{app}.{index}: the new instance did not become ready "
-                    f"({self._why_not_ready(new)}); the reload stopped and the old instances "
-                    "keep serving", hint=f"see `wharf logs {app}`")
-            old = program.adopt(new)
-            await self._drain(program, [old])
-            old.stop()
-            await self._stopped(old, config.stop_timeout + 5.0)
+                    f"{failed.name}: the new instance did not become ready ({why}); the reload "
+                    "stopped and the old instances keep serving", hint=f"see `wharf logs {app}`")
+            old = [program.adopt(new) for new in batch]
+            await self._drain(program, old)
+            for instance in old:
+                instance.stop()
+            for instance in old:
+                await self._stopped(instance, config.stop_timeout + 5.0)
 
     async def _restart_in_place(self, program: Program, instance: Instance,
                                 timeout: float) -> None:
