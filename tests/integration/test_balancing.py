@@ -284,6 +284,22 @@ def _load(port: int, stop: list[bool], results: list[int]) -> None:
             results.append(responses[0].status)
 
 
+@contextlib.contextmanager
+def under_load(port: int, clients: int = 8) -> Iterator[list[int]]:
+    """Keep `clients` keep-alive clients sending slow POSTs while the body runs; yields the
+    list their statuses go into (complete once the block ends)."""
+    stop: list[bool] = []
+    results: list[int] = []
+    with ThreadPoolExecutor(clients) as pool:
+        running = [pool.submit(_load, port, stop, results) for _ in range(clients)]
+        try:
+            yield results
+        finally:
+            stop.append(True)
+            for client in running:
+                client.result()
+
+
 def test_scaling_under_load_fails_no_request(tmp_path: Path):
     port = free_port()
     wharf = Wharf(tmp_path)
@@ -298,25 +314,18 @@ def test_scaling_under_load_fails_no_request(tmp_path: Path):
         [[routes]]
         app = "web"
     """)
-    stop: list[bool] = []
-    results: list[int] = []
     try:
         wharf.up()
         wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
                                 and i["state"] == "RUNNING"]) == 4, message="4 instances")
         wait_until(lambda: b"instance=" in probe(port), message="the proxy")
-        with ThreadPoolExecutor(8) as pool:
-            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+        with under_load(port) as results:
             for count in (2, 6, 3):
                 scaled = wharf.run("scale", "web", str(count))
                 assert scaled.returncode == 0, scaled.stderr + scaled.stdout
                 assert len([i for i in wharf.status() if i["app"] == "web"]) == count
             time.sleep(0.5)
-            stop.append(True)
-            for client in clients:
-                client.result()
     finally:
-        stop.append(True)
         wharf.close()
     assert len(results) > 100
     assert set(results) == {200}, Counter(results)
@@ -392,25 +401,18 @@ def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path, mode: str)
     extra = f"port = {_four_free_ports()}" if mode == "fixed port" else \
         f"max_surge = {mode.split()[1]}"
     wharf = _web(tmp_path, port, extra)
-    stop: list[bool] = []
-    results: list[int] = []
     try:
         wharf.up()
         wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
                                 and i["ready"]]) == 4, message="4 ready instances")
         before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
-        with ThreadPoolExecutor(8) as pool:
-            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+        with under_load(port) as results:
             rolled = wharf.run("reload", "web")
             assert rolled.returncode == 0, rolled.stderr
             assert rolled.stdout.strip() == "rolled: web"
             time.sleep(0.3)
-            stop.append(True)
-            for client in clients:
-                client.result()
         after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
     finally:
-        stop.append(True)
         wharf.close()
     assert len(after) == 4 and not before & after
     assert len(results) > 50 and set(results) == {200}, Counter(results)
@@ -439,15 +441,12 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
 def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path):
     port = free_port()
     wharf = _web(tmp_path, port, 'env = { VERSION = "1" }')
-    stop: list[bool] = []
-    results: list[int] = []
     try:
         wharf.up()
         wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
                                 and i["ready"]]) == 4, message="4 ready instances")
         before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
-        with ThreadPoolExecutor(8) as pool:
-            clients = [pool.submit(_load, port, stop, results) for _ in range(8)]
+        with under_load(port) as results:
             text = wharf.config.read_text().replace('VERSION = "1"', 'VERSION = "2"')
             wharf.config.write_text(text + '\n[[routes]]\npath = "/new"\n'
                                            'redirect = "/elsewhere"\n')
@@ -455,12 +454,8 @@ def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path
             assert reloaded.returncode == 0, reloaded.stderr
             assert "rolled: web" in reloaded.stdout
             wait_until(lambda: get(port, "/new").status == 302, message="the new route")
-            stop.append(True)
-            for client in clients:
-                client.result()
         after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
     finally:
-        stop.append(True)
         wharf.close()
     assert len(after) == 4 and not before & after
     assert len(results) > 50 and set(results) == {200}, Counter(results)
