@@ -101,7 +101,7 @@ class Wharf:
     def close(self) -> None:
         """Stop the daemon and make sure no process it started survives."""
         if self.daemon is not None and self.daemon.poll() is None:
-            with contextlib.suppress(AssertionError):
+            with contextlib.suppress(Exception):  # only to learn pids; never block the stop
                 self.status()
             self.daemon.send_signal(signal.SIGTERM)
             try:
