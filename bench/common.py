@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -282,3 +282,35 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
     """Save a report as indented JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+class _Runnable(Protocol):
+    def run(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run_and_clean_up(bench: _Runnable, workdir: Path, notes: list[str],
+                     on_error: Callable[[str], None]) -> list[str]:
+    """Run a bench, then stop what it started and remove `workdir`, whatever happened; an
+    early stop is noted and passed to `on_error`. Returns the processes left behind (killed)."""
+    stray: list[str] = []
+    try:
+        bench.run()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        notes.append(f"the run stopped early: {exc}")
+        on_error(str(exc))
+    finally:
+        signal.alarm(0)
+        try:
+            bench.close()
+        finally:
+            stray = leftovers()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if stray:
+                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
+                      file=sys.stderr)
+    if stray:
+        notes.append("processes left behind, killed by pid: " + "; ".join(stray))
+    return stray

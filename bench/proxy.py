@@ -85,7 +85,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
@@ -110,12 +109,12 @@ from common import (
     cpu_seconds,
     format_table,
     kill,
-    leftovers,
     machine_info,
     pin,
     raise_fd_limit,
     rss_kib,
     run,
+    run_and_clean_up,
     trap_signals,
     wait_gone,
     wait_until,
@@ -1659,27 +1658,13 @@ def run_strategies(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="wbs-"))
     bench = StrategyBench(args, workdir, pinned)
     bench.deadline = started + STRATEGY_BUDGET - 30
-    stray: list[str] = []
-    try:
-        bench.run()
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        notes.append(f"the run stopped early: {exc}")
+
+    def strategies_failed(error: str) -> None:
         for info in bench.tool_info.values():
-            info.setdefault("error", str(exc))
-    finally:
-        signal.alarm(0)
-        try:
-            bench.close()
-        finally:
-            stray = leftovers()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if stray:
-                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
-                      file=sys.stderr)
+            info.setdefault("error", error)
+
+    run_and_clean_up(bench, workdir, notes, strategies_failed)
     notes += bench.notes + bench.interference_notes()
-    if stray:
-        notes.append("processes left behind, killed by pid: " + "; ".join(stray))
     report = strategy_report(bench, args, pinning, notes, time.monotonic() - started)
     write_json(STRATEGY_RESULTS_FILE, report)
     print_strategy_report(report)
@@ -1819,27 +1804,12 @@ def main(argv: list[str] | None = None) -> int:
     pinned, pinning = pinning_info()
     workdir = Path(tempfile.mkdtemp(prefix="wbp-"))
     bench = Bench(args, workdir, pinned)
-    stray: list[str] = []
-    try:
-        bench.run()
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        notes.append(f"the run stopped early: {exc}")
+    def proxies_failed(error: str) -> None:
         for result in bench.results.values():
-            result.setdefault("error", str(exc))
-    finally:
-        signal.alarm(0)
-        try:
-            bench.close()
-        finally:
-            stray = leftovers()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if stray:
-                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
-                      file=sys.stderr)
+            result.setdefault("error", error)
+
+    run_and_clean_up(bench, workdir, notes, proxies_failed)
     notes += bench.notes
-    if stray:
-        notes.append("processes left behind, killed by pid: " + "; ".join(stray))
     report = build_report(bench, args, pinning, notes, time.monotonic() - started)
     write_json(RESULTS_FILE, report)
     print_report(report, args.tools)

@@ -300,8 +300,7 @@ def under_load(port: int, clients: int = 8) -> Iterator[list[int]]:
                 client.result()
 
 
-def test_scaling_under_load_fails_no_request(tmp_path: Path):
-    port = free_port()
+def _web(tmp_path: Path, port: int, extra: str = "") -> Wharf:
     wharf = Wharf(tmp_path)
     wharf.write_config(f"""
         [proxy]
@@ -311,9 +310,17 @@ def test_scaling_under_load_fails_no_request(tmp_path: Path):
         instances = 4
         startsecs = "0.3s"
         drain_timeout = "5s"
+        ready_timeout = "5s"
+        {extra}
         [[routes]]
         app = "web"
     """)
+    return wharf
+
+
+def test_scaling_under_load_fails_no_request(tmp_path: Path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
     try:
         wharf.up()
         wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
@@ -355,24 +362,6 @@ def test_an_instance_joins_the_pool_only_once_it_answers(tmp_path: Path):
         wait_until(lambda: get(port, "/").status == 200, message="traffic to reach it")
     finally:
         wharf.close()
-
-
-def _web(tmp_path: Path, port: int, extra: str = "") -> Wharf:
-    wharf = Wharf(tmp_path)
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{port}"]
-        [apps.web]
-        command = "{{py}} {{apps}}/httpapp.py"
-        instances = 4
-        startsecs = "0.3s"
-        drain_timeout = "5s"
-        ready_timeout = "5s"
-        {extra}
-        [[routes]]
-        app = "web"
-    """)
-    return wharf
 
 
 def _four_free_ports() -> int:

@@ -239,7 +239,7 @@ class Exchange:
         if svc.key_kind == KEY_COOKIE:
             self.pinned = svc.ids[index]
         load.inflight += 1
-        if svc.service.balance == "ewma":
+        if svc.measures_latency:
             self.sent_at = self.client.plane.loop.time()
         return True
 
@@ -410,7 +410,7 @@ class Exchange:
             if status >= 500:
                 svc.failed(load, f"status {status}", client.plane.now)
             else:
-                load.failures = 0
+                svc.succeeded(load)
             if self.sent_at:
                 now = client.plane.loop.time()
                 observe(load, now - self.sent_at, now)

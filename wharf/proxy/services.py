@@ -57,6 +57,7 @@ class ServiceState:
         else:
             self.key_kind = KEY_URI if kind == "hash" else KEY_NONE
         self.key_name = name
+        self.measures_latency = kind == "ewma"
         self.backends: tuple[Backend, ...] = ()
         self.loads: list[Load] = []
         self.pools: list[Pool] = []
