@@ -94,7 +94,7 @@ class DataPlane:
         key = (backend.host, backend.port)
         load = self.loads.get(key)
         if load is None:
-            load = self.loads[key] = Load()
+            load = self.loads[key] = Load(joined=self.loop.time())
         return load
 
     def _limiter(self, route: Route, old: dict[int, Route]) -> RateLimiter:

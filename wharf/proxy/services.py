@@ -5,8 +5,11 @@ Theory of operation: a service keeps three lists in one order - backends, loads,
 its balancer answers with an index into them. Passive health (consecutive connect errors or
 5xx) ejects a backend for a cool-down that doubles on each ejection (Envoy's outlier
 detection); ejecting or readmitting rebuilds the balancer over the remaining backends, so a
-pick never checks health. The last live backend is never ejected. `slow_start` readmits a
-backend at weight 1 and raises it to its full weight over that many seconds.
+pick never checks health. The last live backend is never ejected. `slow_start` gives a backend
+that joins (a new instance) or is readmitted a small share of its weight, raised to the full
+weight over that many seconds: weights are scaled by RAMP_SCALE meanwhile, so even backends of
+weight 1 ramp smoothly, and round robin balances by those weights until every ramp is over.
+The hashing strategies do not ramp (it would move keys twice), as in nginx.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ KEY_NONE, KEY_IP, KEY_HEADER, KEY_COOKIE, KEY_URI = range(5)
 RETRY_BUDGET_FLOOR = 10.0
 RETRY_BUDGET_CAP = 100.0
 MAX_EJECTION_DOUBLINGS = 5  # a cool-down grows to at most 32 times `ejection`
+RAMP_SCALE = 64  # weight units per unit of configured weight while some backend ramps
+RAMPS = frozenset({"round_robin", "weighted", "least_conn", "p2c", "ewma"})
 
 
 class ServiceState:
@@ -41,7 +46,6 @@ class ServiceState:
         self.all_loads = loads
         self.all_pools = pools
         self.all_ids = [backend_id(b).encode() for b in service.backends]  # for sticky cookies
-        self.joined = [now] * len(loads)  # when each backend (re)entered the pool
         self.queue: deque[Exchange] = deque()
         self.budget = RETRY_BUDGET_FLOOR
         kind = service.balance
@@ -76,21 +80,22 @@ class ServiceState:
         live = [i for i, load in enumerate(self.all_loads) if load.ejected_until <= now]
         if not live:
             live = list(range(len(self.all_loads)))  # all ejected: better some than none
-        backends = []
-        self.ramping = False
-        slow = self.service.slow_start
-        for i in live:
-            backend = self.all_backends[i]
-            if slow > 0 and now - self.joined[i] < slow and backend.weight > 1:
-                share = (now - self.joined[i]) / slow
-                backend = replace(backend, weight=max(1, math.ceil(backend.weight * share)))
-                self.ramping = True
-            backends.append(backend)
-        self.backends = tuple(backends)
         self.loads = [self.all_loads[i] for i in live]
         self.pools = [self.all_pools[i] for i in live]
         self.ids = [self.all_ids[i] for i in live]
-        self.balancer = make_balancer(self.service.balance, self.backends, self.loads)
+        self.backends = tuple(self.all_backends[i] for i in live)
+        kind = self.service.balance
+        slow = self.service.slow_start
+        self.ramping = slow > 0 and kind in RAMPS and any(
+            now - load.joined < slow for load in self.loads)
+        if self.ramping:
+            self.backends = tuple(
+                replace(b, weight=max(1, math.ceil(
+                    b.weight * RAMP_SCALE * min(1.0, (now - load.joined) / slow))))
+                for b, load in zip(self.backends, self.loads, strict=True))
+            if kind == "round_robin":
+                kind = "weighted"  # equal full weights: round robin while nothing ramps
+        self.balancer = make_balancer(kind, self.backends, self.loads)
         self._pick = self.balancer.pick  # bound once: the request path calls it every time
 
     def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:
@@ -140,10 +145,10 @@ class ServiceState:
     def tick(self, now: float) -> None:
         """Readmit backends whose cool-down is over; move slow-start weights along."""
         readmit = False
-        for i, load in enumerate(self.all_loads):
+        for load in self.all_loads:
             if load.ejected_until and load.ejected_until <= now:
                 load.ejected_until = 0.0
-                self.joined[i] = now
+                load.joined = now
                 readmit = True
         if readmit or self.ramping:
             self.rebuild(now)

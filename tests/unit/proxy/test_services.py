@@ -50,11 +50,36 @@ def test_max_conns_skips_full_backends():
 
 def test_slow_start_ramps_a_readmitted_backend():
     svc = state(10, 10, slow_start=10.0, eject_after=1)
-    assert [b.weight for b in svc.backends] == [1, 1]  # both just joined
-    svc.tick(5.0)
-    assert [b.weight for b in svc.backends] == [5, 5]
+    assert svc.failed(svc.loads[0], "x", 0.0)  # ejected for 10 s
     svc.tick(10.0)
+    assert [b.weight for b in svc.backends] == [1, 640] and svc.ramping
+    svc.tick(15.0)
+    assert [b.weight for b in svc.backends] == [320, 640]
+    svc.tick(20.0)
     assert [b.weight for b in svc.backends] == [10, 10] and not svc.ramping
+
+
+def picks(svc: ServiceState, n: int) -> list[int]:
+    return [svc.pick(None, NOTHING) for _ in range(n)]
+
+
+def test_a_new_backend_ramps_under_round_robin_across_snapshots():
+    old = [Load(joined=-100.0), Load(joined=-100.0)]
+    new = Load(joined=0.0)  # a Load outlives snapshots: it knows when its backend joined
+    backends = tuple(Backend("10.0.0.1", 9000 + i) for i in range(3))
+    service = Service("s", backends, slow_start=10.0)
+    svc = ServiceState(service, [*old, new], [Pool(4, 60) for _ in backends], now=2.5)
+    chosen = picks(svc, 900)
+    assert chosen.count(2) == 100  # a quarter of its weight: 16 in 144, not a third
+    svc = ServiceState(service, [*old, new], [Pool(4, 60) for _ in backends], now=10.0)
+    assert not svc.ramping and picks(svc, 6) == [0, 1, 2, 0, 1, 2]
+
+
+def test_hashing_never_ramps():
+    backends = tuple(Backend("10.0.0.1", 9000 + i) for i in range(2))
+    service = Service("s", backends, slow_start=10.0, balance="ip_hash")
+    svc = ServiceState(service, [Load(joined=0.0), Load()], [Pool(4, 60)] * 2, now=1.0)
+    assert not svc.ramping and [b.weight for b in svc.backends] == [1, 1]
 
 
 def test_the_retry_budget_caps_retries_to_a_share_of_requests():

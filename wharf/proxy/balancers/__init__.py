@@ -32,6 +32,7 @@ class Load:
     ejections: int = 0
     ejected_until: float = 0.0
     last_error: str = ""
+    joined: float = 0.0  # when the backend entered this worker's pool, or came back to it
 
 
 class Balancer(Protocol):
