@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from wharf.proxy import http1
 from wharf.proxy.balancers import NOTHING, Load
@@ -35,14 +35,14 @@ from wharf.registry.snapshot import Backend, Route
 if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
-_NO_BODY_STATUS = frozenset({204, 304})
+_NO_BODY_STATUS: Final = frozenset({204, 304})
 # Methods a request may be sent again with after a reset (RFC 9110 9.2.2).
-_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
-_STATUS_LINE = [http1.status_line(code) for code in range(600)]
+_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+_STATUS_LINE: Final = [http1.status_line(code) for code in range(600)]
 # How much of a request body is validated before the backend sees any of it.
-BODY_BUFFER = 64 * 1024
+BODY_BUFFER: Final = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
-PENDING_LIMIT = 256 * 1024
+PENDING_LIMIT: Final = 256 * 1024
 
 
 class Exchange:

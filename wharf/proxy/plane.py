@@ -52,7 +52,7 @@ class DataPlane:
         self.static = StaticServer()
         self.access = AccessLog(None, "off")
         self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-        self._id_prefix = os.urandom(6).hex().encode()
+        self._id_prefix = os.urandom(8).hex().encode()  # then a hex counter
         self._id_counter = 0
 
     def __repr__(self) -> str:
@@ -124,7 +124,7 @@ class DataPlane:
     def next_request_id(self) -> bytes:
         """A request id unique to this worker process (prefix) and request (counter)."""
         self._id_counter += 1
-        return b"%s%08x" % (self._id_prefix, self._id_counter)
+        return self._id_prefix + b"%x" % self._id_counter
 
     def log_access(self, client: ClientConnection, ex: Exchange | None, status: int = 0) -> None:
         """Record a finished request, if access logging is on."""

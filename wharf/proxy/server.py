@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -32,12 +32,18 @@ class _Rejected(Exception):
 
 # Request headers that need more than forwarding, by lower-case name. Checking the length of
 # a name first keeps the common headers (Accept, User-Agent...) to one set lookup.
-_HOST, _EXPECT, _REQUEST_ID, _LENGTH, _CODING, _HOP, _FORWARDED = range(7)
-_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST_ID,
+_HOST: Final = 0
+_EXPECT: Final = 1
+_REQUEST_ID: Final = 2
+_LENGTH: Final = 3
+_CODING: Final = 4
+_HOP: Final = 5
+_FORWARDED: Final = 6
+_SPECIAL: Final = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST_ID,
             b"content-length": _LENGTH, b"transfer-encoding": _CODING,
             **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
             **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
-_SPECIAL_LENGTHS = frozenset(len(name) for name in _SPECIAL)
+_SPECIAL_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL)
 
 
 def _nowhere(data: bytes) -> None:
@@ -237,7 +243,8 @@ class ClientConnection:
         ex.version = version = self._get_version()
         if version != "1.1" and version != "1.0":
             raise _Rejected  # HTTP/0.9, which llhttp accepts, has no headers to route by
-        ex.keep_alive = self._keep_alive()
+        # Without a Connection header (plain), llhttp's answer is known: 1.1 keeps alive.
+        ex.keep_alive = version == "1.1" if ex.plain else self._keep_alive()
         if not ex.plain:
             ex.upgrade = parser.should_upgrade()
         ex.request_id = ex.x_request_id or self.plane.next_request_id()

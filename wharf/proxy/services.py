@@ -18,7 +18,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from wharf.proxy.balancers import Balancer, Load, backend_id, make_balancer
 from wharf.proxy.pool import Pool
@@ -27,13 +27,17 @@ from wharf.registry.snapshot import Backend, Service
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
 
-KEY_NONE, KEY_IP, KEY_HEADER, KEY_COOKIE, KEY_URI = range(5)
+KEY_NONE: Final = 0
+KEY_IP: Final = 1
+KEY_HEADER: Final = 2
+KEY_COOKIE: Final = 3
+KEY_URI: Final = 4
 # Retries may add this many requests at the start, before the budget has earned any.
-RETRY_BUDGET_FLOOR = 10.0
-RETRY_BUDGET_CAP = 100.0
-MAX_EJECTION_DOUBLINGS = 5  # a cool-down grows to at most 32 times `ejection`
-RAMP_SCALE = 64  # weight units per unit of configured weight while some backend ramps
-RAMPS = frozenset({"round_robin", "weighted", "least_conn", "p2c", "ewma"})
+RETRY_BUDGET_FLOOR: Final = 10.0
+RETRY_BUDGET_CAP: Final = 100.0
+MAX_EJECTION_DOUBLINGS: Final = 5  # a cool-down grows to at most 32 times `ejection`
+RAMP_SCALE: Final = 64  # weight units per unit of configured weight while some backend ramps
+RAMPS: Final = frozenset({"round_robin", "weighted", "least_conn", "p2c", "ewma"})
 
 
 class ServiceState:

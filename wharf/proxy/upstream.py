@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -20,18 +20,25 @@ if TYPE_CHECKING:
     from wharf.proxy.pool import Pool
 
 
-_SPECIAL_LENGTHS = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
+_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
+
+
+def _not_connected() -> bool:
+    """is_closing() of a connection not yet made: as good as closed."""
+    return True
 
 
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_feed", "_keep_alive", "_parser", "_status", "chunked", "closed", "ex",
-                 "has_length", "headers", "hop", "idle_since", "pool", "transport", "uses")
+    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "chunked",
+                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
+                 "transport", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
+        self._is_closing: Callable[[], bool] = _not_connected
         self._bind(httptools.HttpResponseParser(self))
         self.ex: Exchange | None = None
         self.idle_since = 0.0
@@ -50,7 +57,7 @@ class UpstreamConnection:
 
     def is_closed(self) -> bool:
         """True once the connection is closing or closed."""
-        return self.closed or self.transport is None or self.transport.is_closing()
+        return self.closed or self._is_closing()
 
     def close(self) -> None:
         """Close the connection."""
@@ -86,6 +93,7 @@ class UpstreamConnection:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._is_closing = self.transport.is_closing
 
     def data_received(self, data: bytes) -> None:
         ex = self.ex

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from wharf.registry.snapshot import Backend
 
-NOTHING: frozenset[int] = frozenset()
+NOTHING: Final[frozenset[int]] = frozenset()
 
 
 @dataclass(slots=True, eq=False)  # compared and hashed by identity
@@ -51,7 +51,7 @@ def backend_id(backend: Backend) -> str:
     return hashlib.blake2b(f"{backend.host}:{backend.port}".encode(), digest_size=5).hexdigest()
 
 
-KINDS = ("round_robin", "weighted", "least_conn", "ip_hash", "hash", "cookie", "p2c", "ewma")
+KINDS: Final = ("round_robin", "weighted", "least_conn", "ip_hash", "hash", "cookie", "p2c", "ewma")
 
 
 def make_balancer(kind: str, backends: tuple[Backend, ...], loads: list[Load]) -> Balancer:
