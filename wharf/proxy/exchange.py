@@ -386,13 +386,14 @@ class Exchange:
 
     # -- response, from the upstream --------------------------------------------------------
 
-    def response_head(self, status: int, headers: list[tuple[bytes, bytes]],
+    def response_head(self, status: int, headers: list[bytes],
                       upstream_keep_alive: bool, has_length: bool, chunked_in: bool,
                       hop: bool) -> None:
         """The backend's response head: rewrite it and send it to the client.
 
         The upstream has already dropped Transfer-Encoding, Keep-Alive and a plain
         `Connection: keep-alive|close`; `hop` says whether other hop-by-hop headers remain.
+        `headers` is an empty slot, then name, b": ", value, b"\r\n" for each header.
         The status line gets the standard reason phrase (HTTP/2 has none; no client may
         depend on it), which spares a parser callback per response.
         """
@@ -414,16 +415,14 @@ class Exchange:
             if self.sent_at:
                 now = client.plane.loop.time()
                 observe(load, now - self.sent_at, now)
-        lines = [_STATUS_LINE[status] if status < 600 else http1.status_line(status)]
+        status_line = _STATUS_LINE[status] if status < 600 else http1.status_line(status)
         if hop or route.remove_response_headers:
-            filtered_response_headers(self, lines, headers, tunnel)
+            lines = [status_line]
+            pairs = list(zip(headers[1::4], headers[3::4], strict=True))
+            filtered_response_headers(self, lines, pairs, tunnel)
         else:
-            append = lines.append
-            for name, value in headers:
-                append(name)
-                append(b": ")
-                append(value)
-                append(b"\r\n")
+            lines = headers
+            lines[0] = status_line
         for name_s, value_s in route.add_response_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
         if self.pinned and self.pinned != self.key and svc is not None \

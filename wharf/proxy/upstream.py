@@ -43,7 +43,9 @@ class UpstreamConnection:
         self.ex: Exchange | None = None
         self.idle_since = 0.0
         self.closed = False
-        self.headers: list[tuple[bytes, bytes]] = []
+        # The response's header lines as they will be sent: a slot for the status line, then
+        # name, b": ", value, b"\r\n" for each header (no tuple per header, no second pass).
+        self.headers: list[bytes] = [b""]
         self.uses = 0
         # What on_header saw of the current response's framing and hop-by-hop headers.
         self.has_length = False
@@ -71,7 +73,7 @@ class UpstreamConnection:
         """Serve `ex` next; its request will be written by the exchange."""
         self.ex = ex
         self.uses += 1
-        self.headers = []
+        self.headers = [b""]
 
     def write(self, data: bytes) -> None:
         """Send request bytes."""
@@ -154,13 +156,17 @@ class UpstreamConnection:
                         b"keep-alive", b"close")):
                     return  # about this connection only: dropped here, llhttp has noted it
                 self.hop = True  # Connection naming headers, Upgrade...: filtered later
-        self.headers.append((name, value))
+        headers = self.headers
+        headers.append(name)
+        headers.append(b": ")
+        headers.append(value)
+        headers.append(b"\r\n")
 
     def on_headers_complete(self) -> None:
         ex = self.ex
         status = self._status()
         headers = self.headers
-        self.headers = []
+        self.headers = [b""]
         if ex is None:
             return
         if 100 <= status < 200 and status != 101:

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -96,7 +97,7 @@ class Worker:
             if (host, port) not in self._servers:
                 factory = cast(Callable[[], asyncio.Protocol], lambda: ClientConnection(self.plane))
                 self._servers[(host, port)] = await self._loop.create_server(
-                    factory, host, port, reuse_port=True, backlog=BACKLOG)
+                    factory, sock=listening_socket(host, port))
                 print(f"wharf-proxy: listening on {host}:{port}", flush=True)
 
     async def _sweep_forever(self) -> None:
@@ -127,6 +128,27 @@ class Worker:
             await asyncio.sleep(0.05)
         for conn in list(self.plane.connections):
             conn.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with SO_REUSEPORT. Bound here rather than by create_server(host, port),
+    whose name lookup starts libuv's thread pool: a process with threads takes glibc's slower
+    paths on every read, write and malloc."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def main() -> None:
