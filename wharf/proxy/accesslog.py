@@ -96,7 +96,7 @@ class AccessLog:
             "method": ex.method.decode() if ex else None,
             "target": ex.target.decode("latin-1") if ex else None,
             "status": ex.status if ex else status, "bytes": ex.response_bytes if ex else 0,
-            "duration_ms": round((time.time() - ex.start) * 1000, 3) if ex else None,
+            "duration_ms": round((time.time() - ex.start) * 1000, 3) if ex and ex.start else None,
             "upstream": f"{ex.backend.host}:{ex.backend.port}" if ex and ex.backend else None,
             "request_id": ex.request_id.decode() if ex else None,
             "user_agent": self._header(ex, b"user-agent"),
