@@ -240,11 +240,17 @@ class ClientConnection:
             self._reject = 431
             raise _Rejected
         ex.method = self._get_method()
-        ex.version = version = self._get_version()
+        # Without a Connection header (plain), only HTTP/1.1 keeps alive (llhttp refuses 1.2
+        # to 1.9), so asking that spares formatting the version string for most requests.
+        if ex.plain and self._keep_alive():
+            version = "1.1"
+            ex.keep_alive = True
+        else:
+            version = self._get_version()
+            ex.keep_alive = self._keep_alive()
         if version != "1.1" and version != "1.0":
-            raise _Rejected  # HTTP/0.9, which llhttp accepts, has no headers to route by
-        # Without a Connection header (plain), llhttp's answer is known: 1.1 keeps alive.
-        ex.keep_alive = version == "1.1" if ex.plain else self._keep_alive()
+            raise _Rejected  # HTTP/0.9 and 2.0, which llhttp accepts: no HTTP/1 to route
+        ex.version = version
         if not ex.plain:
             ex.upgrade = parser.should_upgrade()
         ex.request_id = ex.x_request_id or self.plane.next_request_id()

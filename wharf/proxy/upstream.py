@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 _SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
 
 
+def _nowhere(data: bytes) -> None:
+    """write() of a connection not yet made."""
+    raise ConnectionError("not connected")
+
+
 def _not_connected() -> bool:
     """is_closing() of a connection not yet made: as good as closed."""
     return True
@@ -31,14 +36,15 @@ def _not_connected() -> bool:
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "chunked",
-                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
+    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write",
+                 "chunked", "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
                  "transport", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self._is_closing: Callable[[], bool] = _not_connected
+        self._write: Callable[[bytes], None] = _nowhere
         self._bind(httptools.HttpResponseParser(self))
         self.ex: Exchange | None = None
         self.idle_since = 0.0
@@ -77,8 +83,7 @@ class UpstreamConnection:
 
     def write(self, data: bytes) -> None:
         """Send request bytes."""
-        assert self.transport is not None
-        self.transport.write(data)
+        self._write(data)
 
     def reset_parser(self) -> None:
         """A fresh parser, after a response whose body the parser could not know was absent."""
@@ -96,6 +101,7 @@ class UpstreamConnection:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._is_closing = self.transport.is_closing
+        self._write = self.transport.write
 
     def data_received(self, data: bytes) -> None:
         ex = self.ex
