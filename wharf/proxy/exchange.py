@@ -166,11 +166,16 @@ class Exchange:
             return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
         if self.content_length is not None and self.content_length > plane.max_body_size:
             return self.fail(413)
-        host = host.lower()
-        if host[:1] != b"[":
-            colon = host.find(b":")
-            if colon >= 0:
-                host = host[:colon]
+        if host == client.host_seen:  # a client sends the same Host on every request
+            host = client.host_name
+        else:
+            client.host_seen = host
+            host = host.lower()
+            if host[:1] != b"[":
+                colon = host.find(b":")
+                if colon >= 0:
+                    host = host[:colon]
+            client.host_name = host
         router = plane.router
         route = router.match(host, path, method,
                              self._header_lookup if router.needs_headers else None)

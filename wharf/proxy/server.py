@@ -44,6 +44,8 @@ _SPECIAL: Final = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST
             **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
             **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
 _SPECIAL_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL)
+# The same names as clients usually spell them ("Host"): found without lower-casing.
+_SPECIAL_AS_SENT: Final = {**_SPECIAL, **{name.title(): kind for name, kind in _SPECIAL.items()}}
 
 
 def _nowhere(data: bytes) -> None:
@@ -95,6 +97,8 @@ class ClientConnection:
         "deadline_kind",
         "ex",
         "forwarded_lines",
+        "host_name",
+        "host_seen",
         "parser",
         "peer_ip",
         "plane",
@@ -116,6 +120,8 @@ class ClientConnection:
         self.peer_ip = b""
         self.trusted = False
         self.forwarded_lines = b""  # X-Forwarded-For/Proto and Via, for this client
+        self.host_seen = b""  # the last Host header, and the name it routes by (lower case,
+        self.host_name = b""  # no port): worked out once per client connection, not request
         self.ex: Exchange | None = None  # the request being parsed
         self.active: Exchange | None = None  # the request being answered
         self._queue: deque[Exchange] = deque()
@@ -226,7 +232,9 @@ class ClientConnection:
         size = len(name)
         ex.head_size += size + len(value) + 4
         if size in _SPECIAL_LENGTHS:
-            kind = _SPECIAL.get(name.lower())
+            kind = _SPECIAL_AS_SENT.get(name)
+            if kind is None:
+                kind = _SPECIAL.get(name.lower())
             if kind is not None:
                 _note_header(ex, kind, value)
 

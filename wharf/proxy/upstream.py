@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 _SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
+# Those names as servers usually spell them ("Content-Length"), mapped to lower case.
+_AS_SENT: Final = {n.title(): n for n in HOP_BY_HOP | {b"content-length"}}
 
 
 def _nowhere(data: bytes) -> None:
@@ -151,15 +153,17 @@ class UpstreamConnection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) in _SPECIAL_LENGTHS:
-            lname = name.lower()
+            lname = _AS_SENT.get(name)
+            if lname is None:
+                lname = name.lower()
             if lname == b"content-length":
                 self.has_length = True
             elif lname in HOP_BY_HOP:
                 if lname == b"transfer-encoding":
                     self.chunked = True
                     return
-                if lname == b"keep-alive" or (lname == b"connection" and value.lower() in (
-                        b"keep-alive", b"close")):
+                if lname == b"keep-alive" or (lname == b"connection" and (
+                        value == b"keep-alive" or value.lower() in (b"keep-alive", b"close"))):
                     return  # about this connection only: dropped here, llhttp has noted it
                 self.hop = True  # Connection naming headers, Upgrade...: filtered later
         headers = self.headers
