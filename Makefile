@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml setup.py
 
 $(COMPILED): $(STAMP) $(HOT_PATH)
 	$(BIN)/python setup.py --quiet build_ext --inplace
+	# An edit that leaves the generated C alone (a comment) relinks nothing: mark it built.
+	touch *__mypyc.*.so
 	mkdir -p build && touch $(COMPILED)
 
 run: $(COMPILED)

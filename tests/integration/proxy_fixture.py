@@ -125,19 +125,19 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
 
 @contextlib.contextmanager
 def proxy_to_upstream(root: Path, settings: str = "",
-                      upstream: ScriptedUpstream | None = None
+                      upstream: ScriptedUpstream | None = None, route: str = ""
                       ) -> Iterator[tuple[Wharf, ScriptedUpstream, int]]:
-    """A daemon whose proxy sends everything to one scripted upstream; `settings` go in
-    `[proxy]`. Yields (wharf, upstream, port) and stops both after."""
+    """A daemon whose proxy sends everything (or what `route`'s extra lines match) to one
+    scripted upstream; `settings` go in `[proxy]`. Yields (wharf, upstream, port) and stops
+    both after."""
     upstream = upstream or ScriptedUpstream("U")
     wharf = Wharf(root)
     port = free_port()
     wharf.write_config(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n{settings}\n'
-                       f'[[routes]]\nservers = ["127.0.0.1:{upstream.port}"]\n')
+                       f'[[routes]]\nservers = ["127.0.0.1:{upstream.port}"]\n{route}\n')
     try:
         wharf.up()
-        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n"), message="the proxy")
+        wait_until(lambda: probe(port), message="the proxy")
         yield wharf, upstream, port
     finally:
         wharf.close()

@@ -53,9 +53,12 @@ def parse_responses(data: bytes) -> list[Response]:
     return collector.responses
 
 
-def exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
-    """Send raw bytes; read until the proxy closes (True) or stays silent for `timeout`."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def exchange(port: int, data: bytes, timeout: float = 5.0, source: str = ""
+             ) -> tuple[bytes, bool]:
+    """Send raw bytes (from the address `source`, if given); read until the proxy closes
+    (True) or stays silent for `timeout`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=(source, 0) if source else None) as s:
         s.sendall(data)
         received = b""
         try:
@@ -68,18 +71,19 @@ def exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]
             return received, True
 
 
-def request(port: int, data: bytes, timeout: float = 5.0) -> Response:
+def request(port: int, data: bytes, timeout: float = 5.0, source: str = "") -> Response:
     """Send one request that asks to close; return its response."""
-    received, _ = exchange(port, data, timeout)
+    received, _ = exchange(port, data, timeout, source)
     responses = parse_responses(received)
     assert responses, f"no response in {received!r}"
     return responses[0]
 
 
-def get(port: int, path: str, host: str = "test", headers: str = "") -> Response:
-    """A GET with Connection: close."""
+def get(port: int, path: str, host: str = "test", headers: str = "", source: str = ""
+        ) -> Response:
+    """A GET with Connection: close (from the address `source`, if given)."""
     return request(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
-                         "Connection: close\r\n\r\n".encode())
+                         "Connection: close\r\n\r\n".encode(), source=source)
 
 
 def probe(port: int, raw: bytes = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.integration.conftest import PY, Wharf, pid_alive, wait_until
+from wharf import __version__
 
 SLEEPER = """
     [apps.{name}]
@@ -39,7 +40,7 @@ def test_logs_follow_streams_new_lines(wharf: Wharf):
     wharf.write_config("""
         [apps.ticker]
         command = ["{py}", "-u", "-c",
-                   "import time\\nfor i in range(100): print('tick', i); time.sleep(0.05)"]
+                   "import time\\nwhile True: print('tick'); time.sleep(0.05)"]
         startsecs = 0
         autorestart = "never"
     """)
@@ -269,8 +270,13 @@ def test_another_user_cannot_control_the_daemon(wharf: Wharf):
 
 
 def test_version_and_help():
-    out = subprocess.run([sys.executable, "-m", "wharf", "--help"], capture_output=True,
-                         text=True)
-    for command in ("up", "status", "start", "stop", "restart", "logs", "reload", "down",
-                    "check"):
-        assert command in out.stdout
+    def wharf(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wharf", *args], capture_output=True,
+                              text=True, timeout=30)
+
+    version = wharf("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"wharf {__version__}"
+    help_ = wharf("--help")
+    listed = {line.split()[0] for line in help_.stdout.splitlines() if line.startswith("    ")}
+    assert help_.returncode == 0 and listed >= {
+        "up", "check", "status", "start", "stop", "restart", "scale", "logs", "reload", "down"}

@@ -26,6 +26,16 @@ def test_exact_host_beats_the_catch_all(proxy: Proxy):
     assert get(proxy.port, "/x", host="API.test:8080").body == b"ok from B"
 
 
+def test_each_request_on_a_connection_routes_by_its_own_host(proxy: Proxy):
+    """The routing name of a Host is kept per connection; a new Host must not reuse it."""
+    data, closed = exchange(proxy.port, b"GET /x HTTP/1.1\r\nHost: api.test\r\n\r\n"
+                                        b"GET /x HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                                        b"GET /x HTTP/1.1\r\nHost: API.test:81\r\n"
+                                        b"Connection: close\r\n\r\n")
+    assert closed and [r.body for r in parse_responses(data)] == [
+        b"ok from B", b"ok from A", b"ok from B"]
+
+
 def test_wildcard_host(proxy: Proxy):
     assert get(proxy.port, "/x", host="a.b.wild.test").body == b"ok from B"
     assert get(proxy.port, "/x", host="wild.test").body == b"ok from A"
@@ -187,10 +197,12 @@ def test_large_response_streams(proxy: Proxy):
 
 # -- errors and limits -----------------------------------------------------------------------
 
-def test_no_route_is_404(proxy: Proxy):
-    assert get(proxy.port, "/x", host="api.test").status == 200
-    r = request(proxy.port, b"GET /x HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
-    assert r.status == 200  # the catch-all route answers; see test_no_match_without_catch_all
+def test_no_route_is_404(tmp_path: Path):
+    with proxy_to_upstream(tmp_path, route='host = "api.test"') as (_, upstream, port):
+        assert get(port, "/no-route", host="api.test").status == 200
+        r = get(port, "/no-route", host="other.test")
+        assert r.status == 404 and b"404" in r.body
+        assert [r.target for r in upstream.requests] == ["/no-route"]  # not the 404
 
 
 def test_refused_backend_is_502(proxy: Proxy):

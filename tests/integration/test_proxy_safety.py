@@ -60,6 +60,7 @@ SMUGGLING = {
     "invalid method": "G@T {p} HTTP/1.1\r\nHost: t\r\n\r\n",
     "unknown version": "GET {p} HTTP/1.3\r\nHost: t\r\n\r\n",
     "HTTP/0.9 request line": "GET {p}\r\n\r\n",
+    "HTTP/2.0 in an HTTP/1 request line": "GET {p} HTTP/2.0\r\nHost: t\r\n\r\n",
     "space inside the target": "GET {p} x HTTP/1.1\r\nHost: t\r\n\r\n",
     "negative content-length": "POST {p} HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
     "two Host headers": "GET {p} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",

@@ -256,5 +256,5 @@ def test_the_daemon_lifts_a_low_open_files_limit(wharf: Wharf):
     """)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     wharf.up(preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)))
-    wait_until(lambda: all(r["state"] == "RUNNING" for r in wharf.status()),
+    wait_until(lambda: [r["state"] for r in wharf.status()] == ["RUNNING"] * 40,
                message="all 40 instances running")

@@ -13,8 +13,8 @@ from http import HTTPStatus
 from typing import Final
 
 # RFC 9110 7.6.1: these describe one connection and are never forwarded.
-HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-                        b"transfer-encoding", b"upgrade"})
+HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te",
+                               b"trailer", b"transfer-encoding", b"upgrade"})
 # Replaced by the proxy's own values unless the peer is a trusted proxy.
 FORWARDED: Final = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 

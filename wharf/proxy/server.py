@@ -40,9 +40,9 @@ _CODING: Final = 4
 _HOP: Final = 5
 _FORWARDED: Final = 6
 _SPECIAL: Final = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST_ID,
-            b"content-length": _LENGTH, b"transfer-encoding": _CODING,
-            **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
-            **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
+                   b"content-length": _LENGTH, b"transfer-encoding": _CODING,
+                   **dict.fromkeys(http1.HOP_BY_HOP - {b"transfer-encoding"}, _HOP),
+                   **dict.fromkeys(http1.FORWARDED, _FORWARDED)}
 _SPECIAL_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL)
 # The same names as clients usually spell them ("Host"): found without lower-casing.
 _SPECIAL_AS_SENT: Final = {**_SPECIAL, **{name.title(): kind for name, kind in _SPECIAL.items()}}
