@@ -280,6 +280,70 @@ def test_idle_keep_alive_connection_is_closed(proxy: Proxy):
         assert s.recv(10) == b""  # closed by the proxy after idle = 1s
 
 
+def test_idle_keep_alive_connection_is_closed_after_a_local_answer(proxy: Proxy):
+    """A redirect (or 404, or static file) is answered before the request's end is parsed;
+    the idle deadline must still be armed after it."""
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /old/x HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while not parse_responses(data):
+            data += s.recv(4096)
+        assert parse_responses(data)[0].status == 301
+        assert s.recv(10) == b""  # closed by the proxy after idle = 1s
+
+
+def test_a_response_that_ends_when_the_backend_closes_is_complete(proxy: Proxy):
+    r = get(proxy.port, "/until-close")
+    assert r.status == 200 and r.body == b"all of it, then EOF"
+
+
+def test_a_stalled_upload_is_a_408_not_the_backend_s_fault(proxy: Proxy):
+    data, closed = exchange(proxy.port, b"POST /stalled HTTP/1.1\r\nHost: t\r\n"
+                                        b"Content-Length: 100\r\n\r\nonly ten b")
+    assert closed and parse_responses(data)[0].status == 408
+    assert not proxy.seen(proxy.a, "/stalled")  # held back: the backend saw nothing
+
+
+def test_a_pipelined_request_s_late_body_is_read(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"POST /echo-pp1 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+                  b"POST /echo-pp2 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                  b"Connection: close\r\n\r\nwo")
+        time.sleep(0.3)  # the second request waits its turn with reading paused
+        s.sendall(b"rld")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert [json.loads(r.body)["body"] for r in parse_responses(data)] == ["hello", "world"]
+
+
+def test_a_half_closed_client_gets_every_pipelined_answer(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /echo-hc1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                  b"GET /echo-hc2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert [json.loads(r.body)["target"] for r in parse_responses(data)] == [
+        "/echo-hc1", "/echo-hc2"]
+
+
+def test_a_pipelined_head_that_began_mid_read_is_held_to_the_size_limit(proxy: Proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\nGET /ok HTTP/1.1\r\nX-Big: ")
+        data = b""
+        try:
+            for _ in range(8):  # 8 KB of one header value; the limit is 4 KB
+                s.sendall(b"v" * 1024)
+                time.sleep(0.05)
+        except OSError:
+            pass  # closed after the 431: fine
+        while chunk := s.recv(65536):
+            data += chunk
+    assert [r.status for r in parse_responses(data)] == [200, 431]
+
+
 def _still_open(s: socket.socket, seconds: float) -> bool:
     s.settimeout(seconds)
     try:

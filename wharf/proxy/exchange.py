@@ -369,7 +369,8 @@ class Exchange:
         if self.body_seen > self.client.plane.max_body_size:
             return self.fail(413)
         framed = chunk(data) if self.body_chunked else data
-        self.client.set_deadline(self.client.plane.upstream_timeout, "upstream")
+        if self.connecting is None:  # a stalled upload is the client's fault: 408, not 504
+            self.client.set_deadline(self.client.plane.header_timeout, "body")
         if self.pending is not None:
             self.pending.append(framed)
             self.pending_size += len(framed)
@@ -387,8 +388,11 @@ class Exchange:
         if self.waiting_body:
             self.waiting_body = False
             self._connect()
-        elif self.pending is None and self.upstream is not None and self.body_chunked:
-            self.upstream.write(LAST_CHUNK)
+        elif self.pending is None and self.upstream is not None:
+            if self.body_chunked:
+                self.upstream.write(LAST_CHUNK)
+            if not self.response_started:  # now the backend owes the answer
+                self.client.set_deadline(self.client.plane.upstream_timeout, "upstream")
 
     # -- response, from the upstream --------------------------------------------------------
 

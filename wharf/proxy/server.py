@@ -222,6 +222,11 @@ class ClientConnection:
         if ex is None:
             self.ex = ex = Exchange(self)
             ex.target = url
+            if not self._in_head:  # a pipelined head that began inside the last read
+                self._in_head = True
+                self._head_size = 0
+                if self.active is None:
+                    self.set_deadline(self.plane.header_timeout, "header")
         else:
             ex.target += url
 
@@ -243,7 +248,8 @@ class ClientConnection:
         assert ex is not None
         parser = self.parser
         self._in_head = False
-        self.deadline = 0.0
+        if self.active is None:  # else the deadline is the answer's, not this head's
+            self.deadline = 0.0
         if ex.head_size + len(ex.target) > self.plane.max_header_size:
             self._reject = 431
             raise _Rejected
@@ -280,6 +286,8 @@ class ClientConnection:
         ex, self.ex = self.ex, None
         if ex is not None and not ex.request_complete:
             ex.request_end()
+        if self.active is None and not self.closed:  # answered already (404, static...)
+            self.set_deadline(self.plane.idle_timeout, "idle")
 
     # -- used by the exchange -----------------------------------------------------------------
 
@@ -333,7 +341,8 @@ class ClientConnection:
         if ex is not self.active:
             return
         self.active = None
-        if ex.close_client or not ex.keep_alive or self.closed or self._eof:
+        if ex.close_client or not ex.keep_alive or self.closed or (
+                self._eof and not self._queue):
             self.close()
             return
         if not self._queue and self._refusal:
@@ -343,7 +352,7 @@ class ClientConnection:
             nxt = self._queue.popleft()
             self.active = nxt
             nxt.begin()
-            if not self._queue and self.active is None:
+            if not self._queue:  # its body, or the next request, may still be unread
                 self.resume_reading()
             return
         self.resume_reading()

@@ -38,9 +38,9 @@ def _not_connected() -> bool:
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write",
-                 "chunked", "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
-                 "transport", "uses")
+    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write", "chunked",
+                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
+                 "transport", "until_eof", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -59,6 +59,7 @@ class UpstreamConnection:
         self.has_length = False
         self.chunked = False
         self.hop = False
+        self.until_eof = False  # the response's body runs until the backend closes
 
     def __repr__(self) -> str:
         return f"<UpstreamConnection uses={self.uses} closed={self.closed} ex={self.ex!r}>"
@@ -128,10 +129,9 @@ class UpstreamConnection:
             client.flush()
 
     def eof_received(self) -> bool | None:
-        try:
-            self._parser.feed_data(b"")
-        except httptools.HttpParserError:
-            pass
+        ex = self.ex
+        if ex is not None and self.until_eof and ex.response_started and not ex.tunnel:
+            ex.response_complete(False)  # its end is the end of the stream (llhttp can't say)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -182,6 +182,7 @@ class UpstreamConnection:
         if 100 <= status < 200 and status != 101:
             self.has_length = self.chunked = self.hop = False
             return  # interim responses end here; the real one follows
+        self.until_eof = not self.has_length and not self.chunked
         ex.response_head(status, headers, self._keep_alive(),
                          self.has_length, self.chunked, self.hop)
         self.has_length = self.chunked = self.hop = False

@@ -165,6 +165,11 @@ class _Conn(asyncio.Protocol):
         if path.startswith("/hangup"):
             t.close()
             return
+        if path.startswith("/until-close"):  # no length, no chunks: the body ends at EOF
+            t.write(b"HTTP/1.1 200 OK\r\nX-Backend: %s\r\n\r\nall of it, then EOF"
+                    % self.owner.name.encode())
+            t.close()
+            return
         if path.startswith("/ws"):
             self.tunnel = True
             t.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
