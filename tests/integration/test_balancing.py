@@ -426,6 +426,62 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
         wharf.close()
 
 
+def test_a_failed_roll_is_tried_again_by_the_next_reload(tmp_path: Path):
+    port = free_port()
+    flag = tmp_path / "broken"
+    wharf = _web(tmp_path, port, f'env = {{ FAIL_IF_EXISTS = "{flag}", VERSION = "1" }}\n'
+                                 "startretries = 0")
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["ready"]]) == 4, message="4 ready instances")
+        flag.write_text("the new deploy is broken")
+        wharf.config.write_text(wharf.config.read_text().replace('"1"', '"2"'))
+        for _ in range(2):  # the second reload must not think web is up to date
+            reloaded = wharf.run("reload")
+            assert reloaded.returncode == 1 and "web" in reloaded.stdout, reloaded.stdout
+        flag.unlink()
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 0 and "rolled: web" in reloaded.stdout, reloaded.stdout
+    finally:
+        wharf.close()
+
+
+def test_a_reload_that_routes_to_a_running_app_puts_it_in_the_pool(tmp_path: Path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
+    wharf.config.write_text(wharf.config.read_text().replace('app = "web"',
+                                                             'redirect = "/elsewhere"'))
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["state"] == "RUNNING"]) == 4, message="4 instances")
+        wharf.config.write_text(wharf.config.read_text().replace('redirect = "/elsewhere"',
+                                                                 'app = "web"'))
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        wait_until(lambda: b"instance=" in probe(port), message="the app behind the new route")
+    finally:
+        wharf.close()
+
+
+def test_concurrent_rolls_take_turns(tmp_path: Path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
+    try:
+        wharf.up()
+        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
+                                and i["ready"]]) == 4, message="4 ready instances")
+        with ThreadPoolExecutor(2) as pool:
+            rolls = list(pool.map(lambda _: wharf.run("reload", "web"), range(2)))
+        assert [r.returncode for r in rolls] == [0, 0], [r.stderr for r in rolls]
+        rows = [i for i in wharf.status() if i["app"] == "web"]
+        assert len(rows) == 4 and all(i["state"] == "RUNNING" and i["ready"] for i in rows)
+        assert len({i["port"] for i in rows}) == 4
+    finally:
+        wharf.close()
+
+
 def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path):
     port = free_port()
     wharf = _web(tmp_path, port, 'env = { VERSION = "1" }')

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from wharf.config.model import AppConfig
-
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
@@ -37,8 +35,7 @@ class DaemonApi(Protocol):
 
     async def scale_app(self, app: str, count: int, timeout: float) -> None: ...
 
-    async def roll_app(self, app: str, timeout: float,
-                       config: AppConfig | None = None) -> None: ...
+    async def roll_app(self, app: str, timeout: float) -> None: ...
 
     async def reload(self) -> ReloadResult: ...
 

@@ -61,7 +61,7 @@ class Daemon:
         self._programs: dict[str, Program] = {}
         self._stopping: asyncio.Event | None = None
         self._signals = 0
-        self._reload_lock: asyncio.Lock | None = None
+        self._change_lock: asyncio.Lock | None = None  # one reload, roll or scale at a time
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
         self._health: HealthChecker | None = None
@@ -78,7 +78,7 @@ class Daemon:
         """Start everything, serve until a stop is requested, then stop everything."""
         raise_fd_limit()
         self._stopping = asyncio.Event()
-        self._reload_lock = asyncio.Lock()
+        self._change_lock = asyncio.Lock()
         await self._control.start()
         pid_file = self.config.daemon.state_dir / "wharf.pid"
         pid_file.write_text(f"{os.getpid()}\n")
@@ -228,6 +228,17 @@ class Daemon:
     async def scale_app(self, app: str, count: int, timeout: float) -> None:
         """Run `count` instances of `app`: new ones join the pool once running; removed ones
         leave the pool first and are stopped once their requests in flight have finished."""
+        assert self._change_lock is not None
+        async with self._change_lock:
+            await self._scale(app, count, timeout)
+
+    async def roll_app(self, app: str, timeout: float) -> None:
+        """Replace the instances of `app` with no drop in capacity (see `_roll`)."""
+        assert self._change_lock is not None
+        async with self._change_lock:
+            await self._roll(app, timeout)
+
+    async def _scale(self, app: str, count: int, timeout: float) -> None:
         program = self._selected(app)[0]
         if count < len(program.instances):
             leaving = program.instances[count:]
@@ -251,12 +262,11 @@ class Daemon:
         self._output.configure(app)
         count = len(program.instances)
         timeout = app.startsecs + app.ready_timeout + 5.0
-        await self.roll_app(name, timeout, replace(app, instances=count))
+        await self._roll(name, timeout, replace(app, instances=count))
         if app.instances != count:
-            await self.scale_app(name, app.instances, timeout)
+            await self._scale(name, app.instances, timeout)
 
-    async def roll_app(self, app: str, timeout: float,
-                       config: AppConfig | None = None) -> None:
+    async def _roll(self, app: str, timeout: float, config: AppConfig | None = None) -> None:
         """Replace the instances of `app` (with `config`, if it changed) in batches of
         `max_surge`, with no drop in capacity: start new processes, wait until they are ready,
         put them in the pool, drain the old ones, stop them. A new process that does not become
@@ -349,12 +359,13 @@ class Daemon:
 
     async def reload(self) -> ReloadResult:
         """Re-read the config file; apply the difference app by app. A bad file changes nothing."""
-        assert self._reload_lock is not None
-        async with self._reload_lock:
+        assert self._change_lock is not None
+        async with self._change_lock:
             new = await asyncio.to_thread(load_config, self.config.path)
             if new.daemon.state_dir != self.config.daemon.state_dir:
                 log.warning("wharf: daemon.state_dir changed; it takes effect at the next `up`")
             result = ReloadResult([], [], [], [], [])
+            kept: dict[str, AppConfig] = {}  # apps whose roll failed, at their running config
             old_apps = self.config.apps
             self._apply_ports(new)
             for name in [n for n in old_apps if n not in new.apps]:
@@ -369,7 +380,7 @@ class Daemon:
                     result.unchanged.append(name)
                 elif old.same_except_instances(app):
                     self._output.configure(app)
-                    await self.scale_app(name, app.instances, app.stop_timeout + 30.0)
+                    await self._scale(name, app.instances, app.stop_timeout + 30.0)
                     result.scaled.append(name)
                 else:
                     try:
@@ -377,11 +388,13 @@ class Daemon:
                         result.rolled.append(name)
                     except ControlError as exc:
                         result.failed.append(f"{name} ({exc.message})")
+                        kept[name] = old  # still running: the next reload tries again
             proxy = self._programs.get(PROXY_APP)
             self._programs = {n: self._programs[n] for n in new.apps}
             if proxy is not None:
                 self._programs[PROXY_APP] = proxy
-            self.config = new
+            self.config = replace(new, apps={**new.apps, **kept}) if kept else new
+            self._track_readiness()
             await self._sync_proxy_async(new)
             return result
 
@@ -499,6 +512,17 @@ class Daemon:
         if program is not None and program.app.instances != config.proxy.workers:
             await program.scale(config.proxy.workers)
         self._sync_proxy(config)
+
+    def _track_readiness(self) -> None:
+        """Probe the running instances of every routed app: a reload may have given an app
+        its first route, and its instances became RUNNING before anyone asked."""
+        if self._readiness is None:
+            return
+        for name, program in self._programs.items():
+            if name != PROXY_APP and self._routed(name):
+                for i in program.instances:
+                    if i.state == State.RUNNING and i.pid is not None:
+                        self._readiness.track(i.app, i.index, i.pid, i.port)
 
     def _routed(self, app: str) -> bool:
         return any(route.app == app for route in self.config.routes)
