@@ -15,6 +15,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2: header and cookie names
 
 
 def _type_name(value: Any) -> str:
@@ -35,6 +36,27 @@ def duration(value: Any) -> float:
     if seconds < 0:
         raise ValueError(f"must not be negative, got {value!r}")
     return seconds
+
+
+def positive_duration(value: Any) -> float:
+    """A duration that must be more than zero (an interval, a timeout)."""
+    seconds = duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be more than zero, got {value!r}")
+    return seconds
+
+
+def number(minimum: float, maximum: float) -> Callable[[Any], float]:
+    """A converter that accepts a number within [minimum, maximum]."""
+
+    def convert(value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"must be a number, got {_type_name(value)}")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"must be between {minimum:g} and {maximum:g}, got {value}")
+        return float(value)
+
+    return convert
 
 
 def byte_size(value: Any) -> int:

@@ -203,6 +203,13 @@ def _hash_key(value: Any) -> str:
     raise ValueError(f"must be \"header:NAME\", \"cookie:NAME\" or \"uri\", got {value!r}")
 
 
+def _cookie_name(value: Any) -> str:
+    if not isinstance(value, str) or not c.TOKEN.fullmatch(value):
+        raise ValueError(f"must be a cookie name (letters, digits, !#$%&'*+-.^_`|~), "
+                         f"got {value!r}")
+    return value
+
+
 def _status_range(value: Any) -> tuple[int, int]:
     if isinstance(value, str):
         first, sep, last = value.partition("-")
@@ -229,8 +236,8 @@ class HealthConfig:
     """Active health checks of a route's backends (`health = {...}`), as HAProxy does them."""
 
     path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect is the check
-    interval: Annotated[float, c.duration] = 2.0
-    timeout: Annotated[float, c.duration] = 1.0
+    interval: Annotated[float, c.positive_duration] = 2.0
+    timeout: Annotated[float, c.positive_duration] = 1.0
     rise: Annotated[int, c.integer(1, 100)] = 2
     fall: Annotated[int, c.integer(1, 100)] = 3
     status: Annotated[tuple[int, int], _status_range] = (200, 399)
@@ -269,12 +276,12 @@ class RouteConfig:
     balance: Annotated[Balance, c.one_of("round_robin", "weighted", "least_conn", "ip_hash",
                                          "hash", "cookie", "p2c", "ewma")] = "round_robin"
     hash_key: Annotated[str, _hash_key] = "uri"
-    cookie: str = "wharf_backend"
+    cookie: Annotated[str, _cookie_name] = "wharf_backend"
     health: HealthConfig | None = None
     max_conns: Annotated[int, c.integer(0, 1_000_000)] = 0  # per backend; 0: no limit
     queue_timeout: Annotated[float, c.duration] = 5.0
     retries: Annotated[int, c.integer(0, 10)] = 2
-    retry_budget: float = 0.2
+    retry_budget: Annotated[float, c.number(0.0, 1.0)] = 0.2
     eject_after: Annotated[int, c.integer(0, 1000)] = 5
     ejection: Annotated[float, c.duration] = 10.0
     slow_start: Annotated[float, c.duration] = 0.0

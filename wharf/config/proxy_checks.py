@@ -8,11 +8,11 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
+from wharf.config.converters import TOKEN
 from wharf.config.model import AppConfig, ProxyConfig, RouteConfig
 from wharf.errors import Problem
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
+_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 def resolve_proxy(proxy: ProxyConfig, state_dir: Path, base: Path) -> ProxyConfig:
@@ -45,7 +45,7 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
                                     f"a path starting with '/', got {route.redirect!r}"))
         for field in ("headers", "add_request_headers", "add_response_headers"):
             for name, value in getattr(route, field).items():
-                if not _TOKEN.match(name) or not _VALUE.match(value):
+                if not TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
                     problems.append(Problem(f"{key}.{field}.{name}",
                                             "is not a valid header name and value"))
         resolved.append(route)

@@ -81,6 +81,8 @@ async def probe(backend: Backend, config: HealthConfig) -> str:
         return "" if low <= status <= high else f"status {status}"
     except (OSError, TimeoutError) as exc:
         return f"check failed: {exc or 'timeout'}"
+    except ValueError:  # a status line longer than the reader's limit
+        return "not an HTTP response"
     finally:
         writer.close()
 

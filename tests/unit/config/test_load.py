@@ -201,3 +201,27 @@ def test_instances_must_be_a_count_or_auto(tmp_path):
         instances = "many"
     """))
     assert found == ["apps.w.instances: must be a number of instances or \"auto\", got 'many'"]
+
+
+def test_route_values_out_of_range_are_problems(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [[routes]]
+        servers = ["127.0.0.1:9000"]
+        retry_budget = 2
+        cookie = "a b"
+        health = { interval = "0s", timeout = 0 }
+    """))
+    assert "routes[0].retry_budget: must be between 0 and 1, got 2" in found
+    assert "routes[0].cookie: must be a cookie name (letters, digits, !#$%&'*+-.^_`|~), " \
+        "got 'a b'" in found
+    assert "routes[0].health.interval: must be more than zero, got '0s'" in found
+    assert "routes[0].health.timeout: must be more than zero, got 0" in found
+
+
+def test_a_header_value_with_a_line_break_is_a_problem(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [[routes]]
+        servers = ["127.0.0.1:9000"]
+        add_request_headers = { X-A = "ends in a line break\\n" }
+    """))
+    assert len(found) == 1 and found[0].startswith("routes[0].add_request_headers"), found
