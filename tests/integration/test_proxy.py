@@ -415,10 +415,11 @@ def test_a_large_upload_is_streamed_not_read_whole(tmp_path: Path):
 def test_trusted_proxies_keep_and_extend_forwarded_headers(tmp_path: Path):
     with proxy_to_upstream(tmp_path, 'trusted_proxies = ["127.0.0.0/8"]') as (_, upstream, port):
         get(port, "/echo-trusted", headers="X-Forwarded-For: 203.0.113.9\r\n"
+                                           "X-Forwarded-For: 198.51.100.2\r\n"
                                            "X-Forwarded-Proto: https\r\n"
                                            "X-Forwarded-Host: public.example\r\n")
         seen = [r for r in upstream.requests if r.target == "/echo-trusted"][-1]
-        assert seen.header_values("X-Forwarded-For") == ["203.0.113.9, 127.0.0.1"]
+        assert seen.header_values("X-Forwarded-For") == ["203.0.113.9, 198.51.100.2, 127.0.0.1"]
         assert seen.header_values("X-Forwarded-Proto") == ["https"]
         assert seen.header_values("X-Forwarded-Host") == ["public.example"]
 

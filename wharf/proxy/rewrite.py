@@ -73,7 +73,7 @@ def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
             if not trusted:
                 continue
             if lname == b"x-forwarded-for":
-                xff = value + b", "
+                xff += value + b", "  # several lines are one list, in order
                 continue
             seen_proto = seen_proto or lname == b"x-forwarded-proto"
             seen_host = seen_host or lname == b"x-forwarded-host"

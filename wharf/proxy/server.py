@@ -310,13 +310,18 @@ class ClientConnection:
             self._write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def client_ip(self, ex: Exchange) -> bytes:
-        """The client's address: the peer, unless the peer is a trusted proxy that says whom
-        it forwards for (the first address of X-Forwarded-For)."""
-        if self.trusted:
-            for name, value in ex.headers:
-                if len(name) == 15 and name.lower() == b"x-forwarded-for":
-                    return value.split(b",")[0].strip()
-        return self.peer_ip
+        """The client's address: the peer, unless the peer is a trusted proxy; then the last
+        address of X-Forwarded-For that is not a trusted proxy (nginx's real_ip_recursive).
+        The addresses left of it were written by the client itself and prove nothing."""
+        if not self.trusted:
+            return self.peer_ip
+        chain = [address.strip() for name, value in ex.headers
+                 if len(name) == 15 and name.lower() == b"x-forwarded-for"
+                 for address in value.split(b",")]
+        for address in reversed(chain):
+            if address and not self.plane.is_trusted(address.decode("latin-1")):
+                return address
+        return chain[0] if chain and chain[0] else self.peer_ip  # every hop trusted
 
     def set_deadline(self, seconds: float, kind: str) -> None:
         """Arm the one deadline this connection has (checked by the worker's sweep)."""
