@@ -429,6 +429,36 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
         wharf.close()
 
 
+def test_a_roll_waits_for_the_health_checks_of_the_new_instance(tmp_path: Path):
+    """With one instance, draining the old one before the new one is up in the route's
+    health checks would leave no backend at all."""
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        startsecs = "0.3s"
+        drain_timeout = "5s"
+        [[routes]]
+        app = "web"
+        health = {{ path = "/", interval = "200ms", rise = 3 }}
+    """)
+    try:
+        wharf.up()
+        wait_until(lambda: b"instance=" in probe(port), message="a healthy instance")
+        before = wharf.row("web")["pid"]
+        with under_load(port, clients=4) as results:
+            rolled = wharf.run("reload", "web")
+            assert rolled.returncode == 0, rolled.stderr
+            wait_until(lambda: len(results) > 50, message="traffic after the roll")
+        assert wharf.row("web")["pid"] != before
+    finally:
+        wharf.close()
+    assert set(results) == {200}, Counter(results)
+
+
 def test_a_failed_roll_is_tried_again_by_the_next_reload(tmp_path: Path):
     port = free_port()
     flag = tmp_path / "broken"

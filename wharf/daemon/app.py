@@ -87,8 +87,8 @@ class Daemon:
                              (signal.SIGHUP, self.handle_hup)):
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
-        self._health = HealthChecker(self._schedule_publish)
-        self._readiness = Readiness(self._readiness_changed)
+        self._health = HealthChecker(self._pool_changed)
+        self._readiness = Readiness(self._pool_changed)
         try:
             await self._publisher.start()
             self._apply_ports(self.config)
@@ -261,7 +261,7 @@ class Daemon:
         program = self._programs[name]
         self._output.configure(app)
         count = len(program.instances)
-        timeout = app.startsecs + app.ready_timeout + 5.0
+        timeout = app.startsecs + app.ready_timeout + self._health_wait(name) + 5.0
         await self._roll(name, timeout, replace(app, instances=count))
         if app.instances != count:
             await self._scale(name, app.instances, timeout)
@@ -334,15 +334,38 @@ class Daemon:
         await self._notifier.wait_for(stopped, timeout)
 
     def _is_ready(self, instance: Instance) -> bool:
+        """RUNNING, and if a route sends to its app: ready, and up in the route's active
+        health checks (a roll that drained an old instance for a new one still being checked
+        would leave the pool short)."""
         if instance.state != State.RUNNING:
             return False
-        return not self._routed(instance.app.name) or self._readiness is None or \
-            self._readiness.is_ready(instance.app.name, instance.index, instance.pid)
+        if not self._routed(instance.app.name) or self._readiness is None:
+            return True
+        return self._readiness.is_ready(instance.app.name, instance.index, instance.pid) \
+            and not self._health_pending(instance)
+
+    def _health_pending(self, instance: Instance) -> list[str]:
+        """The health-checked routes to its app in which the instance is not up yet."""
+        if self._health is None or instance.app.socket is not None:
+            return []  # socket mode: one address for every instance, nothing to tell apart
+        states = self._health.states()
+        backend = Backend(LOCALHOST, instance.port, instance.app.weight)
+        return [service_name(index) for index, route in enumerate(self.config.routes)
+                if route.app == instance.app.name and route.health is not None and not (
+                    (state := states.get((service_name(index), backend))) and state.up)]
+
+    def _health_wait(self, app: str) -> float:
+        """How long active health checks take at most to pass a new instance of `app`."""
+        return max((r.health.rise * r.health.interval + r.health.timeout
+                    for r in self.config.routes if r.app == app and r.health is not None),
+                   default=0.0)
 
     def _why_not_ready(self, instance: Instance) -> str:
         failure = self._readiness.failures.get((instance.app.name, instance.index), "") \
             if self._readiness is not None else ""
-        return instance.machine.reason or failure or "not ready in time"
+        pending = self._health_pending(instance) if instance.state == State.RUNNING else []
+        unhealthy = f"not up in the health checks of {', '.join(pending)}" if pending else ""
+        return instance.machine.reason or failure or unhealthy or "not ready in time"
 
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
@@ -535,7 +558,8 @@ class Daemon:
         return not self._routed(name) or self._readiness is None or \
             self._readiness.is_ready(name, instance.index, instance.pid)
 
-    def _readiness_changed(self) -> None:
+    def _pool_changed(self) -> None:
+        """A readiness or health check changed its mind: publish, and wake whoever waits."""
         self._schedule_publish()
         self._notifier.notify()
 
@@ -550,7 +574,8 @@ class Daemon:
         if self.config.proxy is None:
             return
         config = self.config
-        ready = {name: [i.port for i in program.instances if self._takes_traffic(i)]
+        ready = {name: [i.port for i in (*program.instances, *program.pending)
+                        if self._takes_traffic(i)]
                  for name, program in self._programs.items() if name != PROXY_APP}
         down: frozenset[tuple[str, Backend]] = frozenset()
         if self._health is not None:

@@ -55,6 +55,9 @@ class Program:
                  on_change: Callable[[Instance, State, State], None]) -> None:
         self.app = app
         self.instances: list[Instance] = []
+        # Replacements of a rolling reload, not yet adopted: they join the pool once ready,
+        # beside the instances they will replace.
+        self.pending: list[Instance] = []
         self._spawner = spawner
         self._ports = ports
         self._output = output
@@ -136,12 +139,14 @@ class Program:
         instance = Instance(app, index, port, self._spawner, self._output, self._clock,
                             self._on_change)
         instance.listen_fd = self.listen_fd
+        self.pending.append(instance)
         return instance
 
     def adopt(self, replacement: Instance) -> Instance:
         """Put a replacement in its place; return the instance it replaces."""
         old = self.instances[replacement.index]
         self.instances[replacement.index] = replacement
+        self.pending.remove(replacement)
         self.app = replacement.app
         if self._ports is not None:
             self._ports.release(self.app.name, replacement.index)
@@ -150,6 +155,7 @@ class Program:
 
     def discard(self, replacement: Instance) -> None:
         """A replacement that will not be used: give its port back."""
+        self.pending.remove(replacement)
         if self._ports is not None:
             self._ports.release(self.app.name, SURGE + replacement.index)
 
