@@ -385,8 +385,9 @@ class Daemon:
         assert self._change_lock is not None
         async with self._change_lock:
             new = await asyncio.to_thread(load_config, self.config.path)
-            if new.daemon.state_dir != self.config.daemon.state_dir:
-                log.warning("wharf: daemon.state_dir changed; it takes effect at the next `up`")
+            for key in ("state_dir", "port_range"):
+                if getattr(new.daemon, key) != getattr(self.config.daemon, key):
+                    log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
             result = ReloadResult([], [], [], [], [])
             kept: dict[str, AppConfig] = {}  # apps whose roll failed, at their running config
             old_apps = self.config.apps
