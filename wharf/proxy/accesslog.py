@@ -11,6 +11,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from wharf.proxy.http1 import header_value
+
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.server import ClientConnection
@@ -76,11 +78,8 @@ class AccessLog:
 
     @staticmethod
     def _header(ex: Exchange | None, name: bytes) -> str:
-        if ex is not None:
-            for n, v in ex.headers:
-                if n.lower() == name:
-                    return v.decode("latin-1")
-        return "-"
+        value = header_value(ex.headers, name) if ex is not None else None
+        return "-" if value is None else value.decode("latin-1")
 
     def _combined(self, client: ClientConnection, ex: Exchange | None, status: int) -> bytes:
         when = time.strftime("%d/%b/%Y:%H:%M:%S %z")

@@ -28,7 +28,7 @@ from wharf.proxy.http1 import LAST_CHUNK, chunk
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import retry_after
 from wharf.proxy.rewrite import filtered_response_headers, request_head
-from wharf.proxy.services import KEY_COOKIE, KEY_HEADER, KEY_IP, KEY_URI, ServiceState
+from wharf.proxy.services import KEY_HEADER, KEY_IP, KEY_URI, ServiceState
 from wharf.proxy.upstream import UpstreamConnection
 from wharf.registry.snapshot import Backend, Route
 
@@ -39,6 +39,7 @@ _NO_BODY_STATUS: Final = frozenset({204, 304})
 # Methods a request may be sent again with after a reset (RFC 9110 9.2.2).
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
 _STATUS_LINE: Final = [http1.status_line(code) for code in range(600)]
+_VIA_LINE: Final = b"Via: " + http1.VIA + b"\r\n"
 # How much of a request body is validated before the backend sees any of it.
 BODY_BUFFER: Final = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
@@ -170,12 +171,7 @@ class Exchange:
             host = client.host_name
         else:
             client.host_seen = host
-            host = host.lower()
-            if host[:1] != b"[":
-                colon = host.find(b":")
-                if colon >= 0:
-                    host = host[:colon]
-            client.host_name = host
+            host = client.host_name = http1.host_without_port(host)
         router = plane.router
         route = router.match(host, path, method,
                              self._header_lookup if router.needs_headers else None)
@@ -242,7 +238,7 @@ class Exchange:
         self.backend = svc.backends[index]
         self.load = load = svc.loads[index]
         self.pool = svc.pools[index]
-        if svc.key_kind == KEY_COOKIE:
+        if svc.sticky:
             self.pinned = svc.ids[index]
         load.inflight += 1
         if svc.measures_latency:
@@ -261,7 +257,7 @@ class Exchange:
             return
         load.inflight -= 1
         svc = self.svc
-        if svc is not None and svc.queue:
+        if svc is not None:
             while svc.queue:
                 waiting = svc.queue.popleft()
                 if not waiting.done:
@@ -296,10 +292,7 @@ class Exchange:
         return parts[2] if parts else ""
 
     def _header_lookup(self, name: bytes) -> bytes | None:
-        for n, v in self.headers:
-            if n.lower() == name:
-                return v
-        return None
+        return http1.header_value(self.headers, name)
 
     def _redirect(self, route: Route) -> None:
         assert route.redirect is not None
@@ -435,11 +428,10 @@ class Exchange:
             lines[0] = status_line
         for name_s, value_s in route.add_response_headers:
             lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
-        if self.pinned and self.pinned != self.key and svc is not None \
-                and svc.service.balance == "cookie":
+        if self.pinned and self.pinned != self.key and svc is not None:
             lines += (b"Set-Cookie: ", svc.key_name, b"=", self.pinned,
                       b"; Path=/; HttpOnly; SameSite=Lax\r\n")
-        lines.append(b"Via: 1.1 wharf\r\n")
+        lines.append(_VIA_LINE)
         if not self.request_complete and not tunnel:
             self.close_client = True  # the backend answered early; the rest of the body is moot
         if not no_body and not tunnel and (chunked_in or not has_length):

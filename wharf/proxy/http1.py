@@ -40,7 +40,7 @@ def simple_response(status: int, body: bytes = b"", close: bool = False,
     """A complete response with a small text body (errors, redirects)."""
     if not body and status >= 400:
         body = b"%d %s\n" % (status, reason(status))
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)),
+    lines = [status_line(status),
              b"Content-Type: text/plain; charset=utf-8\r\n",
              b"Content-Length: %d\r\n" % len(body)]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]
@@ -52,7 +52,7 @@ def simple_response(status: int, body: bytes = b"", close: bool = False,
 
 def has_dot_segment(path: str) -> bool:
     """True if the path has a `.` or `..` segment, raw or percent-encoded."""
-    if "/." not in path and "%2" not in path and "%2" not in path.lower():
+    if "/." not in path and "%2" not in path:
         return False
     decoded = path.replace("%2e", ".").replace("%2E", ".").replace("%2f", "/").replace("%2F", "/")
     return any(seg in (".", "..") for seg in decoded.split("/"))
@@ -74,12 +74,20 @@ def split_target(target: bytes) -> tuple[str, str, str] | None:
     return host, path.decode("latin-1"), query.decode("latin-1")
 
 
-def host_without_port(host: str) -> str:
+def host_without_port(host: bytes) -> bytes:
     """`Example.com:8080` → `example.com`; IPv6 literals keep their brackets."""
-    if host.startswith("["):
-        end = host.find("]")
-        return host[: end + 1].lower()
-    return host.partition(":")[0].lower()
+    if host[:1] == b"[":
+        return host[:host.find(b"]") + 1].lower()
+    colon = host.find(b":")
+    return (host if colon < 0 else host[:colon]).lower()
+
+
+def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header `name` (lower case), or None."""
+    for n, v in headers:
+        if n.lower() == name:
+            return v
+    return None
 
 
 def chunk(data: bytes) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, VIA
+from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, VIA, header_value
 from wharf.proxy.routing import strip
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def request_head(ex: Exchange) -> bytes:
         lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
     if ex.upgrade:
         lines.append(b"Connection: upgrade\r\nUpgrade: ")
-        lines += (_upgrade_token(ex), b"\r\n")
+        lines += (header_value(ex.headers, b"upgrade") or b"", b"\r\n")
     if ex.body_chunked:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     lines.append(b"\r\n")
@@ -86,13 +86,6 @@ def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
     if ex.host and not seen_host:
         lines += (b"X-Forwarded-Host: ", ex.host, b"\r\n")
     lines += (b"Via: ", VIA, b"\r\n")
-
-def _upgrade_token(ex: Exchange) -> bytes:
-    for name, value in ex.headers:
-        if name.lower() == b"upgrade":
-            return value
-    return b""
-
 
 def filtered_response_headers(ex: Exchange, lines: list[bytes],
                               headers: list[tuple[bytes, bytes]], tunnel: bool) -> None:

@@ -65,6 +65,7 @@ class ServiceState:
         else:
             self.key_kind = KEY_URI if kind == "hash" else KEY_NONE
         self.key_name = name
+        self.sticky = kind == "cookie"  # pins a client with a cookie (not `hash` on one)
         self.measures_latency = kind == "ewma"
         self.backends: tuple[Backend, ...] = ()
         self.loads: list[Load] = []

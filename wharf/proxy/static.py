@@ -76,8 +76,7 @@ class StaticServer:
         """Answer `ex` from the route's directory."""
         assert route.static is not None
         if ex.method not in (b"GET", b"HEAD"):
-            return ex.respond(http1.simple_response(
-                405, headers=((b"Allow", b"GET, HEAD"),), close=not ex.request_complete), 405)
+            return ex.fail(405, ((b"Allow", b"GET, HEAD"),))
         rel = unquote(strip(route.path, ex.path), errors="strict")
         if "\x00" in rel or http1.has_dot_segment(rel):
             return ex.fail(400)
@@ -155,7 +154,7 @@ class StaticServer:
               length: int | None, body: bool) -> bytes:
         ex.status = status
         ex.response_started = True
-        lines = [b"HTTP/1.1 %d %s\r\n" % (status, http1.reason(status))]
+        lines = [http1.status_line(status)]
         lines += [n + b": " + v + b"\r\n" for n, v in headers]
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)

@@ -26,9 +26,10 @@ def test_has_dot_segment(path, dotted):
 
 
 def test_host_without_port():
-    assert http1.host_without_port("Example.COM:8080") == "example.com"
-    assert http1.host_without_port("[::1]:80") == "[::1]"
-    assert http1.host_without_port("h") == "h"
+    assert http1.host_without_port(b"Example.COM:8080") == b"example.com"
+    assert http1.host_without_port(b"[::1]:80") == b"[::1]"
+    assert http1.host_without_port(b"[::1]") == b"[::1]"
+    assert http1.host_without_port(b"h") == b"h"
 
 
 def test_simple_response_is_complete_and_small():

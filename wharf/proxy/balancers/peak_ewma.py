@@ -9,11 +9,9 @@ wins it back gradually.
 from __future__ import annotations
 
 import math
-import random
 
 from wharf.proxy.balancers import Load
 from wharf.proxy.balancers.p2c import PowerOfTwo
-from wharf.registry.snapshot import Backend
 
 DECAY = 10.0  # seconds, as Linkerd's default
 
@@ -30,10 +28,6 @@ def observe(load: Load, latency: float, now: float) -> None:
 
 class PeakEwma(PowerOfTwo):
     """Power of two choices weighed by expected latency."""
-
-    def __init__(self, backends: tuple[Backend, ...], loads: list[Load],
-                 rng: random.Random | None = None) -> None:
-        super().__init__(backends, loads, rng)
 
     def __repr__(self) -> str:
         return f"<PeakEwma ewma={[round(load.ewma, 4) for load in self._loads]}>"

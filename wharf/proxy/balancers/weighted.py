@@ -13,7 +13,6 @@ class SmoothWeighted:
     """Weighted round robin without bursts."""
 
     def __init__(self, backends: tuple[Backend, ...]) -> None:
-        self._backends = backends
         self._weights = [b.weight for b in backends]
         self._scores = [0] * len(backends)
 
