@@ -1,19 +1,24 @@
 """Helpers shared by the benchmarks in bench/: processes seen through /proc, running commands,
-installing Debian packages without starting their services, cleaning up by pid, reporting.
+HTTP checks on 127.0.0.1 and log scans, installing Debian packages without starting their
+services, the --only option, cleaning up by pid, reporting.
 
 The scripts import it as `common` (Python puts a script's own directory first on sys.path).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -216,6 +221,69 @@ def trap_signals() -> None:
         signal.signal(sig, on_signal)
 
 
+# -- HTTP on 127.0.0.1, logs ------------------------------------------------------------------
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
+    """One `GET /` to 127.0.0.1:port: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_serving(port: int, what: str, body: bytes, timeout: float,
+                 log: Path | None = None) -> None:
+    """Wait until `GET /` on `port` answers 200 with `body`; BenchError after `timeout`
+    seconds, with the last answer (and the tail of `log`, if given)."""
+    last = "no answer"
+
+    def ok() -> bool:
+        nonlocal last
+        try:
+            status, got = http_get(port)
+        except OSError as exc:
+            last = str(exc)
+            return False
+        last = f"status {status}, body {got[:60]!r}"
+        return status == 200 and got == body
+
+    try:
+        wait_until(ok, timeout, f"{what} to serve on port {port}", interval=0.1)
+    except BenchError as exc:
+        tail = log_tail(log) if log else ""
+        raise BenchError(f"{exc} (last: {last}){tail}") from None
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log file, for an error message."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return " | log: " + " / ".join(text) if text else ""
+
+
+def grep_log(path: Path, pattern: re.Pattern[str], limit: int = 20) -> list[str]:
+    """Lines of `path` matching `pattern` (at most `limit`, then a count of the rest)."""
+    try:
+        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines()
+                 if pattern.search(ln)]
+    except OSError:
+        return []
+    more = [f"... and {len(lines) - limit} more such lines"] if len(lines) > limit else []
+    return [f"{path.name}: {ln}" for ln in lines[:limit]] + more
+
+
 # -- installing what is missing ---------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -256,6 +324,30 @@ def apt_install(packages: Sequence[str], commands: Sequence[str],
             return str(exc)
     missing = [c for c in commands if not shutil.which(c)]
     return f"{', '.join(missing)} not found after install" if missing else None
+
+
+# -- the command line, cleanup ----------------------------------------------------------------
+
+def selected_tools(parser: argparse.ArgumentParser, only: str, tools: Sequence[str]) -> list[str]:
+    """The tools named in `only` (--only: a comma list), in order and each once; a usage
+    error (exit 2) if none is named or one is not in `tools`."""
+    chosen = list(dict.fromkeys(t.strip() for t in only.split(",") if t.strip()))
+    if not chosen or any(t not in tools for t in chosen):
+        parser.error(f"--only takes a comma list of {', '.join(tools)}; got {only!r}")
+    return chosen
+
+
+def clean_up(workdir: Path | None = None) -> list[str]:
+    """The end of a run, whatever happened: cancel the time budget, kill by pid (and warn
+    about) what was left behind, remove `workdir`. Returns the processes left behind."""
+    signal.alarm(0)
+    stray = leftovers()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if stray:
+        print("warning: processes left behind, killed by pid: " + "; ".join(stray),
+              file=sys.stderr)
+    return stray
 
 
 # -- reporting --------------------------------------------------------------------------------
@@ -306,11 +398,7 @@ def run_and_clean_up(bench: _Runnable, workdir: Path, notes: list[str],
         try:
             bench.close()
         finally:
-            stray = leftovers()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if stray:
-                print("warning: processes left behind, killed by pid: " + "; ".join(stray),
-                      file=sys.stderr)
+            stray = clean_up(workdir)
     if stray:
         notes.append("processes left behind, killed by pid: " + "; ".join(stray))
     return stray

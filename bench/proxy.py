@@ -86,7 +86,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -108,15 +107,20 @@ from common import (
     children_of,
     cpu_seconds,
     format_table,
+    free_port,
+    grep_log,
     kill,
+    log_tail,
     machine_info,
     pin,
     raise_fd_limit,
     rss_kib,
     run,
     run_and_clean_up,
+    selected_tools,
     trap_signals,
     wait_gone,
+    wait_serving,
     wait_until,
     write_json,
 )
@@ -139,65 +143,6 @@ START_TIMEOUT = 20.0
 
 
 # -- small helpers ----------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def http_get(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
-    """One `GET /` to 127.0.0.1:port: (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/")
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def wait_serving(port: int, what: str, log: Path | None = None) -> None:
-    """Wait until `GET /` through `port` answers 200 with the upstream's body."""
-    last = "no answer"
-
-    def ok() -> bool:
-        nonlocal last
-        try:
-            status, body = http_get(port)
-        except OSError as exc:
-            last = str(exc)
-            return False
-        last = f"status {status}, body {body[:60]!r}"
-        return status == 200 and body == BODY
-
-    try:
-        wait_until(ok, START_TIMEOUT, f"{what} to serve on port {port}", interval=0.1)
-    except BenchError as exc:
-        tail = log_tail(log) if log else ""
-        raise BenchError(f"{exc} (last: {last}){tail}") from None
-
-
-def log_tail(path: Path, lines: int = 5) -> str:
-    """The last lines of a log file, for an error message."""
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()[-lines:]
-    except OSError:
-        return ""
-    return " | log: " + " / ".join(text) if text else ""
-
-
-def grep_log(path: Path, pattern: re.Pattern[str], limit: int = 20) -> list[str]:
-    """Lines of `path` matching `pattern` (at most `limit`, then a count of the rest)."""
-    try:
-        lines = [ln.rstrip() for ln in path.read_text(errors="replace").splitlines()
-                 if pattern.search(ln)]
-    except OSError:
-        return []
-    more = [f"... and {len(lines) - limit} more such lines"] if len(lines) > limit else []
-    return [f"{path.name}: {ln}" for ln in lines[:limit]] + more
-
 
 def taskset(cpu: int | None) -> list[str]:
     """The `taskset -c CPU` prefix, or nothing when pinning is off."""
@@ -313,7 +258,7 @@ class Proxy:
 
     def wait_ready(self, what: str, log: Path | None) -> None:
         """Wait until it serves: by default, `GET /` answers the upstream's body."""
-        wait_serving(self.port, what, log)
+        wait_serving(self.port, what, BODY, START_TIMEOUT, log)
 
     def serving_pids(self) -> list[int]:
         """The process(es) that serve traffic: pinned, and measured for RSS."""
@@ -419,7 +364,7 @@ class HaproxyProxy(Proxy):
             self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.conf)],
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_serving(self.port, "haproxy", self.log)
+        wait_serving(self.port, "haproxy", BODY, START_TIMEOUT, self.log)
 
     def serving_pids(self) -> list[int]:
         if self.proc is None:
@@ -701,27 +646,64 @@ async def idle_memory(proxy: Proxy, count: int) -> dict[str, Any]:
 
 # -- the run ----------------------------------------------------------------------------------
 
-class Bench:
-    """The upstream and the proxies, their measurements, and their cleanup."""
+class BenchBase:
+    """What both benchmarks share: the settings, the CPUs, an nginx upstream (set by the
+    subclass), the proxies started so far (each numbered by its starts), their cleanup.
+    Each subclass records its own results."""
+
+    upstream: Nginx
 
     def __init__(self, args: argparse.Namespace, workdir: Path, pinning: bool) -> None:
         self.args = args
         self.workdir = workdir
         self.load_cpu = LOAD_CPU if pinning else None
         self.proxy_cpu = PROXY_CPU if pinning else None
-        self.upstream_port = free_port()
-        self.upstream = Nginx(workdir / "upstream", upstream_http(self.upstream_port),
-                              cpu=self.load_cpu)
         self.upstream_problems: list[str] = []
         self.notes: list[str] = []
         self.proxies: dict[str, Proxy] = {}
         self.starts: dict[str, int] = {}
-        self.results: dict[str, dict[str, Any]] = {
-            name: {"rounds": [], "problems": []} for name in args.tools}
 
     def say(self, text: str) -> None:
         """Progress, on stderr."""
         print(text, file=sys.stderr, flush=True)
+
+    def new_proxy(self, name: str, workdir: Path, port: int) -> Proxy:
+        """A proxy of kind `name`, not yet started, in `workdir`, listening on `port`."""
+        raise NotImplementedError
+
+    def launch(self, name: str) -> Proxy:
+        """Start (or restart) one proxy, in a workdir of its own, and pin its serving
+        process(es) to the proxy CPU."""
+        self.starts[name] = self.starts.get(name, 0) + 1
+        proxy = self.new_proxy(name, self.workdir / f"{name}-{self.starts[name]}", free_port())
+        self.proxies[name] = proxy
+        proxy.start()
+        if self.proxy_cpu is not None:
+            for pid in proxy.serving_pids():
+                pin(pid, {self.proxy_cpu})
+        return proxy
+
+    def stop_upstream(self) -> None:
+        """Stop the upstream nginx, then keep what it logged."""
+        try:
+            self.upstream.stop()
+        finally:
+            self.upstream_problems = self.upstream.problems()
+
+
+class Bench(BenchBase):
+    """The upstream and the proxies, their measurements, and their cleanup."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, pinning: bool) -> None:
+        super().__init__(args, workdir, pinning)
+        self.upstream_port = free_port()
+        self.upstream = Nginx(workdir / "upstream", upstream_http(self.upstream_port),
+                              cpu=self.load_cpu)
+        self.results: dict[str, dict[str, Any]] = {
+            name: {"rounds": [], "problems": []} for name in args.tools}
+
+    def new_proxy(self, name: str, workdir: Path, port: int) -> Proxy:
+        return PROXIES[name](workdir, port, self.upstream_port, self.args.idle)
 
     def fail(self, name: str, exc: Exception) -> None:
         """Record that a proxy failed for good, and stop it."""
@@ -740,14 +722,7 @@ class Bench:
 
     def start_proxy(self, name: str) -> None:
         """Start (or restart) one proxy, pin its worker, warm it up."""
-        self.starts[name] = self.starts.get(name, 0) + 1
-        workdir = self.workdir / f"{name}-{self.starts[name]}"
-        proxy = PROXIES[name](workdir, free_port(), self.upstream_port, self.args.idle)
-        self.proxies[name] = proxy
-        proxy.start()
-        if self.proxy_cpu is not None:
-            for pid in proxy.serving_pids():
-                pin(pid, {self.proxy_cpu})
+        proxy = self.launch(name)
         self.results[name]["version"] = proxy.version()
         self.results[name]["serving_pids"] = proxy.serving_pids()
         self.say(f"[{name}] serving on port {proxy.port} (pid {proxy.serving_pids()}); "
@@ -834,7 +809,8 @@ class Bench:
     def run(self) -> None:
         """Everything, in order; the caller stops it all with close()."""
         self.upstream.start()
-        wait_serving(self.upstream_port, "the upstream nginx", self.upstream.log)
+        wait_serving(self.upstream_port, "the upstream nginx", BODY, START_TIMEOUT,
+                     self.upstream.log)
         self.say(f"upstream nginx on port {self.upstream_port}")
         for name in self.args.tools:
             try:
@@ -853,10 +829,7 @@ class Bench:
             except BenchError as exc:
                 self.results[name]["problems"].append(f"stopping: {exc}")
         self.proxies.clear()
-        try:
-            self.upstream.stop()
-        finally:
-            self.upstream_problems = self.upstream.problems()
+        self.stop_upstream()
 
 
 def summarize(result: dict[str, Any]) -> None:
@@ -1146,22 +1119,16 @@ STRATEGY_PROXIES: dict[str, type[StrategyWharf] | type[StrategyNginx]] = {
     "wharf": StrategyWharf, "nginx": StrategyNginx}
 
 
-class StrategyBench:
+class StrategyBench(BenchBase):
     """Four backends, Wharf and nginx in front of them, a wrk run per strategy and round."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path, pinning: bool) -> None:
-        self.args = args
-        self.workdir = workdir
-        self.load_cpu = LOAD_CPU if pinning else None
-        self.proxy_cpu = PROXY_CPU if pinning else None
+        super().__init__(args, workdir, pinning)
         self.ports = free_ports(BACKENDS)
         self.logs = workdir / "backends"
         self.upstream = Nginx(self.logs, backends_http(self.ports, self.logs),
                               cpu=self.load_cpu)
-        self.upstream_problems: list[str] = []
         self.tools = [t for t in STRATEGY_TOOLS if t in args.tools]
-        self.proxies: dict[str, StrategyWharf | StrategyNginx] = {}
-        self.starts: dict[str, int] = {}
         self.tool_info: dict[str, dict[str, Any]] = {
             t: {"problems": [], "restarts_by_bench": 0} for t in self.tools}
         self.targets = [(tool, s) for s in STRATEGIES for tool in self.tools
@@ -1172,12 +1139,10 @@ class StrategyBench:
             for tool, s in self.targets}
         self.deadline = time.monotonic() + STRATEGY_BUDGET - 30  # run_strategies sets it
         self.softirq = softirq_threads()
-        self.notes: list[str] = []
         self.interference: dict[str, list[str]] = {}
 
-    def say(self, text: str) -> None:
-        """Progress, on stderr."""
-        print(text, file=sys.stderr, flush=True)
+    def new_proxy(self, name: str, workdir: Path, port: int) -> Proxy:
+        return STRATEGY_PROXIES[name](workdir, port, self.ports)
 
     def hits(self) -> list[int]:
         """Requests each backend has logged so far (2 bytes a line)."""
@@ -1191,14 +1156,7 @@ class StrategyBench:
 
     def start_proxy(self, tool: str) -> None:
         """Start (or restart) one proxy and pin its serving process."""
-        self.starts[tool] = self.starts.get(tool, 0) + 1
-        workdir = self.workdir / f"{tool}-{self.starts[tool]}"
-        proxy = STRATEGY_PROXIES[tool](workdir, free_port(), self.ports)
-        self.proxies[tool] = proxy
-        proxy.start()
-        if self.proxy_cpu is not None:
-            for pid in proxy.serving_pids():
-                pin(pid, {self.proxy_cpu})
+        proxy = self.launch(tool)
         info = self.tool_info[tool]
         info["version"] = proxy.version()
         info.setdefault("serving_pids", []).append(proxy.serving_pids())
@@ -1409,10 +1367,7 @@ class StrategyBench:
                 self.retire(tool)
             except BenchError as exc:
                 self.tool_info[tool]["problems"].append(f"stopping: {exc}")
-        try:
-            self.upstream.stop()
-        finally:
-            self.upstream_problems = self.upstream.problems()
+        self.stop_upstream()
 
 
 def summarize_strategy(result: dict[str, Any]) -> None:
@@ -1699,9 +1654,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration = STRATEGY_DURATION if args.strategies else 10
     if args.only is None:
         args.only = ",".join(tools)
-    args.tools = list(dict.fromkeys(t.strip() for t in args.only.split(",") if t.strip()))
-    if not args.tools or any(t not in tools for t in args.tools):
-        parser.error(f"--only takes a comma list of {', '.join(tools)}; got {args.only!r}")
+    args.tools = selected_tools(parser, args.only, tools)
     if args.strategies:
         if "wharf" not in args.tools:
             parser.error("--strategies needs wharf in --only")

@@ -61,18 +61,22 @@ from common import (
     apt_install,
     become_subreaper,
     children_of,
+    clean_up,
     format_table,
+    free_port,
+    grep_log,
     kill,
-    leftovers,
     machine_info,
     raise_fd_limit,
     run,
+    selected_tools,
     trap_signals,
     wait_gone,
+    wait_serving,
     wait_until,
     write_json,
 )
-from proxy import WHARF_TROUBLE, free_port, grep_log, http_get, parse_wrk
+from proxy import WHARF_TROUBLE, parse_wrk
 from supervise import ensure_pm2
 
 RESULTS_FILE = RESULTS_DIR / "reload.json"
@@ -144,22 +148,7 @@ class Tool:
 
     def wait_serving(self) -> None:
         """Wait until `GET /` on the tool's port answers 200 ok."""
-        last = "no answer"
-
-        def ok() -> bool:
-            nonlocal last
-            try:
-                status, body = http_get(self.port)
-            except OSError as exc:
-                last = str(exc)
-                return False
-            last = f"status {status}, body {body[:60]!r}"
-            return status == 200 and body == BODY
-
-        try:
-            wait_until(ok, START_TIMEOUT, f"{self.name} to serve on port {self.port}", 0.1)
-        except BenchError as exc:
-            raise BenchError(f"{exc} (last: {last})") from None
+        wait_serving(self.port, self.name, BODY, START_TIMEOUT)
 
     def force_cleanup(self) -> None:
         """Last resort: SIGKILL by pid the daemon (if still alive) and its children."""
@@ -432,10 +421,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=20,
                         help="seconds of the wrk run with three reloads (default 20)")
     args = parser.parse_args(argv)
-    args.tools = [t.strip() for t in args.only.split(",") if t.strip()]
-    unknown = [t for t in args.tools if t not in TOOLS]
-    if unknown or not args.tools:
-        parser.error(f"--only takes a comma list of {', '.join(TOOLS)}; got {args.only!r}")
+    args.tools = selected_tools(parser, args.only, TOOLS)
     if not 6 <= args.duration <= 60:
         parser.error("--duration must be between 6 and 60")
     return args
@@ -485,18 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(BUDGET)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="wr-"))
-    stray: list[str] = []
     try:
         app = workdir / "app.js"
         app.write_text(APP_JS)
         results = run_all(args.tools, args.duration, workdir, app, pm2)
     finally:
-        signal.alarm(0)
-        stray = leftovers()
-        if stray:
-            print("warning: processes left behind, killed by pid: " + "; ".join(stray),
-                  file=sys.stderr)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stray = clean_up(workdir)
     for name, why in missing.items():
         results[name] = {"error": why}
     node = run(["node", "--version"]).stdout.strip()

@@ -65,14 +65,15 @@ from common import (
     argv_of,
     become_subreaper,
     children_of,
+    clean_up,
     format_table,
     kill,
-    leftovers,
     machine_info,
     ppid_of,
     reap,
     rss_mib,
     run,
+    selected_tools,
     trap_signals,
     wait_gone,
     wait_until,
@@ -547,10 +548,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=20,
                         help="crash samples = instances killed once each (default 20)")
     args = parser.parse_args(argv)
-    args.tools = [t.strip() for t in args.only.split(",") if t.strip()]
-    unknown = [t for t in args.tools if t not in TOOLS]
-    if unknown or not args.tools:
-        parser.error(f"--only takes a comma list of {', '.join(TOOLS)}; got {args.only!r}")
+    args.tools = selected_tools(parser, args.only, TOOLS)
     if not 1 <= args.samples <= 200:
         parser.error("--samples must be between 1 and 200")
     return args
@@ -601,11 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run_all(made, args.samples)
     finally:
-        signal.alarm(0)
-        stray = leftovers()
-        if stray:
-            print("warning: processes left behind, killed by pid: " + "; ".join(stray),
-                  file=sys.stderr)
+        stray = clean_up()
     for name, reason in missing.items():
         results[name] = {"error": reason}
     machine = {**machine_info(),
