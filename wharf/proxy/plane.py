@@ -48,7 +48,6 @@ class DataPlane:
         self.loads: dict[tuple[str, int], Load] = {}  # outlive snapshots, like pools
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
         self.connections: set[ClientConnection] = set()
-        self.snapshot_routes: tuple[Route, ...] = ()
         self.static = StaticServer()
         self.access = AccessLog(None, "off")
         self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -61,7 +60,7 @@ class DataPlane:
 
     def apply(self, snapshot: Snapshot) -> None:
         """Serve from `snapshot` from now on."""
-        self.snapshot = snapshot
+        old_routes, self.snapshot = self.snapshot.routes, snapshot
         settings = self.settings = snapshot.settings
         # Copied out of the frozen settings: the request path reads them as native fields.
         self.header_timeout = settings.header_timeout
@@ -77,13 +76,21 @@ class DataPlane:
         for key in [k for k in self.loads if k not in wanted]:
             del self.loads[key]
         now = self.loop.time()
-        self.services = {
+        old_services, self.services = self.services, {
             s.name: ServiceState(s, [self._load(b) for b in s.backends],
                                  [self._pool(b) for b in s.backends], now)
             for s in snapshot.services}
-        old_limiters = {id(r): r for r in self.snapshot_routes}
-        self.limiters = {id(r): self._limiter(r, old_limiters) for r in snapshot.routes if r.rate}
-        self.snapshot_routes = snapshot.routes
+        for name, svc in self.services.items():
+            before = old_services.get(name)
+            if before is not None:  # requests waiting for a backend, and the retry budget,
+                svc.queue = before.queue  # carry over (the old state's in-flight requests
+                svc.budget = before.budget  # still hand their slots to this queue)
+                for waiting in svc.queue:
+                    waiting.svc = svc
+        # A route whose rate limit is unchanged keeps its buckets (routes compare by value).
+        kept = {route: self.limiters[id(route)] for route in old_routes
+                if id(route) in self.limiters}
+        self.limiters = {id(r): self._limiter(r, kept) for r in snapshot.routes if r.rate}
         for pool in self.pools.values():
             pool.max_idle = self.settings.pool_max_idle
             pool.idle_timeout = self.settings.pool_idle_timeout
@@ -97,11 +104,10 @@ class DataPlane:
             load = self.loads[key] = Load(joined=self.loop.time())
         return load
 
-    def _limiter(self, route: Route, old: dict[int, Route]) -> RateLimiter:
-        for old_id, old_route in old.items():
-            if old_route == route and old_id in self.limiters:
-                return self.limiters[old_id]  # same limit: keep the buckets
-        return RateLimiter(route.rate, route.burst)
+    @staticmethod
+    def _limiter(route: Route, kept: dict[Route, RateLimiter]) -> RateLimiter:
+        limiter = kept.get(route)
+        return limiter if limiter is not None else RateLimiter(route.rate, route.burst)
 
     def _pool(self, backend: Backend) -> Pool:
         key = (backend.host, backend.port)

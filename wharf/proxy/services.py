@@ -74,17 +74,20 @@ class ServiceState:
         self.balancer: Balancer = make_balancer(kind, (), [])
         self._pick: Callable[[bytes | None, frozenset[int]], int] = self.balancer.pick
         self.ramping = False
+        self.live: list[int] = []  # indexes into all_* of the backends in the pool
         self.rebuild(now)
 
     def __repr__(self) -> str:
         return (f"<ServiceState {self.service.name} live={len(self.backends)}/"
                 f"{len(self.all_backends)} queued={len(self.queue)}>")
 
+    def _live(self, now: float) -> list[int]:
+        live = [i for i, load in enumerate(self.all_loads) if load.ejected_until <= now]
+        return live or list(range(len(self.all_loads)))  # all ejected: better some than none
+
     def rebuild(self, now: float) -> None:
         """Recompute the live backends (ejected ones out) and the balancer over them."""
-        live = [i for i, load in enumerate(self.all_loads) if load.ejected_until <= now]
-        if not live:
-            live = list(range(len(self.all_loads)))  # all ejected: better some than none
+        self.live = live = self._live(now)
         self.loads = [self.all_loads[i] for i in live]
         self.pools = [self.all_pools[i] for i in live]
         self.ids = [self.all_ids[i] for i in live]
@@ -148,12 +151,12 @@ class ServiceState:
         load.failures = 0
 
     def tick(self, now: float) -> None:
-        """Readmit backends whose cool-down is over; move slow-start weights along."""
-        readmit = False
+        """Readmit backends whose cool-down is over; move slow-start weights along. A Load is
+        shared by every service that sends to its address, so another service may have
+        ejected or readmitted one of ours: then the live set changed too."""
         for load in self.all_loads:
             if load.ejected_until and load.ejected_until <= now:
                 load.ejected_until = 0.0
                 load.joined = now
-                readmit = True
-        if readmit or self.ramping:
+        if self.ramping or self._live(now) != self.live:
             self.rebuild(now)

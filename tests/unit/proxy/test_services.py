@@ -89,3 +89,17 @@ def test_the_retry_budget_caps_retries_to_a_share_of_requests():
     for _ in range(50):
         svc.count_request()
     assert 9 <= sum(svc.may_retry() for _ in range(100)) <= 10  # 50 requests x 0.2
+
+
+def test_an_ejection_by_one_service_reaches_another_sending_to_the_same_backend():
+    loads = [Load(), Load()]  # a worker shares a Load per address between services
+    backends = tuple(Backend("10.0.0.1", 9000 + i) for i in range(2))
+    a = ServiceState(Service("a", backends, eject_after=1, ejection=10.0), loads,
+                     [Pool(4, 60) for _ in backends], now=0.0)
+    b = ServiceState(Service("b", backends), loads, [Pool(4, 60) for _ in backends], now=0.0)
+    assert a.failed(loads[0], "status 500", 1.0)
+    b.tick(2.0)
+    assert b.loads == [loads[1]]
+    a.tick(11.0)  # a's tick readmits it first...
+    b.tick(11.5)  # ...and b still notices
+    assert b.loads == loads

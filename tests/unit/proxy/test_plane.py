@@ -1,0 +1,49 @@
+"""A worker's data plane across snapshots: what must outlive a change of the backend set."""
+
+import asyncio
+
+from wharf.proxy.exchange import Exchange
+from wharf.proxy.plane import DataPlane
+from wharf.proxy.server import ClientConnection
+from wharf.registry.snapshot import Backend, Route, Service, Snapshot
+
+
+def snapshot(version: int, *ports: int) -> Snapshot:
+    backends = tuple(Backend("127.0.0.1", p) for p in ports)
+    return Snapshot(version=version, routes=(Route(service="s"),),
+                    services=(Service("s", backends, max_conns=1),))
+
+
+def test_queued_requests_and_the_retry_budget_outlive_a_snapshot():
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        plane.apply(snapshot(1, 9001))
+        old = plane.services["s"]
+        waiting = Exchange(ClientConnection(plane))
+        waiting.svc = old
+        old.queue.append(waiting)
+        old.budget = 3.0
+        plane.apply(snapshot(2, 9001, 9002))  # an instance joined
+        new = plane.services["s"]
+        assert new is not old and list(new.queue) == [waiting] and waiting.svc is new
+        assert new.budget == 3.0
+    finally:
+        loop.close()
+
+
+def test_a_route_whose_rate_limit_is_unchanged_keeps_its_buckets():
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        limited = Route(service="s", rate=1.0, burst=1)
+        plane.apply(Snapshot(version=1, routes=(limited,), services=(Service("s"),)))
+        bucket = plane.limiters[id(limited)]
+        same = Route(service="s", rate=1.0, burst=1)  # equal, another object
+        plane.apply(Snapshot(version=2, routes=(same,), services=(Service("s"),)))
+        assert plane.limiters[id(same)] is bucket
+        faster = Route(service="s", rate=5.0, burst=1)
+        plane.apply(Snapshot(version=3, routes=(faster,), services=(Service("s"),)))
+        assert plane.limiters[id(faster)] is not bucket
+    finally:
+        loop.close()
