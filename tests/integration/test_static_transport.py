@@ -50,3 +50,45 @@ def test_a_file_behind_unsent_bytes_goes_through_the_transport(tmp_path: Path):
     responses = parse_responses(data)
     assert len(responses) == 1 and responses[0].status == 200
     assert responses[0].body == content
+
+
+def test_a_client_that_goes_away_mid_file_lets_go_of_it(tmp_path: Path):
+    (tmp_path / "f.bin").write_bytes(bytes(range(256)) * 8192)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        plane = DataPlane(loop)
+        plane.apply(Snapshot(routes=(Route(path="/", static=str(tmp_path.resolve())),)))
+        ours, theirs = socket.socketpair()
+        transport, conn = await loop.create_connection(lambda: ClientConnection(plane),
+                                                       sock=ours)
+        transport.write(b"-" * (4 * 1024 * 1024))  # the buffered path, waiting to drain
+        conn.data_received(b"GET /f.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        sender = plane.static._senders[conn]
+        theirs.close()
+        transport.abort()
+        await asyncio.sleep(0.05)  # connection_lost runs on the next loop turn
+        assert not plane.static._senders and sender.fd == -1
+
+    uvloop.run(scenario())
+
+
+def test_a_client_that_stops_reading_a_file_has_a_send_deadline(tmp_path: Path):
+    (tmp_path / "big.bin").write_bytes(b"x" * (16 * 1024 * 1024))
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        plane = DataPlane(loop)
+        plane.apply(Snapshot(routes=(Route(path="/", static=str(tmp_path.resolve())),)))
+        ours, theirs = socket.socketpair()
+        transport, conn = await loop.create_connection(lambda: ClientConnection(plane),
+                                                       sock=ours)
+        conn.data_received(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")  # never read
+        sender = plane.static._senders[conn]
+        assert sender.raw and conn.deadline_kind == "send" and conn.deadline > 0
+        conn.timed_out(conn.deadline)  # what the sweep does once it passes
+        await asyncio.sleep(0.05)
+        assert conn.closed and not plane.static._senders and sender.fd == -1
+        theirs.close()
+
+    uvloop.run(scenario())

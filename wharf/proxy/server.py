@@ -198,6 +198,7 @@ class ClientConnection:
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.plane.connections.discard(self)
+        self.plane.static.abandon(self)
         for ex in (self.active, self.ex, *self._queue):
             if ex is not None and not ex.done:
                 ex.client_gone()

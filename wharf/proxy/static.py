@@ -180,6 +180,12 @@ class StaticServer:
         """A transfer ended."""
         self._senders.pop(sender.ex.client, None)
 
+    def abandon(self, client: ClientConnection) -> None:
+        """The client went away: end its transfer, if any, and let go of the file."""
+        sender = self._senders.get(client)
+        if sender is not None:
+            sender.end(failed=True)
+
 
 class _Sender:
     """Sends one file range to one client."""
@@ -221,17 +227,24 @@ class _Sender:
                 self.remaining -= sent
                 self.ex.response_bytes += sent
         except BlockingIOError:
+            self._stalled()
             self.ex.client.plane.loop.add_writer(self.sock, self._writable)
             return
         except OSError:
-            self._end(failed=True)
+            self.end(failed=True)
             return
-        self._end(failed=self.remaining > 0)
+        self.end(failed=self.remaining > 0)
+
+    def _stalled(self) -> None:
+        """The client is not reading: it has `idle` seconds to take more (nginx's
+        send_timeout), else the connection is closed and the file let go."""
+        client = self.ex.client
+        client.set_deadline(client.plane.idle_timeout, "send")
 
     def _writable(self) -> None:
         self.ex.client.plane.loop.remove_writer(self.sock)
         if self.ex.client.closed:
-            self._end(failed=True)
+            self.end(failed=True)
         else:
             self.step()
 
@@ -247,11 +260,18 @@ class _Sender:
             self.ex.response_bytes += len(data)
             client.write(data)
         if self.remaining <= 0 or client.closed:
-            self._end(failed=self.remaining > 0)
+            self.end(failed=self.remaining > 0)
+        else:
+            self._stalled()
 
-    def _end(self, failed: bool) -> None:
+    def end(self, failed: bool) -> None:
+        """Let go of the file (and of the socket's duplicate); finish or cut the response."""
+        if self.fd < 0:
+            return
         os.close(self.fd)
+        self.fd = -1
         if self.sock >= 0:
+            self.ex.client.plane.loop.remove_writer(self.sock)
             os.close(self.sock)
             self.sock = -1
         self.server.done(self)
