@@ -567,6 +567,48 @@ def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
         wharf.close()
 
 
+def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_path: Path):
+    """Every instance shares one address, so requests in flight to it never reach zero under
+    traffic; a roll must not wait drain_timeout (60 s here, longer than `run` waits) per
+    batch for them."""
+    proxy_port, app_port = free_port(), free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{proxy_port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/fdapp.py"
+        instances = 2
+        startsecs = "0.3s"
+        drain_timeout = "60s"
+        socket = "tcp://127.0.0.1:{app_port}"
+        [[routes]]
+        app = "web"
+    """)
+    stop: list[bool] = []
+
+    def traffic() -> None:
+        while not stop:
+            with contextlib.suppress(OSError, AssertionError):
+                get(proxy_port, "/")
+
+    try:
+        wharf.up()
+        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(4):
+                pool.submit(traffic)
+            try:
+                rolled = wharf.run("reload", "web")
+            finally:
+                stop.append(True)
+        assert rolled.returncode == 0, rolled.stderr
+        assert not before & {i["pid"] for i in wharf.status() if i["app"] == "web"}
+    finally:
+        wharf.close()
+
+
 def test_socket_and_port_together_are_refused(tmp_path: Path):
     wharf = Wharf(tmp_path)
     wharf.write_config('[apps.web]\ncommand = "x"\nport = 9000\nsocket = "tcp://127.0.0.1:9001"\n')

@@ -81,7 +81,7 @@ def test_a_client_that_stops_reading_a_file_has_a_send_deadline(tmp_path: Path):
         plane = DataPlane(loop)
         plane.apply(Snapshot(routes=(Route(path="/", static=str(tmp_path.resolve())),)))
         ours, theirs = socket.socketpair()
-        transport, conn = await loop.create_connection(lambda: ClientConnection(plane),
+        _transport, conn = await loop.create_connection(lambda: ClientConnection(plane),
                                                        sock=ours)
         conn.data_received(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")  # never read
         sender = plane.static._senders[conn]

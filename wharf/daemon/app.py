@@ -369,8 +369,13 @@ class Daemon:
 
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
-        drain_timeout) until every worker serves it and no request is in flight to them."""
+        drain_timeout) until every worker serves it and no request is in flight to them.
+        In socket mode every instance shares one address: the proxy cannot tell their
+        requests apart (waiting would always last drain_timeout under traffic), so an old
+        instance finishes its own connections after SIGTERM, as under systemd."""
         self._publish()
+        if program.app.socket is not None:
+            return
         version = self._snapshot_version
         loop = asyncio.get_running_loop()
         deadline = loop.time() + program.app.drain_timeout
@@ -457,7 +462,9 @@ class Daemon:
         return program
 
     async def _remove_program(self, name: str) -> None:
-        program = self._programs.pop(name)
+        program = self._programs.pop(name, None)
+        if program is None:
+            return
         await program.stop_and_wait()
         program.release_ports()
         sock = self._sockets.pop(name, None)
