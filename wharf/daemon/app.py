@@ -70,6 +70,7 @@ class Daemon:
         self._sockets: dict[str, socket.socket] = {}  # socket mode: bound once per app
         self._snapshot_version = 0
         self._publish_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -131,7 +132,9 @@ class Daemon:
 
     def handle_hup(self) -> None:
         """SIGHUP: reload the config file."""
-        asyncio.get_running_loop().create_task(self._reload_logged())
+        task = asyncio.get_running_loop().create_task(self._reload_logged())
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
 
     async def _reload_logged(self) -> None:
         try:
@@ -467,6 +470,7 @@ class Daemon:
             return
         await program.stop_and_wait()
         program.release_ports()
+        self._output.remove(name)
         sock = self._sockets.pop(name, None)
         if sock is not None:
             sock.close()

@@ -30,6 +30,15 @@ class OutputRouter:
             if old is None or old.path != path or old.max_size != app.log_max_size \
                     or old.backups != app.log_backups:
                 self._sinks[(app.name, stream)] = Sink(path, app.log_max_size, app.log_backups)
+                if old is not None:
+                    self._writer.retire(old)
+
+    def remove(self, app: str) -> None:
+        """An app is gone: close its log files once their queued lines are written."""
+        for stream in ("out", "err"):
+            sink = self._sinks.pop((app, stream), None)
+            if sink is not None:
+                self._writer.retire(sink)
 
     def write(self, app: str, stream: str, data: bytes) -> None:
         """Deliver whole lines of an app's `stream` ("out" or "err")."""

@@ -148,7 +148,8 @@ class LogWriter:
     """The one thread that writes every sink, in batches."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Sink, bytes] | None] = queue.SimpleQueue()
+        # (sink, data), (sink, None) to close a sink no longer used, or None to stop.
+        self._queue: queue.SimpleQueue[tuple[Sink, bytes | None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="wharf-logs", daemon=True)
         self._thread.start()
 
@@ -161,6 +162,11 @@ class LogWriter:
             sink.pending += len(data)
         self._queue.put((sink, data))
 
+    def retire(self, sink: Sink) -> None:
+        """Close `sink` once what is queued for it is written (its app's logs moved or it
+        was removed)."""
+        self._queue.put((sink, None))
+
     def close(self) -> None:
         """Write what is queued, close the files and stop the thread."""
         self._queue.put(None)
@@ -171,10 +177,13 @@ class LogWriter:
         while True:
             item = self._queue.get()
             batch: dict[Sink, list[bytes]] = {}
+            retired: list[Sink] = []
             stop = False
             while True:
                 if item is None:
                     stop = True
+                elif item[1] is None:
+                    retired.append(item[0])
                 else:
                     batch.setdefault(item[0], []).append(item[1])
                 try:
@@ -184,6 +193,9 @@ class LogWriter:
             for sink, parts in batch.items():
                 sinks.add(sink)
                 self._write_batch(sink, b"".join(parts))
+            for sink in retired:
+                sink.close()
+                sinks.discard(sink)
             if stop:
                 for sink in sinks:
                     sink.close()

@@ -106,3 +106,20 @@ def test_a_stalled_log_file_never_blocks_the_caller_and_losses_are_marked(tmp_pa
     reader.join(timeout=30)
     assert b"bytes of output dropped: the log disk was too slow" in received
     assert received.endswith(b"after the stall\n")
+
+
+def test_a_retired_sink_is_written_then_closed(tmp_path):
+    """A sink replaced by a reload (new log path) or of a removed app must not keep its
+    file open for the daemon's lifetime."""
+    writer = LogWriter()
+    sink = Sink(tmp_path / "a.log")
+    try:
+        writer.write(sink, b"last line\n")
+        writer.retire(sink)
+        deadline = time.monotonic() + 10
+        while not ((tmp_path / "a.log").exists() and sink._fd is None
+                   and (tmp_path / "a.log").read_bytes() == b"last line\n"):
+            assert time.monotonic() < deadline, "the sink was not closed after its last write"
+            time.sleep(0.01)
+    finally:
+        writer.close()
