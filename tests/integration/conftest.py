@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 APPS = Path(__file__).parent / "apps"
@@ -56,9 +57,21 @@ class Wharf:
         self.config.write_text(text)
 
     def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run `wharf -c wharf.toml ARGS`; return the finished process."""
-        return subprocess.run([PY, "-m", "wharf", "-c", str(self.config), *args],
-                              capture_output=True, text=True, timeout=timeout)
+        """Run `wharf -c wharf.toml ARGS`; return the finished process. If it overruns
+        `timeout` (an `up` that should have refused its config, say), it and every process it
+        started are killed before the error is raised."""
+        with subprocess.Popen([PY, "-m", "wharf", "-c", str(self.config), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(psutil.Error):
+                    for child in psutil.Process(proc.pid).children(recursive=True):
+                        child.kill()
+                proc.kill()
+                proc.communicate()
+                raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def up(self, preexec: Callable[[], None] | None = None) -> None:
         """Start the daemon in the foreground (as a child of the test) and wait for it."""
@@ -88,6 +101,15 @@ class Wharf:
         rows = json.loads(result.stdout)
         self.seen_pids.update(r["pid"] for r in rows if r.get("pid"))
         return rows
+
+    def instances(self, app: str) -> list[dict]:
+        """The status rows of an app's instances."""
+        return [r for r in self.status() if r["app"] == app]
+
+    def wait_ready(self, app: str, count: int) -> None:
+        """Wait until `count` instances of `app` are running and ready for traffic."""
+        wait_until(lambda: len([i for i in self.instances(app) if i["ready"]]) == count,
+                   message=f"{count} ready instances of {app}")
 
     def row(self, app: str, instance: int = 0) -> dict:
         """The status row of one instance."""

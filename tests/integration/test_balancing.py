@@ -72,8 +72,7 @@ def test_weighted_shares_by_weight(tmp_path: Path):
     """)
     try:
         wharf.up()
-        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\n"
-                                          b"Connection: close\r\n\r\n"))
+        wait_until(lambda: probe(port))
         picks = [get(port, "/").header("X-Backend") for _ in range(600)]
     finally:
         wharf.close()
@@ -251,8 +250,8 @@ def test_hashing_agrees_across_workers(tmp_path: Path):
     ups = [ScriptedUpstream(n) for n in "ABCD"]
     proxy = 'workers = 2\ntrusted_proxies = ["127.0.0.0/8"]'
     with rig(tmp_path, 'balance = "ip_hash"', ups, proxy=proxy) as r:
-        wait_until(lambda: len([x for x in r.wharf.status() if x["app"] == "wharf-proxy"
-                                and x["state"] == "RUNNING"]) == 2, message="two workers")
+        wait_until(lambda: [x["state"] for x in r.wharf.instances("wharf-proxy")]
+                   == ["RUNNING"] * 2, message="two workers")
         for i in range(8):  # new connections land on either worker
             client = f"X-Forwarded-For: 192.0.2.{i}\r\n"
             assert len({r.who(headers=client) for _ in range(8)}) == 1
@@ -325,14 +324,14 @@ def test_scaling_under_load_fails_no_request(tmp_path: Path):
     wharf = _web(tmp_path, port)
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["state"] == "RUNNING"]) == 4, message="4 instances")
+        wait_until(lambda: [i["state"] for i in wharf.instances("web")] == ["RUNNING"] * 4,
+                   message="4 instances")
         wait_until(lambda: b"instance=" in probe(port), message="the proxy")
         with under_load(port) as results:
             for count in (2, 6, 3):
                 scaled = wharf.run("scale", "web", str(count))
                 assert scaled.returncode == 0, scaled.stderr + scaled.stdout
-                assert len([i for i in wharf.status() if i["app"] == "web"]) == count
+                assert len(wharf.instances("web")) == count
             wait_until(lambda: len(results) > 100, message="traffic after the last scale")
     finally:
         wharf.close()
@@ -394,15 +393,14 @@ def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path, mode: str)
     wharf = _web(tmp_path, port, extra)
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["ready"]]) == 4, message="4 ready instances")
-        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        wharf.wait_ready("web", 4)
+        before = {i["pid"] for i in wharf.instances("web")}
         with under_load(port) as results:
             rolled = wharf.run("reload", "web")
             assert rolled.returncode == 0, rolled.stderr
             assert rolled.stdout.strip() == "rolled: web"
             wait_until(lambda: len(results) > 50, message="traffic after the roll")
-        after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        after = {i["pid"] for i in wharf.instances("web")}
     finally:
         wharf.close()
     assert len(after) == 4 and not before & after
@@ -415,15 +413,14 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
     wharf = _web(tmp_path, port, f'env = {{ FAIL_IF_EXISTS = "{flag}" }}\nstartretries = 0')
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["ready"]]) == 4, message="4 ready instances")
-        before = sorted(i["pid"] for i in wharf.status() if i["app"] == "web")
+        wharf.wait_ready("web", 4)
+        before = sorted(i["pid"] for i in wharf.instances("web"))
         flag.write_text("the new deploy is broken")
         rolled = wharf.run("reload", "web")
         assert rolled.returncode == 1
         assert "did not become ready" in rolled.stderr and "old instances keep serving" in \
             rolled.stderr
-        assert sorted(i["pid"] for i in wharf.status() if i["app"] == "web") == before
+        assert sorted(i["pid"] for i in wharf.instances("web")) == before
         assert all(get(port, "/").status == 200 for _ in range(10))
     finally:
         wharf.close()
@@ -466,8 +463,7 @@ def test_a_failed_roll_is_tried_again_by_the_next_reload(tmp_path: Path):
                                  "startretries = 0")
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["ready"]]) == 4, message="4 ready instances")
+        wharf.wait_ready("web", 4)
         flag.write_text("the new deploy is broken")
         wharf.config.write_text(wharf.config.read_text().replace('"1"', '"2"'))
         for _ in range(2):  # the second reload must not think web is up to date
@@ -487,8 +483,8 @@ def test_a_reload_that_routes_to_a_running_app_puts_it_in_the_pool(tmp_path: Pat
                                                              'redirect = "/elsewhere"'))
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["state"] == "RUNNING"]) == 4, message="4 instances")
+        wait_until(lambda: [i["state"] for i in wharf.instances("web")] == ["RUNNING"] * 4,
+                   message="4 instances")
         wharf.config.write_text(wharf.config.read_text().replace('redirect = "/elsewhere"',
                                                                  'app = "web"'))
         reloaded = wharf.run("reload")
@@ -503,12 +499,11 @@ def test_concurrent_rolls_take_turns(tmp_path: Path):
     wharf = _web(tmp_path, port)
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["ready"]]) == 4, message="4 ready instances")
+        wharf.wait_ready("web", 4)
         with ThreadPoolExecutor(2) as pool:
             rolls = list(pool.map(lambda _: wharf.run("reload", "web"), range(2)))
         assert [r.returncode for r in rolls] == [0, 0], [r.stderr for r in rolls]
-        rows = [i for i in wharf.status() if i["app"] == "web"]
+        rows = wharf.instances("web")
         assert len(rows) == 4 and all(i["state"] == "RUNNING" and i["ready"] for i in rows)
         assert len({i["port"] for i in rows}) == 4
     finally:
@@ -520,9 +515,8 @@ def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path
     wharf = _web(tmp_path, port, 'env = { VERSION = "1" }')
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["ready"]]) == 4, message="4 ready instances")
-        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        wharf.wait_ready("web", 4)
+        before = {i["pid"] for i in wharf.instances("web")}
         with under_load(port) as results:
             text = wharf.config.read_text().replace('VERSION = "1"', 'VERSION = "2"')
             wharf.config.write_text(text + '\n[[routes]]\npath = "/new"\n'
@@ -532,7 +526,7 @@ def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path
             assert "rolled: web" in reloaded.stdout
             wait_until(lambda: get(port, "/new").status == 302, message="the new route")
             wait_until(lambda: len(results) > 50, message="traffic after the reload")
-        after = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        after = {i["pid"] for i in wharf.instances("web")}
     finally:
         wharf.close()
     assert len(after) == 4 and not before & after
@@ -555,9 +549,9 @@ def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
     """)
     try:
         wharf.up()
-        wait_until(lambda: len([i for i in wharf.status() if i["app"] == "web"
-                                and i["state"] == "RUNNING"]) == 3, message="3 instances")
-        pids = {str(i["pid"]) for i in wharf.status() if i["app"] == "web"}
+        wait_until(lambda: [i["state"] for i in wharf.instances("web")] == ["RUNNING"] * 3,
+                   message="3 instances")
+        pids = {str(i["pid"]) for i in wharf.instances("web")}
         direct = {get(app_port, "/").body.split()[0] for _ in range(60)}
         assert len(direct) >= 2  # the kernel spreads connections over the instances
         assert {d.decode().removeprefix("pid=") for d in direct} <= pids
@@ -595,7 +589,7 @@ def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_pa
     try:
         wharf.up()
         wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
-        before = {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        before = {i["pid"] for i in wharf.instances("web")}
         with ThreadPoolExecutor(4) as pool:
             for _ in range(4):
                 pool.submit(traffic)
@@ -604,7 +598,7 @@ def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_pa
             finally:
                 stop.append(True)
         assert rolled.returncode == 0, rolled.stderr
-        assert not before & {i["pid"] for i in wharf.status() if i["app"] == "web"}
+        assert not before & {i["pid"] for i in wharf.instances("web")}
     finally:
         wharf.close()
 

@@ -59,7 +59,7 @@ def test_header_condition(proxy: Proxy):
 
 
 def test_proxy_workers_take_no_port_from_the_range(proxy: Proxy):
-    workers = [r for r in proxy.wharf.status() if r["app"] == "wharf-proxy"]
+    workers = proxy.wharf.instances("wharf-proxy")
     assert workers and all(r["port"] == 0 for r in workers)
 
 
@@ -371,12 +371,12 @@ def _rss(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def _worker_pid(proxy: Proxy) -> int:
-    return next(r["pid"] for r in proxy.wharf.status() if r["app"] == "wharf-proxy")
+def _worker_pid(wharf: Wharf) -> int:
+    return wharf.instances("wharf-proxy")[0]["pid"]
 
 
 def test_a_slow_client_does_not_make_the_proxy_buffer_the_response(proxy: Proxy):
-    pid = _worker_pid(proxy)
+    pid = _worker_pid(proxy.wharf)
     before = peak = _rss(pid)
     size = 60_000_000
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
@@ -395,7 +395,7 @@ def test_a_slow_client_does_not_make_the_proxy_buffer_the_response(proxy: Proxy)
 def test_a_large_upload_is_streamed_not_read_whole(tmp_path: Path):
     size = 40_000_000
     with proxy_to_upstream(tmp_path, 'max_body_size = "100MB"') as (wharf, upstream, port):
-        pid = next(r["pid"] for r in wharf.status() if r["app"] == "wharf-proxy")
+        pid = _worker_pid(wharf)
         before = peak = _rss(pid)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"POST /sink-upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
@@ -454,8 +454,8 @@ def test_a_listen_port_in_use_is_a_config_error(tmp_path: Path):
 def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
     settings = 'workers = 2\naccess_log = "combined"'
     with proxy_to_upstream(tmp_path, settings) as (wharf, upstream, port):
-        wait_until(lambda: len([r for r in wharf.status() if r["app"] == "wharf-proxy"
-                                and r["state"] == "RUNNING"]) == 2, message="two workers")
+        wait_until(lambda: [r["state"] for r in wharf.instances("wharf-proxy")] == ["RUNNING"] * 2,
+                   message="two workers")
         for i in range(40):
             assert get(port, f"/echo-w{i}", headers="User-Agent: probe\r\n").status == 200
         ids = {r.header("X-Request-ID") for r in upstream.requests if "/echo-w" in r.target}

@@ -51,8 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """)
     try:
         wharf.up()
-        wait_until(lambda: probe(port, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close"
-                                          b"\r\n\r\n"), message="the proxy")
+        wait_until(lambda: probe(port), message="the proxy")
         yield Site(root, port, outside)
     finally:
         wharf.close()
