@@ -451,6 +451,21 @@ def test_a_listen_port_in_use_is_a_config_error(tmp_path: Path):
     assert not (tmp_path / ".wharf").exists()
 
 
+def test_a_reload_to_a_listen_port_in_use_changes_nothing(tmp_path: Path):
+    with proxy_to_upstream(tmp_path) as (wharf, _, port), socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        worker = _worker_pid(wharf)
+        text = wharf.config.read_text()
+        wharf.config.write_text(text.replace(f'"127.0.0.1:{port}"',
+                                             f'"127.0.0.1:{port}", "127.0.0.1:{busy}"'))
+        result = wharf.run("reload")
+        assert result.returncode == 2
+        assert f"proxy.listen[1]: 127.0.0.1:{busy} is already in use" in result.stderr
+        assert get(port, "/").status == 200 and _worker_pid(wharf) == worker
+
+
 def test_several_workers_share_the_port_and_log_combined(tmp_path: Path):
     settings = 'workers = 2\naccess_log = "combined"'
     with proxy_to_upstream(tmp_path, settings) as (wharf, upstream, port):

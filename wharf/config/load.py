@@ -56,7 +56,6 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         problems.append(Problem("daemon.state_dir", f"too long for a Unix socket path "
                                 f"({socket_path}); choose a shorter directory"))
     apps = {name: _resolve_app(app, base, daemon, problems) for name, app in config.apps.items()}
-    _check_ports(apps, daemon, problems)
     if PROXY_APP in apps:
         problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
     routes = resolve_routes(config.routes, apps, base, problems)
@@ -65,6 +64,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         proxy = ProxyConfig()
     if proxy is not None:
         proxy = resolve_proxy(proxy, daemon.state_dir, base)
+    _check_ports(apps, proxy, problems)
     if problems:
         raise ConfigError(str(path), problems)
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, path=path)
@@ -134,20 +134,39 @@ def _check_user(user: str, key: str, problems: list[Problem]) -> None:
         problems.append(Problem(key, f"can only switch to {user!r} when Wharf runs as root"))
 
 
-def _check_ports(apps: dict[str, AppConfig], daemon: DaemonConfig,
+def _check_ports(apps: dict[str, AppConfig], proxy: ProxyConfig | None,
                  problems: list[Problem]) -> None:
-    owner: dict[int, str] = {}
+    """No two apps, app sockets or proxy listeners may claim one port (an app's fixed ports
+    clash with anything on the same number: the app chooses its own address)."""
+    claims: list[tuple[str, str | None, int]] = []  # (key, host or None for any, port)
     for app in apps.values():
-        if app.port is None:
-            continue
-        last = app.port + app.instances - 1
-        if last > 65535:
-            problems.append(Problem(f"apps.{app.name}.port", f"{app.instances} instances from "
-                                    f"port {app.port} run past 65535"))
-            continue
-        for port in range(app.port, last + 1):
-            if port in owner:
-                problems.append(Problem(f"apps.{app.name}.port", f"port {port} is also used by "
-                                        f"app '{owner[port]}'"))
-                break
-            owner[port] = app.name
+        if app.port is not None:
+            last = app.port + app.instances - 1
+            if last > 65535:
+                problems.append(Problem(f"apps.{app.name}.port", f"{app.instances} instances "
+                                        f"from port {app.port} run past 65535"))
+                continue
+            claims += [(f"apps.{app.name}.port", None, p) for p in range(app.port, last + 1)]
+        if app.socket is not None:
+            claims.append((f"apps.{app.name}.socket", app.socket[0], app.socket[1]))
+    if proxy is not None:
+        claims += [(f"proxy.listen[{i}]", host, port)
+                   for i, (host, port) in enumerate(proxy.listen)]
+    seen: list[tuple[str, str | None, int]] = []
+    reported: set[str] = set()
+    for key, host, port in claims:
+        clash = next((other for other in seen if other[2] == port and other[0] != key
+                      and _overlap(host, other[1])), None)
+        if clash is not None and key not in reported:
+            reported.add(key)
+            owner = clash[0]
+            if owner.startswith("apps.") and owner.endswith(".port"):
+                owner = f"app '{owner.split('.')[1]}'"
+            problems.append(Problem(key, f"port {port} is also used by {owner}"))
+        seen.append((key, host, port))
+
+
+def _overlap(a: str | None, b: str | None) -> bool:
+    """Whether two binds of one port would collide: any address meets every other."""
+    wild = (None, "", "0.0.0.0", "::")
+    return a in wild or b in wild or a == b

@@ -52,11 +52,14 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     return tuple(resolved)
 
 
-def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig]) -> list[Problem]:
-    """The listen addresses and app sockets that cannot be bound now (in use, or not ours)."""
+def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
+                    skip: frozenset[tuple[str, int]] = frozenset()) -> list[Problem]:
+    """The listen addresses and app sockets that cannot be bound now (in use, or not ours);
+    `skip` lists addresses already bound by this daemon (a reload keeps them)."""
     wanted = [(f"proxy.listen[{i}]", address) for i, address in
-              enumerate(proxy.listen if proxy else ())]
-    wanted += [(f"apps.{a.name}.socket", a.socket) for a in apps.values() if a.socket]
+              enumerate(proxy.listen if proxy else ()) if address not in skip]
+    wanted += [(f"apps.{a.name}.socket", a.socket) for a in apps.values()
+               if a.socket and a.socket not in skip]
     problems = []
     for key, (host, port) in wanted:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -21,11 +21,12 @@ from typing import Any
 
 from wharf.config import AppConfig, Config, load_config
 from wharf.config.load import PROXY_APP
+from wharf.config.proxy_checks import listen_problems
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon.output import OutputRouter
-from wharf.errors import ControlError, UsageError
+from wharf.errors import ConfigError, ControlError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import LOCALHOST, build_snapshot, route_backends, service_name
@@ -393,6 +394,11 @@ class Daemon:
         assert self._change_lock is not None
         async with self._change_lock:
             new = await asyncio.to_thread(load_config, self.config.path)
+            ours = frozenset([*(self.config.proxy.listen if self.config.proxy else ()),
+                              *(a.socket for a in self.config.apps.values() if a.socket)])
+            problems = listen_problems(new.proxy, new.apps, skip=ours)
+            if problems:  # a new listener in use would crash-loop the workers
+                raise ConfigError(str(new.path), problems)
             for key in ("state_dir", "port_range"):
                 if getattr(new.daemon, key) != getattr(self.config.daemon, key):
                     log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)

@@ -225,3 +225,33 @@ def test_a_header_value_with_a_line_break_is_a_problem(tmp_path):
         add_request_headers = { X-A = "ends in a line break\\n" }
     """))
     assert len(found) == 1 and found[0].startswith("routes[0].add_request_headers"), found
+
+
+def test_app_sockets_ports_and_proxy_listeners_may_not_share_a_port(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [proxy]
+        listen = ["127.0.0.1:9100", "127.0.0.1:9300"]
+        [apps.a]
+        command = "x"
+        socket = "tcp://127.0.0.1:9100"
+        [apps.b]
+        command = "x"
+        socket = "tcp://0.0.0.0:9200"
+        [apps.c]
+        command = "x"
+        socket = "tcp://127.0.0.2:9200"
+        [apps.d]
+        command = "x"
+        port = 9300
+        [apps.e]
+        command = "x"
+        socket = "tcp://127.0.0.2:9400"
+        [apps.f]
+        command = "x"
+        socket = "tcp://127.0.0.3:9400"
+    """))
+    assert sorted(found) == [
+        "apps.c.socket: port 9200 is also used by apps.b.socket",
+        "proxy.listen[0]: port 9100 is also used by apps.a.socket",
+        "proxy.listen[1]: port 9300 is also used by app 'd'",
+    ]
