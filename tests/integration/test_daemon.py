@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
 import stat
 import subprocess
@@ -53,6 +54,32 @@ def test_logs_follow_streams_new_lines(wharf: Wharf):
         follower.terminate()
         follower.wait(timeout=10)
     assert all("ticker.0 | tick" in line for line in seen)
+
+
+def test_a_slow_log_follower_is_told_what_it_missed(wharf: Wharf):
+    """Past 1 MiB unsent to a follower, lines are dropped for it; the next line it gets
+    says how many."""
+    wharf.write_config("""
+        [apps.flood]
+        command = "{py} {apps}/flood.py"
+        startsecs = 0
+        autorestart = "never"
+    """)
+    wharf.up()
+    follower = subprocess.Popen([PY, "-m", "wharf", "-c", str(wharf.config), "logs", "flood",
+                                 "-f", "-n", "0"], stdout=subprocess.PIPE)
+    assert follower.stdout is not None
+    received = b""
+    try:
+        time.sleep(4)  # read nothing while the flood fills every buffer on the way
+        deadline = time.monotonic() + 30
+        while b"lines dropped" not in received[-(1 << 20):] and time.monotonic() < deadline:
+            if select.select([follower.stdout], [], [], 1)[0]:
+                received += os.read(follower.stdout.fileno(), 1 << 16)
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+    assert b"lines dropped: this reader was too slow" in received
 
 
 def test_logs_rotate_by_size(wharf: Wharf):

@@ -96,8 +96,9 @@ def _decode_dataclass(
         return None
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
-    for unknown in [k for k in raw if k not in fields]:
-        near = difflib.get_close_matches(unknown, list(fields), n=1)
+    settable = [name for name, f in fields.items() if not f.metadata.get("from_key")]
+    for unknown in [k for k in raw if k not in settable]:
+        near = difflib.get_close_matches(unknown, settable, n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         problems.append(Problem(_join(path, unknown), f"unknown key{hint}"))
     values: dict[str, Any] = {}

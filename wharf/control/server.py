@@ -39,6 +39,11 @@ class _Reply:
         if self._writer.transport.get_write_buffer_size() > MAX_REPLY_BUFFER:
             self.dropped += 1
             return
+        if self.dropped and "stream" in message:  # say so where the lines went missing
+            self._writer.write(encode({"stream": message["stream"], "data":
+                                       f"[wharf] {self.dropped} lines dropped: this reader "
+                                       "was too slow\n"}))
+            self.dropped = 0
         self._writer.write(encode(message))
 
     async def closed(self) -> None:
@@ -119,7 +124,7 @@ class ControlServer:
             return {"ok": True, "result": result}
         except WharfError as exc:
             return _error(exc)
-        except (ValueError, asyncio.LimitOverrunError) as exc:
+        except ValueError as exc:  # bad JSON, or a line over the reader's limit
             return _error(ControlError(f"malformed request: {exc}"))
         except Exception as exc:
             log.exception("control command failed")

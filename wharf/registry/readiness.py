@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig, HealthConfig
+from wharf.registry.build import LOCALHOST
 from wharf.registry.health import probe
 from wharf.registry.snapshot import Backend
 
@@ -68,7 +69,7 @@ class Readiness:
         error = ""
         try:
             while loop.time() < deadline:
-                error = await probe(Backend("127.0.0.1", port), config)
+                error = await probe(Backend(LOCALHOST, port), config)
                 if not error:
                     self._ready.add(key)
                     self._on_ready()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -79,7 +78,6 @@ class Instance:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._child: Child | None = None
-        self.started_wall: float | None = None
         self.last_pid = 0  # of the latest process, still known after it has exited
         self.listen_fd: int | None = None  # the app's shared socket, in socket mode
 
@@ -160,7 +158,6 @@ class Instance:
             return
         self._child = child
         self.last_pid = child.pid
-        self.started_wall = time.time()
         self._loop.add_reader(child.pidfd, self._on_exit, child)
         for fd, stream in ((child.stdout, "out"), (child.stderr, "err")):
             splitter = LineSplitter(self.name, self._clock)

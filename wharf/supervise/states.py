@@ -38,8 +38,6 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.FATAL: frozenset({S.STARTING, S.STOPPED}),
 }
 
-# States in which a process exists (or may exist) and must be waited for.
-PROCESS_STATES = frozenset({S.STARTING, S.RUNNING, S.STOPPING})
 # States that will not change unless someone acts.
 SETTLED_STATES = frozenset({S.STOPPED, S.RUNNING, S.EXITED, S.FATAL})
 

@@ -255,3 +255,12 @@ def test_app_sockets_ports_and_proxy_listeners_may_not_share_a_port(tmp_path):
         "proxy.listen[0]: port 9100 is also used by apps.a.socket",
         "proxy.listen[1]: port 9300 is also used by app 'd'",
     ]
+
+
+def test_an_app_name_comes_from_its_table_key_only(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.web]
+        command = "x"
+        name = "api"
+    """))
+    assert found == ["apps.web.name: unknown key"]
