@@ -155,14 +155,12 @@ class Daemon:
         `backends`, one per backend of each route."""
         rows = []
         for program in self._selected(app):
-            for stats in program.statistics():
+            for instance in program.instances:
+                stats = instance.statistics()
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
-                ready = stats.state == "RUNNING" and (
-                    not self._routed(stats.app) or (self._readiness is not None and
-                                                    self._readiness.is_ready(
-                                                        stats.app, stats.instance, stats.pid)))
-                not_ready = self._readiness.failures.get((stats.app, stats.instance), "") \
-                    if self._readiness is not None else ""
+                ready = self._is_ready(instance)
+                not_ready = self._why_not_ready(instance, fallback="") \
+                    if instance.state == State.RUNNING and not ready else ""
                 rows.append({
                     "kind": "instance", "ready": ready,
                     "app": stats.app, "instance": stats.instance, "pid": stats.pid,
@@ -182,14 +180,7 @@ class Daemon:
         ready = {name: [i.port for i in p.instances if i.state == State.RUNNING]
                  for name, p in self._programs.items()}
         health = self._health.states() if self._health is not None else {}
-        seen: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for report in self._publisher.reports.values():
-            for b in report.get("backends", []):
-                key = (b["service"], b["host"], b["port"])
-                total = seen.setdefault(key, {"inflight": 0, "ejected": False, "last_error": ""})
-                total["inflight"] += b["inflight"]
-                total["ejected"] = total["ejected"] or b["ejected"]
-                total["last_error"] = total["last_error"] or b["last_error"]
+        seen = self._publisher.backend_totals()
         rows = []
         for index, route in enumerate(config.routes):
             if not (route.app or route.servers) or (app is not None and route.app != app):
@@ -364,12 +355,12 @@ class Daemon:
                     for r in self.config.routes if r.app == app and r.health is not None),
                    default=0.0)
 
-    def _why_not_ready(self, instance: Instance) -> str:
+    def _why_not_ready(self, instance: Instance, fallback: str = "not ready in time") -> str:
         failure = self._readiness.failures.get((instance.app.name, instance.index), "") \
             if self._readiness is not None else ""
         pending = self._health_pending(instance) if instance.state == State.RUNNING else []
         unhealthy = f"not up in the health checks of {', '.join(pending)}" if pending else ""
-        return instance.machine.reason or failure or unhealthy or "not ready in time"
+        return instance.machine.reason or failure or unhealthy or fallback
 
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to

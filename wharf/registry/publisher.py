@@ -63,6 +63,19 @@ class Publisher:
         """True when every connected worker has said it serves `version` or newer."""
         return all(self.reports.get(w, {}).get("version", -1) >= version for w in self._writers)
 
+    def backend_totals(self) -> dict[tuple[str, str, int], dict[str, Any]]:
+        """What every worker last said of each (service, host, port): requests in flight
+        summed, ejected if any worker ejected it, the first last error."""
+        totals: dict[tuple[str, str, int], dict[str, Any]] = {}
+        for report in self.reports.values():
+            for b in report.get("backends", []):
+                total = totals.setdefault((b["service"], b["host"], b["port"]),
+                                          {"inflight": 0, "ejected": False, "last_error": ""})
+                total["inflight"] += b["inflight"]
+                total["ejected"] = total["ejected"] or b["ejected"]
+                total["last_error"] = total["last_error"] or b["last_error"]
+        return totals
+
     def inflight(self, host: str, port: int) -> int:
         """Requests in flight to a backend, over every worker, as they last reported."""
         return sum(b.get("inflight", 0) for report in self.reports.values()

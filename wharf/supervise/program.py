@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig
-from wharf.supervise.instance import Instance, InstanceStatus, Output
+from wharf.supervise.instance import Instance, Output
 from wharf.supervise.logs import Clock
 from wharf.supervise.ports import PortAllocator
 from wharf.supervise.spawner import Spawner
@@ -92,9 +92,6 @@ class Program:
         for instance in self.instances:
             instance.restart()
 
-    def statistics(self) -> list[InstanceStatus]:
-        """Snapshots of every instance."""
-        return [i.statistics() for i in self.instances]
 
     def is_stopped(self) -> bool:
         """True when no instance has a process."""
@@ -130,11 +127,12 @@ class Program:
 
     def replacement(self, index: int, app: AppConfig) -> Instance:
         """A new instance to take the place of instance `index` (a rolling reload): same
-        index, its own port, not yet in the list and not started."""
-        port = app.port + index if app.port is not None else 0
+        index, its own port, not yet in the list and not started. (An app with a fixed port
+        is never rolled this way: it cannot hold its port twice.)"""
+        port = 0
         if app.socket is not None:
             port = app.socket[1]
-        elif self._ports is not None and app.port is None:
+        elif self._ports is not None:
             port = self._ports.port_for(app.name, SURGE + index, None)
         instance = Instance(app, index, port, self._spawner, self._output, self._clock,
                             self._on_change)
