@@ -64,7 +64,7 @@ class Daemon:
         self._signals = 0
         self._change_lock: asyncio.Lock | None = None  # one reload, roll or scale at a time
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
-        self._publisher = Publisher(config.daemon.state_dir / "proxy.sock")
+        self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._notifier.notify)
         self._health: HealthChecker | None = None
         self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
         self._readiness: Readiness | None = None
@@ -372,13 +372,12 @@ class Daemon:
         if program.app.socket is not None:
             return
         version = self._snapshot_version
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + program.app.drain_timeout
-        while loop.time() < deadline:
-            if self._publisher.serving(version) and not any(
-                    self._publisher.inflight(LOCALHOST, i.port) for i in leaving):
-                return
-            await asyncio.sleep(0.05)
+
+        def drained() -> bool:
+            return self._publisher.serving(version) and not any(
+                self._publisher.inflight(LOCALHOST, i.port) for i in leaving)
+
+        await self._notifier.wait_for(drained, program.app.drain_timeout)
 
     async def reload(self) -> ReloadResult:
         """Re-read the config file; apply the difference app by app. A bad file changes nothing."""

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ MAX_BACKLOG = 4 * 1024 * 1024
 class Publisher:
     """Serves the newest snapshot to every connected worker."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_report: Callable[[], None] = lambda: None) -> None:
         self.path = path
+        self._on_report = on_report  # a worker reported (or left): whoever waits may look
         self._current: bytes | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -103,9 +105,11 @@ class Publisher:
                     continue
                 if isinstance(report, dict):
                     self.reports[writer] = report
+                    self._on_report()
         except (ConnectionError, ValueError):
             pass
         finally:
             self._writers.discard(writer)
             self.reports.pop(writer, None)
             writer.close()
+            self._on_report()
