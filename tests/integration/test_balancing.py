@@ -533,7 +533,9 @@ def test_a_config_reload_rolls_changed_apps_and_routes_under_load(tmp_path: Path
     assert len(results) > 50 and set(results) == {200}, Counter(results)
 
 
-def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
+def _socket_web(tmp_path: Path, instances: int, extra: str = "") -> tuple[Wharf, int, int]:
+    """A daemon whose app `web` (fdapp) runs in socket mode behind the proxy: (wharf, proxy
+    port, app port)."""
     proxy_port, app_port = free_port(), free_port()
     wharf = Wharf(tmp_path)
     wharf.write_config(f"""
@@ -541,12 +543,18 @@ def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
         listen = ["127.0.0.1:{proxy_port}"]
         [apps.web]
         command = "{{py}} {{apps}}/fdapp.py"
-        instances = 3
+        instances = {instances}
         startsecs = "0.3s"
         socket = "tcp://127.0.0.1:{app_port}"
+        {extra}
         [[routes]]
         app = "web"
     """)
+    return wharf, proxy_port, app_port
+
+
+def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
+    wharf, proxy_port, app_port = _socket_web(tmp_path, 3)
     try:
         wharf.up()
         wait_until(lambda: [i["state"] for i in wharf.instances("web")] == ["RUNNING"] * 3,
@@ -565,20 +573,7 @@ def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_pa
     """Every instance shares one address, so requests in flight to it never reach zero under
     traffic; a roll must not wait drain_timeout (60 s here, longer than `run` waits) per
     batch for them."""
-    proxy_port, app_port = free_port(), free_port()
-    wharf = Wharf(tmp_path)
-    wharf.write_config(f"""
-        [proxy]
-        listen = ["127.0.0.1:{proxy_port}"]
-        [apps.web]
-        command = "{{py}} {{apps}}/fdapp.py"
-        instances = 2
-        startsecs = "0.3s"
-        drain_timeout = "60s"
-        socket = "tcp://127.0.0.1:{app_port}"
-        [[routes]]
-        app = "web"
-    """)
+    wharf, proxy_port, _ = _socket_web(tmp_path, 2, 'drain_timeout = "60s"')
     stop: list[bool] = []
 
     def traffic() -> None:
