@@ -31,8 +31,14 @@ isolated PM2_HOME) in a finally block, with SIGKILL by pid as the fallback; the 
 child subreaper and kills by pid whatever the daemons left behind; temp dirs are removed. A
 SIGTERM or the 170 s budget unwinds through the same cleanup.
 
-Run: .venv/bin/python bench/reload.py [--only wharf] [--duration 20]
-Prints a table and writes the numbers to bench/results/reload.json.
+`--app nginx` runs Wharf alone with nginx as the app instead of Node (one nginx per instance,
+one worker, `return 200 "ok\\n"`, stopped with SIGQUIT, nginx's graceful shutdown): an app with
+nothing to warm up, so what is left of the tail is the reload's own cost. PM2 is skipped then
+(its cluster mode runs Node apps only).
+
+Run: .venv/bin/python bench/reload.py [--only wharf] [--duration 20] [--app nginx]
+Prints a table and writes the numbers to bench/results/reload.json (reload-nginx-app.json with
+`--app nginx`).
 """
 
 from __future__ import annotations
@@ -104,6 +110,25 @@ process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 """
 
+# One nginx per instance, in a dir of its own under the bench's temp dir, on Wharf's $PORT.
+NGINX_APP_SH = """\
+#!/bin/sh
+set -e
+dir=$(mktemp -d "{workdir}/nginx.XXXXXX")
+cat > "$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  server {{ listen 127.0.0.1:$PORT; location / {{ return 200 "ok\\n"; }} }}
+}}
+EOF
+exec nginx -p "$dir" -c "$dir/nginx.conf"
+"""
+
 # PM2's log says "process tree killed" for every graceful stop and echoes its "SIGTERM timeout"
 # setting at start: not trouble. A worker that outlives kill_timeout is "still alive ... SIGKILL".
 PM2_TROUBLE = re.compile(r"error|exception|still alive|SIGKILL|failed|uncaught", re.IGNORECASE)
@@ -168,6 +193,10 @@ class WharfTool(Tool):
 
     def __init__(self, workdir: Path, app: Path) -> None:
         super().__init__(workdir, app)
+        self.command = [shutil.which("node") or "node", str(app)]
+        self.stop_signal = "TERM"
+        if app.suffix == ".sh":
+            self.command, self.stop_signal = [str(app)], "QUIT"
         self.config = workdir / "wharf.toml"
         self.state = workdir / ".wharf"
 
@@ -177,11 +206,11 @@ class WharfTool(Tool):
                    timeout=timeout, check=check)
 
     def start(self) -> None:
-        node = shutil.which("node") or "node"
         self.config.write_text(
             f"[daemon]\nstate_dir = {json.dumps(str(self.state))}\n\n"
             f"[proxy]\nlisten = [\"127.0.0.1:{self.port}\"]\n\n"
-            f"[apps.web]\ncommand = [{json.dumps(node)}, {json.dumps(str(self.app))}]\n"
+            f"[apps.web]\ncommand = {json.dumps(self.command)}\n"
+            f"stop_signal = \"{self.stop_signal}\"\n"
             f"instances = {INSTANCES}\nstartsecs = \"0.3s\"\ndrain_timeout = \"5s\"\n\n"
             "[[routes]]\napp = \"web\"\n")
         run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
@@ -414,14 +443,20 @@ def targets(wharf: dict[str, Any]) -> list[str]:
 # -- main -------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """--only and --duration."""
+    """--only, --duration and --app."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(TOOLS),
                         help="comma-separated tools to run (default: wharf,pm2)")
     parser.add_argument("--duration", type=int, default=20,
                         help="seconds of the wrk run with three reloads (default 20)")
+    parser.add_argument("--app", choices=("node", "nginx"), default="node",
+                        help="the app behind Wharf (nginx: Wharf alone, nothing to warm up)")
     args = parser.parse_args(argv)
     args.tools = selected_tools(parser, args.only, TOOLS)
+    if args.app == "nginx":
+        args.tools = [t for t in args.tools if t == "wharf"]
+        if not args.tools:
+            parser.error("--app nginx runs Wharf only")
     if not 6 <= args.duration <= 60:
         parser.error("--duration must be between 6 and 60")
     return args
@@ -459,9 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"wrk unavailable: {reason}", file=sys.stderr)
         return 1
-    if not shutil.which("node"):
-        print("node is not installed", file=sys.stderr)
+    needs = ("nginx", "nginx") if args.app == "nginx" else ("nodejs", "node")
+    reason = apt_install([needs[0]], [needs[1]])
+    if reason:
+        print(f"{needs[1]} unavailable: {reason}", file=sys.stderr)
         return 1
+    results_file = RESULTS_FILE if args.app == "node" else RESULTS_DIR / "reload-nginx-app.json"
     pm2: str | None = None
     if "pm2" in args.tools:
         pm2, why = ensure_pm2()
@@ -472,23 +510,29 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="wr-"))
     try:
-        app = workdir / "app.js"
-        app.write_text(APP_JS)
+        if args.app == "nginx":
+            app = workdir / "app.sh"
+            app.write_text(NGINX_APP_SH.format(workdir=workdir))
+            app.chmod(0o755)
+        else:
+            app = workdir / "app.js"
+            app.write_text(APP_JS)
         results = run_all(args.tools, args.duration, workdir, app, pm2)
     finally:
         stray = clean_up(workdir)
     for name, why in missing.items():
         results[name] = {"error": why}
-    node = run(["node", "--version"]).stdout.strip()
+    node = run(["node", "--version"]).stdout.strip() if args.app == "node" else "-"
     report = {"machine": {**machine_info(), "node": node}, "duration_s": args.duration,
               "wrk": " ".join(wrk_argv(0, args.duration)[:-1]), "reload_at": RELOAD_AT,
               "elapsed_s": round(time.monotonic() - started, 1), "results": results,
               "left_behind": stray}
-    write_json(RESULTS_FILE, report)
+    report["app"] = args.app
+    write_json(results_file, report)
     info = report["machine"]
     versions = ", ".join(f"{t} {results[t].get('version', '?')}" for t in args.tools)
     print(f"{info['cpus']} CPUs, Linux {info['kernel']}, Python {info['python']}, "
-          f"Node {node}; {versions}\n`wrk -t1 -c{CONNECTIONS} --latency`: baseline "
+          f"Node {node}, app {args.app}; {versions}\n`wrk -t1 -c{CONNECTIONS} --latency`: baseline "
           f"{max(5, args.duration // 2)}s, then {args.duration}s with reloads at "
           + ", ".join(f"{f * args.duration:.0f}s" for f in RELOAD_AT) + "\n")
     rows = [[label, *(cell(results[t], key) for t in args.tools)] for key, label in ROWS]
@@ -503,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{name}: {problem}")
         if result.get("log_problems"):
             print(f"\n{name} log lines:\n  " + "\n  ".join(result["log_problems"]))
-    print(f"\nsaved to {RESULTS_FILE.relative_to(ROOT)}")
+    print(f"\nsaved to {results_file.relative_to(ROOT)}")
     failed = any("error" in r for r in results.values())
     wharf = results.get("wharf", {})
     missed = "error" not in wharf and bool(wharf) and any("MISSED" in t for t in targets(wharf))
