@@ -264,8 +264,8 @@ def test_a_tcp_health_check_takes_out_a_closed_port(tmp_path: Path):
         assert sorted(b["health"] for b in r.wharf.backends()) == ["down", "up"]
 
 
-def _load(port: int, stop: list[bool], results: list[int]) -> None:
-    """One keep-alive client sending slow POSTs until told to stop; records each status."""
+def _load(port: int, stop: list[bool], results: list[int], post: bool) -> None:
+    """One keep-alive client sending POSTs (or GETs) until told to stop; records each status."""
     import socket as sockets
 
     from tests.integration.proxyutil import parse_responses
@@ -273,8 +273,8 @@ def _load(port: int, stop: list[bool], results: list[int]) -> None:
     with sockets.create_connection(("127.0.0.1", port), timeout=10) as s:
         while not stop:
             # POST: never retried, so a request cut by a stopping instance would show
-            s.sendall(b"POST /load?sleep=0.02 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
-                      b"\r\nhi")
+            s.sendall(b"POST /load HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi"
+                      if post else b"GET /load HTTP/1.1\r\nHost: t\r\n\r\n")
             data = b""
             while not (responses := parse_responses(data)):
                 chunk = s.recv(65536)
@@ -286,13 +286,13 @@ def _load(port: int, stop: list[bool], results: list[int]) -> None:
 
 
 @contextlib.contextmanager
-def under_load(port: int, clients: int = 8) -> Iterator[list[int]]:
-    """Keep `clients` keep-alive clients sending slow POSTs while the body runs; yields the
-    list their statuses go into (complete once the block ends)."""
+def under_load(port: int, clients: int = 8, post: bool = True) -> Iterator[list[int]]:
+    """Keep `clients` keep-alive clients sending POSTs (GETs if not `post`) while the body
+    runs; yields the list their statuses go into (complete once the block ends)."""
     stop: list[bool] = []
     results: list[int] = []
     with ThreadPoolExecutor(clients) as pool:
-        running = [pool.submit(_load, port, stop, results) for _ in range(clients)]
+        running = [pool.submit(_load, port, stop, results, post) for _ in range(clients)]
         try:
             yield results
         finally:
@@ -596,6 +596,73 @@ def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_pa
         assert not before & {i["pid"] for i in wharf.instances("web")}
     finally:
         wharf.close()
+
+
+def _more_traffic(results: list[int]) -> None:
+    count = len(results)
+    wait_until(lambda: len(results) > count + 20, message="20 more responses")
+
+
+def _refused(port: int) -> bool:
+    try:
+        get(port, "/")
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+# In socket mode the proxy cannot drain one instance (they share an address): a roll stops an
+# old instance with its connections, which only an app that finishes its requests on SIGTERM
+# completes (fdapp does not), and the proxy retries the GETs that were cut. Hence GET loads.
+
+def test_a_reload_moves_a_socket_mode_app_to_its_new_socket_under_load(tmp_path: Path):
+    wharf, proxy_port, old_port = _socket_web(tmp_path, 2, 'drain_timeout = "5s"')
+    new_port = free_port()
+    try:
+        wharf.up()
+        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        with under_load(proxy_port, post=False) as results:
+            wait_until(lambda: len(results) > 20, message="traffic before the reload")
+            wharf.config.write_text(wharf.config.read_text().replace(
+                f"127.0.0.1:{old_port}", f"127.0.0.1:{new_port}"))
+            reloaded = wharf.run("reload")
+            assert reloaded.returncode == 0, reloaded.stderr
+            assert "rolled: web" in reloaded.stdout
+            _more_traffic(results)
+        assert get(new_port, "/").status == 200
+        assert _refused(old_port)  # the old socket is closed once its instances are gone
+        assert [b["backend"] for b in wharf.backends()] == [f"127.0.0.1:{new_port}"]
+    finally:
+        wharf.close()
+    assert set(results) == {200}, Counter(results)
+
+
+def test_a_reload_moves_an_app_from_its_own_ports_to_a_shared_socket_and_back(tmp_path: Path):
+    proxy_port, app_port = free_port(), free_port()
+    wharf = _web(tmp_path, proxy_port)
+    ports_mode = wharf.config.read_text().replace("instances = 4", "instances = 2")
+    socket_mode = ports_mode.replace("httpapp.py", "fdapp.py").replace(
+        "instances = 2", f'instances = 2\nsocket = "tcp://127.0.0.1:{app_port}"')
+    wharf.config.write_text(ports_mode)
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        with under_load(proxy_port, post=False) as results:
+            for text in (socket_mode, ports_mode):
+                wharf.config.write_text(text)
+                reloaded = wharf.run("reload")
+                assert reloaded.returncode == 0, reloaded.stderr
+                _more_traffic(results)
+                backends = [b["backend"] for b in wharf.backends()]
+                if text is socket_mode:
+                    assert backends == [f"127.0.0.1:{app_port}"]
+                    assert b"pid=" in get(app_port, "/").body
+                else:
+                    assert len(backends) == 2 and f"127.0.0.1:{app_port}" not in backends
+                    assert _refused(app_port)
+    finally:
+        wharf.close()
+    assert set(results) == {200}, Counter(results)
 
 
 def test_socket_and_port_together_are_refused(tmp_path: Path):

@@ -14,7 +14,7 @@ import resource
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,14 @@ from wharf.daemon.output import OutputRouter
 from wharf.errors import ConfigError, ControlError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
-from wharf.registry.build import LOCALHOST, build_snapshot, route_backends, service_name
+from wharf.registry.build import (
+    LOCALHOST,
+    Address,
+    build_snapshot,
+    instance_address,
+    route_backends,
+    service_name,
+)
 from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
@@ -68,7 +75,7 @@ class Daemon:
         self._health: HealthChecker | None = None
         self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
         self._readiness: Readiness | None = None
-        self._sockets: dict[str, socket.socket] = {}  # socket mode: bound once per app
+        self._sockets: dict[Address, socket.socket] = {}  # socket mode: bound once each
         self._snapshot_version = 0
         self._publish_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,7 +184,7 @@ class Daemon:
 
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
         config = self.config
-        ready = {name: [i.port for i in p.instances if i.state == State.RUNNING]
+        ready = {name: _addresses(i for i in p.instances if i.state == State.RUNNING)
                  for name, p in self._programs.items()}
         health = self._health.states() if self._health is not None else {}
         seen = self._publisher.backend_totals()
@@ -257,9 +264,15 @@ class Daemon:
         self._output.configure(app)
         count = len(program.instances)
         timeout = app.startsecs + app.ready_timeout + self._health_wait(name) + 5.0
-        await self._roll(name, timeout, replace(app, instances=count))
-        if app.instances != count:
-            await self._scale(name, app.instances, timeout)
+        program.listen_fd = self._app_socket(app) if app.socket is not None else None
+        try:
+            await self._roll(name, timeout, replace(app, instances=count))
+            if app.instances != count:
+                await self._scale(name, app.instances, timeout)
+        finally:  # a failed roll may leave the app on its old socket (or on both)
+            running = program.app
+            program.listen_fd = self._app_socket(running) if running.socket is not None else None
+            self._close_unused_sockets()
 
     async def _roll(self, app: str, timeout: float, config: AppConfig | None = None) -> None:
         """Replace the instances of `app` (with `config`, if it changed) in batches of
@@ -272,6 +285,7 @@ class Daemon:
         if config.port is not None:  # a fixed port cannot be held twice: restart in place
             for instance in list(program.instances):
                 instance.reconfigure(config)
+                instance.listen_fd = program.listen_fd
                 await self._restart_in_place(program, instance, timeout)
             program.app = config
             return
@@ -364,18 +378,22 @@ class Daemon:
 
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
-        drain_timeout) until every worker serves it and no request is in flight to them.
-        In socket mode every instance shares one address: the proxy cannot tell their
-        requests apart (waiting would always last drain_timeout under traffic), so an old
-        instance finishes its own connections after SIGTERM, as under systemd."""
+        drain_timeout) until every worker serves it and no request is in flight to the
+        addresses that only they served. In socket mode the instances that stay share the
+        leaving ones' address: the proxy cannot tell their requests apart (waiting would
+        always last drain_timeout under traffic), so an old instance finishes its own
+        connections after SIGTERM, as under systemd."""
         self._publish()
-        if program.app.socket is not None:
+        staying = _addresses(i for i in (*program.instances, *program.pending)
+                             if i not in leaving)
+        gone = [a for a in _addresses(leaving) if a not in staying]
+        if not gone:
             return
         version = self._snapshot_version
 
         def drained() -> bool:
             return self._publisher.serving(version) and not any(
-                self._publisher.inflight(LOCALHOST, i.port) for i in leaving)
+                self._publisher.inflight(host, port) for host, port in gone)
 
         await self._notifier.wait_for(drained, program.app.drain_timeout)
 
@@ -467,26 +485,30 @@ class Daemon:
         await program.stop_and_wait()
         program.release_ports()
         self._output.remove(name)
-        sock = self._sockets.pop(name, None)
-        if sock is not None:
-            sock.close()
+        self._close_unused_sockets()
 
     def _app_socket(self, app: AppConfig) -> int:
-        """Bind an app's shared socket once (socket mode) and keep it for its instances. It
-        stays blocking: the instances share its file status flags, and may expect that."""
-        old = self._sockets.get(app.name)
+        """The shared socket of a socket-mode app, bound on first use and kept while an
+        instance serves it. It stays blocking: the instances share its file status flags,
+        and may expect that."""
         assert app.socket is not None
-        if old is not None and old.getsockname()[1] == app.socket[1]:
-            return old.fileno()
-        if old is not None:
-            old.close()
-        host, port = app.socket
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-        self._sockets[app.name] = sock
+        sock = self._sockets.get(app.socket)
+        if sock is None:
+            host, port = app.socket
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(1024)
+            self._sockets[app.socket] = sock
         return sock.fileno()
+
+    def _close_unused_sockets(self) -> None:
+        """Close the shared sockets that no instance serves any more: their app was removed,
+        or a reload moved it to another address."""
+        used = {i.app.socket for p in self._programs.values()
+                for i in (*p.instances, *p.pending)}
+        for address in [a for a in self._sockets if a not in used]:
+            self._sockets.pop(address).close()
 
     def _apply_ports(self, config: Config) -> None:
         self._ports.reserved = frozenset(
@@ -582,8 +604,8 @@ class Daemon:
         if self.config.proxy is None:
             return
         config = self.config
-        ready = {name: [i.port for i in (*program.instances, *program.pending)
-                        if self._takes_traffic(i)]
+        ready = {name: _addresses(i for i in (*program.instances, *program.pending)
+                                  if self._takes_traffic(i))
                  for name, program in self._programs.items() if name != PROXY_APP}
         down: frozenset[tuple[str, Backend]] = frozenset()
         if self._health is not None:
@@ -625,6 +647,12 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _addresses(instances: Iterable[Instance]) -> list[Address]:
+    """Where the proxy reaches these instances, each address once (in socket mode they share
+    one)."""
+    return list(dict.fromkeys(instance_address(i.app, i.port) for i in instances))
 
 
 def _describe_reload(result: ReloadResult) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from wharf.config.model import Config, RouteConfig
+from wharf.config.model import AppConfig, Config, RouteConfig
 from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 
 LOCALHOST = "127.0.0.1"
+_WILDCARDS = {"0.0.0.0": LOCALHOST, "": LOCALHOST, "::": "::1"}
+
+Address = tuple[str, int]
 
 
 def service_name(index: int) -> str:
@@ -13,22 +16,31 @@ def service_name(index: int) -> str:
     return f"route:{index}"
 
 
+def instance_address(app: AppConfig, port: int) -> Address:
+    """Where the proxy reaches an instance of `app` running on `port`: 127.0.0.1:port, or in
+    socket mode the shared socket, which every instance on it serves (the kernel spreads the
+    connections over them)."""
+    if app.socket is None:
+        return LOCALHOST, port
+    host, socket_port = app.socket
+    return _WILDCARDS.get(host, host), socket_port
+
+
 def route_backends(config: Config, route: RouteConfig,
-                   ready_ports: dict[str, list[int]]) -> tuple[Backend, ...]:
-    """Every backend a route could use now: its servers, or its app's ready instances."""
+                   ready: dict[str, list[Address]]) -> tuple[Backend, ...]:
+    """Every backend a route could use now: its servers, or the addresses of its app's ready
+    instances."""
     if route.app:
-        app = config.apps[route.app]
-        if app.socket is not None:  # the kernel spreads connections over the instances
-            host = LOCALHOST if app.socket[0] in ("0.0.0.0", "") else app.socket[0]
-            return (Backend(host, app.socket[1]),) if ready_ports.get(route.app) else ()
-        return tuple(Backend(LOCALHOST, p, app.weight) for p in ready_ports.get(route.app, []))
+        weight = config.apps[route.app].weight
+        return tuple(Backend(host, port, weight) for host, port in ready.get(route.app, ()))
     return tuple(Backend(s.host, s.port, s.weight) for s in route.servers)
 
 
-def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int]],
+def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]],
                    down: frozenset[tuple[str, Backend]] = frozenset()) -> Snapshot:
-    """The snapshot for `config`: `ready_ports[app]` lists the ports of running instances,
-    `down` the (service, backend) pairs that active health checks have taken out."""
+    """The snapshot for `config`: `ready[app]` lists the addresses of the app's instances that
+    take traffic (see `instance_address`), `down` the (service, backend) pairs that active
+    health checks have taken out."""
     assert config.proxy is not None
     proxy = config.proxy
     t = proxy.timeouts
@@ -45,7 +57,7 @@ def build_snapshot(config: Config, version: int, ready_ports: dict[str, list[int
         name = None
         if rc.app or rc.servers:
             name = service_name(index)
-            backends = tuple(b for b in route_backends(config, rc, ready_ports)
+            backends = tuple(b for b in route_backends(config, rc, ready)
                              if (name, b) not in down)
             services[name] = Service(
                 name, backends, balance=rc.balance, hash_key=rc.hash_key, cookie=rc.cookie,

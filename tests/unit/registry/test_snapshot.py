@@ -1,9 +1,10 @@
 """Snapshots: built from the config and the ready instances, and carried as JSON."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from wharf.config import config_from_data
-from wharf.registry.build import build_snapshot
+from wharf.registry.build import build_snapshot, instance_address
 from wharf.registry.snapshot import Backend, Snapshot
 
 
@@ -21,8 +22,18 @@ def config(tmp_path: Path):
         ]}, tmp_path / "wharf.toml")
 
 
+def test_an_instance_is_reached_on_its_port_or_on_its_apps_shared_socket(tmp_path):
+    web = config(tmp_path).apps["web"]
+    assert instance_address(web, 20001) == ("127.0.0.1", 20001)
+    for socket, address in [(("127.0.0.2", 8000), ("127.0.0.2", 8000)),
+                            (("0.0.0.0", 8000), ("127.0.0.1", 8000)),
+                            (("::", 8000), ("::1", 8000))]:
+        assert instance_address(replace(web, socket=socket), 20001) == address
+
+
 def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
-    snap = build_snapshot(config(tmp_path), 7, {"web": [20001, 20002]})
+    ready = {"web": [("127.0.0.1", 20001), ("127.0.0.1", 20002)]}
+    snap = build_snapshot(config(tmp_path), 7, ready)
     services = {s.name: s for s in snap.services}
     assert services["route:0"].backends == (Backend("127.0.0.1", 20001),
                                             Backend("127.0.0.1", 20002))
@@ -40,7 +51,7 @@ def test_no_ready_instance_means_no_backend(tmp_path):
 
 
 def test_json_round_trip(tmp_path):
-    snap = build_snapshot(config(tmp_path), 3, {"web": [20001]})
+    snap = build_snapshot(config(tmp_path), 3, {"web": [("127.0.0.1", 20001)]})
     line = snap.to_json()
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert Snapshot.from_json(line) == snap
