@@ -225,6 +225,8 @@ def test_max_memory_restarts_the_app(wharf: Wharf):
     wait_until(lambda: wharf.row("hog")["restarts"] >= 1, timeout=15,
                message="a restart for memory")
     assert "max_memory" in wharf.daemon_log.read_text()
+    assert "over max_memory 40000000" in wharf.row("hog")["last_restart"]
+    assert "hog.0: last restarted: RSS " in wharf.run("status").stdout
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")

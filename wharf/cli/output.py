@@ -73,6 +73,8 @@ def status_table(rows: list[dict[str, Any]]) -> str:
                       describe_exit(r), cpu, human_bytes(r.get("rss_bytes"))))
         if r.get("reason") and r["state"] != "RUNNING":
             notes.append(f"  {r['app']}.{r['instance']}: {r['reason']}")
+        elif r.get("last_restart") and r["restarts"]:
+            notes.append(f"  {r['app']}.{r['instance']}: last restarted: {r['last_restart']}")
     text = "\n".join(_table(header, table[1:]) + notes) if len(table) > 1 else \
         "no apps configured"
     if backends:

@@ -175,6 +175,7 @@ class Daemon:
                     "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
                     "restarts": stats.restarts, "exit_code": stats.exit_code,
                     "exit_signal": stats.exit_signal, "reason": stats.reason or not_ready,
+                    "last_restart": stats.last_restart,
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
                 })
@@ -633,10 +634,9 @@ class Daemon:
                 sample = samples.get(instance.pid or 0)
                 if limit and sample and sample.rss_bytes > limit \
                         and instance.state == State.RUNNING:
-                    instance.machine.reason = (f"restarted: RSS {sample.rss_bytes} bytes over "
-                                               f"max_memory {limit}")
-                    log.warning("%s: %s", instance.name, instance.machine.reason)
-                    instance.restart()
+                    why = f"RSS {sample.rss_bytes} bytes over max_memory {limit}"
+                    log.warning("%s: restarted: %s", instance.name, why)
+                    instance.restart(why)
             await asyncio.sleep(SAMPLE_INTERVAL)
 
 

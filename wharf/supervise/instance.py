@@ -41,6 +41,7 @@ class InstanceStatus:
     exit_code: int | None
     exit_signal: int | None
     reason: str
+    last_restart: str
 
 
 def policy_of(app: AppConfig) -> Policy:
@@ -112,9 +113,9 @@ class Instance:
         """Ask the process to stop."""
         self._drive(self.machine.stop)
 
-    def restart(self) -> None:
-        """Stop the process if it runs, then start it again."""
-        self._drive(self.machine.restart)
+    def restart(self, why: str = "") -> None:
+        """Stop the process if it runs, then start it again (`why`: the daemon's reason)."""
+        self._drive(lambda now: self.machine.restart(now, why))
 
     def statistics(self) -> InstanceStatus:
         """A frozen snapshot for status and metrics."""
@@ -126,7 +127,8 @@ class Instance:
             app=self.app.name, instance=self.index, port=self.port, pid=self.pid,
             state=m.state.value, uptime_s=uptime, restarts=m.restarts,
             exit_code=m.last_exit.code if m.last_exit else None,
-            exit_signal=m.last_exit.signal if m.last_exit else None, reason=m.reason)
+            exit_signal=m.last_exit.signal if m.last_exit else None, reason=m.reason,
+            last_restart=m.last_restart)
 
     # -- driving the machine ------------------------------------------------------------------
 

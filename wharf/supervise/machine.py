@@ -97,6 +97,7 @@ class Machine:
         self.spawns = 0
         self.last_exit: ExitStatus | None = None
         self.reason = ""
+        self.last_restart = ""  # why it last restarted unasked (a crash, a limit): for status
         self._start_after_stop = False
 
     def __repr__(self) -> str:
@@ -132,8 +133,11 @@ class Machine:
             self.deadline = None
         return []
 
-    def restart(self, now: float) -> list[Action]:
-        """Stop the process if it runs, then start it again."""
+    def restart(self, now: float, why: str = "") -> list[Action]:
+        """Stop the process if it runs, then start it again; `why` is kept if the daemon
+        decided it (a limit passed), not a user."""
+        if why:
+            self.last_restart = why
         if self.state in (State.STARTING, State.RUNNING, State.STOPPING):
             actions = self.stop(now)
             self._start_after_stop = True
@@ -176,6 +180,7 @@ class Machine:
         self.reason = str(status)
         if not self._should_restart(status):
             return []
+        self.last_restart = self.reason
         self.crash_streak = 1 if uptime >= STABLE_UPTIME else self.crash_streak + 1
         if self.crash_streak == 1:
             return self._spawn(now)

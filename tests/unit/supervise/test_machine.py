@@ -95,6 +95,7 @@ def test_crash_from_running_restarts_immediately():
     assert m.state == State.STARTING
     assert m.restarts == 1
     assert m.last_exit == CRASH
+    assert m.last_restart == str(CRASH)
 
 
 def test_repeated_quick_crashes_back_off():
@@ -192,6 +193,17 @@ def test_restart_stops_then_starts_again():
     assert m.exited(ExitStatus(None, signal.SIGTERM), 10.1) == [Action.SPAWN]
     assert m.state == State.STARTING
     assert m.restarts == 1
+    assert m.last_restart == ""  # asked for: nothing to explain
+
+
+def test_a_restart_the_daemon_decided_keeps_its_reason_after_the_new_start():
+    m = running()
+    m.restart(10.0, "RSS over max_memory")
+    m.exited(ExitStatus(None, signal.SIGTERM), 10.1)
+    m.spawned(10.1)
+    m.timer(20.0)
+    assert m.state == State.RUNNING and m.reason == ""
+    assert m.last_restart == "RSS over max_memory"
 
 
 def test_start_while_stopping_starts_after_exit():
