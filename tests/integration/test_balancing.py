@@ -331,7 +331,8 @@ def test_scaling_under_load_fails_no_request(tmp_path: Path):
             for count in (2, 6, 3):
                 scaled = wharf.run("scale", "web", str(count))
                 assert scaled.returncode == 0, scaled.stderr + scaled.stdout
-                assert len(wharf.instances("web")) == count
+                rows = wharf.instances("web")  # scale returns once the new ones take traffic
+                assert len(rows) == count and all(r["ready"] for r in rows), rows
             wait_until(lambda: len(results) > 100, message="traffic after the last scale")
     finally:
         wharf.close()
@@ -421,6 +422,25 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
         assert "did not become ready" in rolled.stderr and "old instances keep serving" in \
             rolled.stderr
         assert sorted(i["pid"] for i in wharf.instances("web")) == before
+        assert all(get(port, "/").status == 200 for _ in range(10))
+    finally:
+        wharf.close()
+
+
+def test_scaling_up_to_instances_that_never_get_ready_says_so(tmp_path: Path):
+    port = free_port()
+    flag = tmp_path / "broken"
+    wharf = _web(tmp_path, port, f'env = {{ FAIL_IF_EXISTS = "{flag}" }}\nstartretries = 0')
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 1"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 1)
+        flag.write_text("new instances cannot start")
+        scaled = wharf.run("scale", "web", "3")
+        assert scaled.returncode == 1, scaled.stdout
+        assert "web.1: FATAL (exited too quickly" in scaled.stderr and "web.2: FATAL" in \
+            scaled.stderr
+        assert [r["state"] for r in wharf.instances("web")] == ["RUNNING", "FATAL", "FATAL"]
         assert all(get(port, "/").status == 200 for _ in range(10))
     finally:
         wharf.close()

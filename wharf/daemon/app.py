@@ -46,7 +46,7 @@ from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
 from wharf.supervise.program import Notifier, Program
 from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
-from wharf.supervise.states import SETTLED_STATES, State
+from wharf.supervise.states import State
 
 log = logging.getLogger("wharf")
 
@@ -256,20 +256,20 @@ class Daemon:
         first = len(program.instances)
         await program.scale(count)
         added = program.instances[first:]
-        await self._notifier.wait_for(
-            lambda: all(i.state in SETTLED_STATES for i in added), timeout)
+        ready = await asyncio.gather(*(self._became_ready(i, timeout) for i in added))
+        failed = [i for i, ok in zip(added, ready, strict=True) if not ok]
+        if failed:
+            raise ControlError("; ".join(self._start_failure(i, timeout) for i in failed)
+                               + "; the other instances serve", hint=f"see `wharf logs {app}`")
 
     async def _roll_to(self, name: str, app: AppConfig) -> None:
-        """Bring a running app to a changed config: roll, then scale if the count changed."""
+        """Roll a running app to a changed config, at its current instance count."""
         program = self._programs[name]
         self._output.configure(app)
-        count = len(program.instances)
-        timeout = app.startsecs + app.ready_timeout + self._health_wait(name) + 5.0
         program.listen_fd = self._app_socket(app) if app.socket is not None else None
         try:
-            await self._roll(name, timeout, replace(app, instances=count))
-            if app.instances != count:
-                await self._scale(name, app.instances, timeout)
+            await self._roll(name, self._start_timeout(app),
+                             replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
             running = program.app
             program.listen_fd = self._app_socket(running) if running.socket is not None else None
@@ -364,6 +364,17 @@ class Daemon:
                 if route.app == instance.app.name and route.health is not None and not (
                     (state := states.get((service_name(index), backend))) and state.up)]
 
+    def _start_failure(self, instance: Instance, timeout: float) -> str:
+        """Why a new instance is not taking traffic: it gave up, or it ran out of time."""
+        waiting = instance.state in (State.STARTING, State.RUNNING, State.BACKOFF)
+        what = f"not ready after {timeout:g}s" if waiting else instance.state.value
+        return f"{instance.name}: {what} ({self._why_not_ready(instance)})"
+
+    def _start_timeout(self, app: AppConfig) -> float:
+        """How long a new instance of `app` may take to take traffic: start, readiness,
+        health checks."""
+        return app.startsecs + app.ready_timeout + self._health_wait(app.name) + 5.0
+
     def _health_wait(self, app: str) -> float:
         """How long active health checks take at most to pass a new instance of `app`."""
         return max((r.health.rise * r.health.interval + r.health.timeout
@@ -427,15 +438,18 @@ class Daemon:
                     result.unchanged.append(name)
                 elif old.same_except_instances(app):
                     self._output.configure(app)
-                    await self._scale(name, app.instances, app.stop_timeout + 30.0)
-                    result.scaled.append(name)
+                    await self._scale_in_reload(name, app, result.scaled, result.failed)
                 else:
                     try:
                         await self._roll_to(name, app)
-                        result.rolled.append(name)
                     except ControlError as exc:
                         result.failed.append(f"{name} ({exc.message})")
                         kept[name] = old  # still running: the next reload tries again
+                        continue
+                    if app.instances == len(self._programs[name].instances):
+                        result.rolled.append(name)
+                    else:
+                        await self._scale_in_reload(name, app, result.rolled, result.failed)
             proxy = self._programs.get(PROXY_APP)
             self._programs = {n: self._programs[n] for n in new.apps}
             if proxy is not None:
@@ -444,6 +458,16 @@ class Daemon:
             self._track_readiness()
             await self._sync_proxy_async(new)
             return result
+
+    async def _scale_in_reload(self, name: str, app: AppConfig, done: list[str],
+                               failed: list[str]) -> None:
+        """Scale an app to its new count; new instances that do not become ready are
+        reported, not undone: they exist, and the supervisor keeps trying."""
+        try:
+            await self._scale(name, app.instances, self._start_timeout(app))
+            done.append(name)
+        except ControlError as exc:
+            failed.append(f"{name} ({exc.message})")
 
     def request_shutdown(self) -> None:
         """Begin a graceful stop of every app and then of the daemon."""

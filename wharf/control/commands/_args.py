@@ -34,7 +34,8 @@ def timeout_of(args: dict[str, Any]) -> float:
     return float(value)
 
 
-def add_timeout_argument(parser: argparse.ArgumentParser) -> None:
-    """A `--timeout SECONDS` to wait for the apps to settle."""
+def add_timeout_argument(parser: argparse.ArgumentParser,
+                         what: str = "the apps to settle") -> None:
+    """A `--timeout SECONDS` to wait for `what`."""
     parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds to wait for the apps to settle (default 60)")
+                        help=f"seconds to wait for {what} (default 60)")

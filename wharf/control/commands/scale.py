@@ -1,5 +1,7 @@
 """`wharf scale APP N`: run N instances of an app, live. New instances join the pool once they
-run; removed ones leave it first and stop once their requests in flight have finished."""
+are ready, and the command returns then (exit 1, saying why, if one is not within --timeout);
+removed ones leave the pool first and stop once their requests in flight have finished (up to
+the app's drain_timeout, then stop_timeout)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """APP, N and --timeout."""
     parser.add_argument("app", help="app name")
     parser.add_argument("count", type=int, help="how many instances to run")
-    add_timeout_argument(parser)
+    add_timeout_argument(parser, "new instances to take traffic")
 
 
 async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
