@@ -128,6 +128,41 @@ def test_keep_alive_reuses_the_upstream_connection(proxy: Proxy):
     assert len(conns) == 1
 
 
+def _head_then_get(port: int, head: bytes, then: bytes) -> tuple[bytes, bytes]:
+    """On one client connection: a HEAD (its answer read to the end of its head), then a GET;
+    both answers as received."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"HEAD %s HTTP/1.1\r\nHost: t\r\n\r\n" % head)
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += s.recv(65536)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % then)
+        second = b""
+        while not parse_responses(second):
+            second += s.recv(65536)
+    return first, second
+
+
+def test_head_answers_have_no_body_and_keep_the_upstream_connection(proxy: Proxy):
+    head, after = _head_then_get(proxy.port, b"/echo-ka-h1", b"/echo-ka-h2")
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+    assert b"\r\nContent-Length: " in head  # the length a GET would have had, as sent
+    assert json.loads(parse_responses(after)[0].body)["target"] == "/echo-ka-h2"
+    seen = proxy.seen(proxy.a, "/echo-ka-h")
+    assert [r.method for r in seen] == ["HEAD", "GET"]
+    assert seen[0].connection == seen[1].connection
+
+
+def test_a_body_sent_with_a_head_answer_closes_that_upstream_connection(proxy: Proxy):
+    """llhttp cannot be told that a HEAD's answer has no body: bytes after it must never be
+    read as the next request's answer."""
+    head, after = _head_then_get(proxy.port, b"/head-with-body", b"/echo-h3")
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+    assert json.loads(parse_responses(after)[0].body)["target"] == "/echo-h3"
+    first = proxy.seen(proxy.a, "/head-with-body")[0]
+    assert proxy.seen(proxy.a, "/echo-h3")[0].connection != first.connection
+
+
 def test_pipelined_requests_are_answered_in_order(proxy: Proxy):
     data, closed = exchange(proxy.port, b"GET /echo-p1 HTTP/1.1\r\nHost: t\r\n\r\n"
                                         b"GET /b/echo-p2 HTTP/1.1\r\nHost: t\r\n\r\n"

@@ -342,8 +342,6 @@ class Exchange:
     def _use(self, conn: UpstreamConnection) -> None:
         self.upstream = conn
         conn.attach(self)
-        if self.head_only:
-            conn.reset_parser()
         conn.write(request_head(self))
         pending, self.pending = self.pending, None
         self.pending_size = 0
@@ -450,9 +448,9 @@ class Exchange:
         client.write(b"".join(lines))
         if no_body and not tunnel:
             upstream = self.upstream
-            self.response_complete(upstream_keep_alive and status in _NO_BODY_STATUS)
             if upstream is not None and self.head_only:
-                upstream.reset_parser()
+                upstream.end_head_response()
+            self.response_complete(upstream_keep_alive)
 
     def response_body(self, data: bytes) -> None:
         """A piece of the response body (de-chunked by the parser)."""

@@ -39,8 +39,8 @@ class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
     __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write", "chunked",
-                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool",
-                 "transport", "until_eof", "uses")
+                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool", "stale",
+                 "stray", "transport", "until_eof", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -60,6 +60,8 @@ class UpstreamConnection:
         self.chunked = False
         self.hop = False
         self.until_eof = False  # the response's body runs until the backend closes
+        self.stale = False  # the parser running now is a replaced one (see end_head_response)
+        self.stray = False  # and it saw bytes the backend should not have sent
 
     def __repr__(self) -> str:
         return f"<UpstreamConnection uses={self.uses} closed={self.closed} ex={self.ex!r}>"
@@ -88,9 +90,21 @@ class UpstreamConnection:
         """Send request bytes."""
         self._write(data)
 
-    def reset_parser(self) -> None:
-        """A fresh parser, after a response whose body the parser could not know was absent."""
+    def end_head_response(self) -> None:
+        """The response to a HEAD ends with its head, whatever the head says of a body; llhttp
+        cannot be told so and reads on. A fresh parser takes the next response, and whatever
+        the old one still finds in this read is bytes the backend should not have sent: they
+        close the connection rather than pass for the next response."""
         self._bind(httptools.HttpResponseParser(self))
+        self.stale = True
+
+    def _after_stale(self) -> None:
+        self.stale = False
+        self.headers = [b""]
+        self.has_length = self.chunked = self.hop = self.until_eof = False
+        if self.stray:
+            self.stray = False
+            self.close()
 
     def _bind(self, parser: httptools.HttpResponseParser) -> None:
         # Bound once: a method looked up by name on every response costs more than the call.
@@ -122,11 +136,15 @@ class UpstreamConnection:
             if self.ex is not None:
                 self.ex.upstream_upgraded(data[exc.args[0]:])
         except httptools.HttpParserError:
-            if self.ex is not None:
+            if self.stale:
+                self.stray = True
+            elif self.ex is not None:
                 self.ex.upstream_failed()
             self.close()
         finally:
             client.flush()
+        if self.stale:
+            self._after_stale()
 
     def eof_received(self) -> bool | None:
         ex = self.ex
@@ -173,6 +191,9 @@ class UpstreamConnection:
         headers.append(b"\r\n")
 
     def on_headers_complete(self) -> None:
+        if self.stale:
+            self.stray = True
+            return
         ex = self.ex
         status = self._status()
         headers = self.headers
@@ -188,9 +209,12 @@ class UpstreamConnection:
         self.has_length = self.chunked = self.hop = False
 
     def on_body(self, body: bytes) -> None:
-        if self.ex is not None:
+        if self.stale:
+            self.stray = True
+        elif self.ex is not None:
             self.ex.response_body(body)
 
     def on_message_complete(self) -> None:
-        if self.ex is not None and self.ex.response_started and not self.ex.tunnel:
-            self.ex.response_complete(self._keep_alive())
+        ex = self.ex
+        if not self.stale and ex is not None and ex.response_started and not ex.tunnel:
+            ex.response_complete(self._keep_alive())

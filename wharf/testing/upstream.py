@@ -147,9 +147,11 @@ class _Conn(asyncio.Protocol):
             self._answer(seen, path, keep_alive)
 
     def _answer(self, seen: Seen, path: str, keep_alive: bool) -> None:
-        t = self.transport
+        t: Any = self.transport
         if t is None or t.is_closing():
             return
+        if seen.method == "HEAD" and not path.startswith("/head-with-body"):
+            t = _HeadOnly(t)  # the same head, no body (/head-with-body misbehaves on purpose)
         if path.startswith("/healthz") or (self.owner.broken and not path.startswith("/ws")):
             ok = path.startswith("/healthz") and self.owner.healthy
             code, body = (200, b"healthy") if ok else (503 if path.startswith("/healthz")
@@ -208,6 +210,22 @@ class _Conn(asyncio.Protocol):
             t.close()
         elif self.owner.idle_close is not None:
             self.idle = asyncio.get_running_loop().call_later(self.owner.idle_close, t.close)
+
+
+class _HeadOnly:
+    """A transport that lets through the first response head written to it, and no more."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._done = False
+        self.close = transport.close
+        self.is_closing = transport.is_closing
+
+    def write(self, data: bytes) -> None:
+        if not self._done:
+            end = data.find(b"\r\n\r\n")
+            self._done = end >= 0
+            self._transport.write(data if end < 0 else data[:end + 4])
 
 
 def _as_dict(seen: Seen) -> dict[str, Any]:
