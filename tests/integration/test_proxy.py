@@ -281,6 +281,19 @@ def test_chunked_body_over_max_body_size_is_413(proxy: Proxy):
     assert parse_responses(data)[0].status == 413
 
 
+def test_a_pipelined_body_over_the_limit_is_answered_in_its_turn(tmp_path: Path):
+    """The 413 of a request queued behind a slow one must not overtake the slow one's answer
+    (the client would take it for the first answer)."""
+    with proxy_to_upstream(tmp_path, 'max_body_size = "1000"') as (_, upstream, port):
+        data, closed = exchange(port, b"GET /slow/0.3/first HTTP/1.1\r\nHost: t\r\n\r\n"
+                                      b"POST /echo-big HTTP/1.1\r\nHost: t\r\n"
+                                      b"Transfer-Encoding: chunked\r\n\r\n"
+                                      b"800\r\n" + b"x" * 2048 + b"\r\n0\r\n\r\n")
+    assert [r.status for r in parse_responses(data)] == [200, 413], data
+    assert closed
+    assert "/echo-big" not in [r.target for r in upstream.requests]
+
+
 def test_headers_over_max_header_size_are_431(proxy: Proxy):
     big = b"X-Big: " + b"a" * 5000 + b"\r\n"
     r = request(proxy.port, b"GET /echo-431 HTTP/1.1\r\nHost: t\r\n" + big + b"\r\n")

@@ -165,7 +165,8 @@ class Exchange:
             path = parts[1].encode("latin-1")
         if not host and self.version == "1.1":
             return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
-        if self.content_length is not None and self.content_length > plane.max_body_size:
+        if self.body_seen > plane.max_body_size or (
+                self.content_length is not None and self.content_length > plane.max_body_size):
             return self.fail(413)
         if host == client.host_seen:  # a client sends the same Host on every request
             host = client.host_name
@@ -358,6 +359,9 @@ class Exchange:
         """A piece of the request body (already de-chunked)."""
         self.body_seen += len(data)
         if self.body_seen > self.client.plane.max_body_size:
+            if self.client.active is not self:  # queued: begin() answers 413 in its turn
+                self.pending = None
+                return
             return self.fail(413)
         framed = chunk(data) if self.body_chunked else data
         if self.connecting is None:  # a stalled upload is the client's fault: 408, not 504
@@ -577,7 +581,9 @@ class Exchange:
             self.status = self.status or status
             self.client.abort()
             return
-        self.close_client = self.close_client or not self.request_complete or status == 400
+        # As nginx: after a 400 or 413 the client is not trusted with the connection.
+        self.close_client = self.close_client or not self.request_complete or \
+            status == 400 or status == 413
         self.respond(http1.simple_response(status, close=self.close_client or not self.keep_alive,
                                            headers=headers, head_only=self.head_only), status)
 
