@@ -366,14 +366,17 @@ def test_an_instance_joins_the_pool_only_once_it_answers(tmp_path: Path):
         wharf.close()
 
 
-def _four_free_ports() -> int:
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports, below the ephemeral range (where the test's
+    own client connections could take one before the app binds it) and above port_range."""
+    import random
     import socket as sockets
 
     for _ in range(50):
-        base = free_port()
+        base = random.randrange(30000, 32768 - count)
+        held: list[sockets.socket] = []
         try:
-            held = []
-            for p in range(base, base + 4):
+            for p in range(base, base + count):
                 s = sockets.socket()
                 held.append(s)
                 s.bind(("127.0.0.1", p))
@@ -383,13 +386,13 @@ def _four_free_ports() -> int:
         finally:
             for s in held:
                 s.close()
-    raise AssertionError("no four free ports in a row")
+    raise AssertionError(f"no {count} consecutive free ports")
 
 
 @pytest.mark.parametrize("mode", ["surge 1", "surge 2", "fixed port"])
 def test_a_rolling_reload_under_load_fails_no_request(tmp_path: Path, mode: str):
     port = free_port()
-    extra = f"port = {_four_free_ports()}" if mode == "fixed port" else \
+    extra = f"port = {_free_ports(4)}" if mode == "fixed port" else \
         f"max_surge = {mode.split()[1]}"
     wharf = _web(tmp_path, port, extra)
     try:
@@ -583,7 +586,7 @@ def test_socket_mode_shares_one_socket_among_instances(tmp_path: Path):
         direct = {get(app_port, "/").body.split()[0] for _ in range(60)}
         assert len(direct) >= 2  # the kernel spreads connections over the instances
         assert {d.decode().removeprefix("pid=") for d in direct} <= pids
-        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        wait_until(lambda: probe(proxy_port).startswith(b"HTTP/1.1 200"), message="the proxy")
         assert [b["backend"] for b in wharf.backends()] == [f"127.0.0.1:{app_port}"]
     finally:
         wharf.close()
@@ -603,7 +606,7 @@ def test_a_socket_mode_roll_under_traffic_does_not_wait_out_drain_timeout(tmp_pa
 
     try:
         wharf.up()
-        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        wait_until(lambda: probe(proxy_port).startswith(b"HTTP/1.1 200"), message="the proxy")
         before = {i["pid"] for i in wharf.instances("web")}
         with ThreadPoolExecutor(4) as pool:
             for _ in range(4):
@@ -635,12 +638,17 @@ def _refused(port: int) -> bool:
 # old instance with its connections, which only an app that finishes its requests on SIGTERM
 # completes (fdapp does not), and the proxy retries the GETs that were cut. Hence GET loads.
 
-def test_a_reload_moves_a_socket_mode_app_to_its_new_socket_under_load(tmp_path: Path):
+@pytest.mark.parametrize("health", ["", 'health = { interval = "100ms", rise = 10 }'])
+def test_a_reload_moves_a_socket_mode_app_to_its_new_socket_under_load(tmp_path: Path,
+                                                                         health: str):
+    """With active health checks the new address must be up in them before the old one is
+    drained (a new address starts down)."""
     wharf, proxy_port, old_port = _socket_web(tmp_path, 2, 'drain_timeout = "5s"')
+    wharf.config.write_text(wharf.config.read_text() + health + "\n")
     new_port = free_port()
     try:
         wharf.up()
-        wait_until(lambda: get(proxy_port, "/").status == 200, message="the proxy")
+        wait_until(lambda: probe(proxy_port).startswith(b"HTTP/1.1 200"), message="the proxy")
         with under_load(proxy_port, post=False) as results:
             wait_until(lambda: len(results) > 20, message="traffic before the reload")
             wharf.config.write_text(wharf.config.read_text().replace(
@@ -683,6 +691,52 @@ def test_a_reload_moves_an_app_from_its_own_ports_to_a_shared_socket_and_back(tm
     finally:
         wharf.close()
     assert set(results) == {200}, Counter(results)
+
+
+def test_a_reload_moves_an_app_from_a_shared_socket_to_fixed_ports_under_load(tmp_path: Path):
+    wharf, proxy_port, app_port = _socket_web(tmp_path, 2)
+    fixed = _free_ports(2)
+    try:
+        wharf.up()
+        wait_until(lambda: probe(proxy_port).startswith(b"HTTP/1.1 200"), message="the proxy")
+        with under_load(proxy_port, post=False) as results:
+            wharf.config.write_text(wharf.config.read_text().replace("fdapp.py", "httpapp.py")
+                                    .replace(f'socket = "tcp://127.0.0.1:{app_port}"',
+                                             f"port = {fixed}"))
+            reloaded = wharf.run("reload")
+            assert reloaded.returncode == 0, reloaded.stderr + reloaded.stdout
+            _more_traffic(results)
+        assert sorted(b["backend"] for b in wharf.backends()) == [
+            f"127.0.0.1:{fixed}", f"127.0.0.1:{fixed + 1}"]
+        assert [i["port"] for i in wharf.instances("web")] == [fixed, fixed + 1]
+        assert _refused(app_port)
+    finally:
+        wharf.close()
+    assert set(results) == {200}, Counter(results)
+
+
+def test_two_apps_cannot_swap_sockets_in_one_reload(tmp_path: Path):
+    first, second = free_port(), free_port()
+    wharf = Wharf(tmp_path)
+    text = "".join(f"""
+        [apps.{name}]
+        command = "{{py}} {{apps}}/fdapp.py"
+        socket = "tcp://127.0.0.1:{port}"
+        startsecs = 0
+    """ for name, port in (("a", first), ("b", second)))
+    wharf.write_config(text)
+    try:
+        wharf.up()
+        wharf.wait_state("b", "RUNNING")
+        swapped = text.replace(str(first), "FIRST").replace(str(second), str(first)) \
+            .replace("FIRST", str(second))
+        wharf.write_config(swapped)
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 2, reloaded.stdout
+        assert f"apps.a.socket: 127.0.0.1:{second} is still bound for app b" in reloaded.stderr
+        assert get(first, "/").status == 200 and get(second, "/").status == 200
+    finally:
+        wharf.close()
 
 
 def test_socket_and_port_together_are_refused(tmp_path: Path):

@@ -163,6 +163,21 @@ def test_a_body_sent_with_a_head_answer_closes_that_upstream_connection(proxy: P
     assert proxy.seen(proxy.a, "/echo-h3")[0].connection != first.connection
 
 
+def test_a_request_pipelined_after_a_head_answered_with_a_body_gets_its_own_answer(
+        proxy: Proxy):
+    """The HEAD's connection must not be handed to the next request before the rest of the
+    read that carried the HEAD's answer (here, a body it should not have) is parsed."""
+    data, _ = exchange(proxy.port, b"HEAD /head-with-body-2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                   b"POST /echo-after-head HTTP/1.1\r\nHost: t\r\n"
+                                   b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert [r.status for r in parse_responses(rest)] == [200], data
+    posted = proxy.seen(proxy.a, "/echo-after-head")
+    assert len(posted) == 1
+    assert posted[0].connection != proxy.seen(proxy.a, "/head-with-body-2")[0].connection
+
+
 def test_pipelined_requests_are_answered_in_order(proxy: Proxy):
     data, closed = exchange(proxy.port, b"GET /echo-p1 HTTP/1.1\r\nHost: t\r\n\r\n"
                                         b"GET /b/echo-p2 HTTP/1.1\r\nHost: t\r\n\r\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -52,23 +53,47 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     return tuple(resolved)
 
 
+def _bound(proxy: ProxyConfig | None,
+           apps: dict[str, AppConfig]) -> list[tuple[str, str, tuple[str, int]]]:
+    """(key path, owner, address) of every address a config has the daemon bind."""
+    found = [(f"proxy.listen[{i}]", "the proxy", address)
+             for i, address in enumerate(proxy.listen if proxy else ())]
+    found += [(f"apps.{a.name}.socket", f"app {a.name}", a.socket)
+              for a in apps.values() if a.socket]
+    return found
+
+
+def bound_by(proxy: ProxyConfig | None,
+             apps: dict[str, AppConfig]) -> dict[tuple[str, int], str]:
+    """The addresses a config has the daemon bind, and whose they are."""
+    return {address: owner for _, owner, address in _bound(proxy, apps)}
+
+
 def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
-                    skip: frozenset[tuple[str, int]] = frozenset()) -> list[Problem]:
-    """The listen addresses and app sockets that cannot be bound now (in use, or not ours);
-    `skip` lists addresses already bound by this daemon (a reload keeps them)."""
-    wanted = [(f"proxy.listen[{i}]", address) for i, address in
-              enumerate(proxy.listen if proxy else ()) if address not in skip]
-    wanted += [(f"apps.{a.name}.socket", a.socket) for a in apps.values()
-               if a.socket and a.socket not in skip]
+                    ours: dict[tuple[str, int], str] | None = None) -> list[Problem]:
+    """The listen addresses and app sockets that cannot be bound now. `ours` has what this
+    daemon holds already, by owner (a reload): an owner keeps its addresses, but one cannot
+    take another's (nor its port on another host) before a later reload has freed it."""
+    ours = ours or {}
     problems = []
-    for key, (host, port) in wanted:
+    for key, owner, (host, port) in _bound(proxy, apps):
+        holder = ours.get((host, port))
+        if holder == owner:
+            continue
+        if holder is not None:
+            problems.append(Problem(key, f"{host}:{port} is still bound for {holder}; free it "
+                                         "in one reload and take it in the next"))
+            continue
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError as exc:
-                reason = "is already in use" if exc.errno == 98 else f"cannot be bound: " \
-                    f"{exc.strerror}"
+                mine = [f"{o} on {h}" for (h, p), o in ours.items() if p == port]
+                reason = f"cannot be bound: {exc.strerror}"
+                if exc.errno == errno.EADDRINUSE:
+                    reason = f"is already in use (by this daemon, for {', '.join(mine)}: free " \
+                        "it in one reload and take it in the next)" if mine else "is already in use"
                 problems.append(Problem(key, f"{host}:{port} {reason}"))
     return problems

@@ -21,7 +21,7 @@ from typing import Any
 
 from wharf.config import AppConfig, Config, load_config
 from wharf.config.load import PROXY_APP
-from wharf.config.proxy_checks import listen_problems
+from wharf.config.proxy_checks import bound_by, listen_problems
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
@@ -30,7 +30,6 @@ from wharf.errors import ConfigError, ControlError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import (
-    LOCALHOST,
     Address,
     build_snapshot,
     instance_address,
@@ -75,7 +74,8 @@ class Daemon:
         self._health: HealthChecker | None = None
         self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
         self._readiness: Readiness | None = None
-        self._sockets: dict[Address, socket.socket] = {}  # socket mode: bound once each
+        # Socket mode: each shared socket, bound once, with the app it is bound for.
+        self._sockets: dict[Address, tuple[str, socket.socket]] = {}
         self._snapshot_version = 0
         self._publish_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,7 +118,7 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
-            for sock in self._sockets.values():
+            for _, sock in self._sockets.values():
                 sock.close()
             await self._control.close()
             await self._publisher.close()
@@ -233,13 +233,19 @@ class Daemon:
         leave the pool first and are stopped once their requests in flight have finished."""
         assert self._change_lock is not None
         async with self._change_lock:
-            await self._scale(app, count, timeout)
+            try:
+                await self._scale(app, count, timeout)
+            finally:
+                self._close_unused_sockets()
 
     async def roll_app(self, app: str, timeout: float) -> None:
         """Replace the instances of `app` with no drop in capacity (see `_roll`)."""
         assert self._change_lock is not None
         async with self._change_lock:
-            await self._roll(app, timeout)
+            try:
+                await self._roll(app, timeout)
+            finally:
+                self._close_unused_sockets()
 
     async def _scale(self, app: str, count: int, timeout: float) -> None:
         program = self._selected(app)[0]
@@ -285,8 +291,7 @@ class Daemon:
         count = len(program.instances)
         if config.port is not None:  # a fixed port cannot be held twice: restart in place
             for instance in list(program.instances):
-                instance.reconfigure(config)
-                instance.listen_fd = program.listen_fd
+                program.reconfigure_in_place(instance, config)
                 await self._restart_in_place(program, instance, timeout)
             program.app = config
             return
@@ -356,13 +361,14 @@ class Daemon:
 
     def _health_pending(self, instance: Instance) -> list[str]:
         """The health-checked routes to its app in which the instance is not up yet."""
-        if self._health is None or instance.app.socket is not None:
-            return []  # socket mode: one address for every instance, nothing to tell apart
-        states = self._health.states()
-        backend = Backend(LOCALHOST, instance.port, instance.app.weight)
+        if self._health is None:
+            return []
+        up = {(name, b.host, b.port) for (name, b), state in self._health.states().items()
+              if state.up}
+        address = instance_address(instance.app, instance.port)
         return [service_name(index) for index, route in enumerate(self.config.routes)
-                if route.app == instance.app.name and route.health is not None and not (
-                    (state := states.get((service_name(index), backend))) and state.up)]
+                if route.app == instance.app.name and route.health is not None
+                and (service_name(index), *address) not in up]
 
     def _start_failure(self, instance: Instance, timeout: float) -> str:
         """Why a new instance is not taking traffic: it gave up, or it ran out of time."""
@@ -414,9 +420,9 @@ class Daemon:
         assert self._change_lock is not None
         async with self._change_lock:
             new = await asyncio.to_thread(load_config, self.config.path)
-            ours = frozenset([*(self.config.proxy.listen if self.config.proxy else ()),
-                              *(a.socket for a in self.config.apps.values() if a.socket)])
-            problems = listen_problems(new.proxy, new.apps, skip=ours)
+            ours = {**bound_by(self.config.proxy, {}),
+                    **{address: f"app {name}" for address, (name, _) in self._sockets.items()}}
+            problems = listen_problems(new.proxy, new.apps, ours)
             if problems:  # a new listener in use would crash-loop the workers
                 raise ConfigError(str(new.path), problems)
             for key in ("state_dir", "port_range"):
@@ -424,6 +430,7 @@ class Daemon:
                     log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
             result = ReloadResult([], [], [], [], [])
             kept: dict[str, AppConfig] = {}  # apps whose roll failed, at their running config
+            absent: set[str] = set()  # new apps that could not be added (their socket)
             old_apps = self.config.apps
             self._apply_ports(new)
             for name in [n for n in old_apps if n not in new.apps]:
@@ -432,8 +439,12 @@ class Daemon:
             for name, app in new.apps.items():
                 old = old_apps.get(name)
                 if old is None:
-                    self._add_program(app).start()
-                    result.added.append(name)
+                    try:
+                        self._add_program(app).start()
+                        result.added.append(name)
+                    except ControlError as exc:  # the next reload tries again
+                        result.failed.append(f"{name} ({exc.message})")
+                        absent.add(name)
                 elif old == app:
                     result.unchanged.append(name)
                 elif old.same_except_instances(app):
@@ -450,11 +461,12 @@ class Daemon:
                         result.rolled.append(name)
                     else:
                         await self._scale_in_reload(name, app, result.rolled, result.failed)
+            apps = {n: a for n, a in {**new.apps, **kept}.items() if n not in absent}
             proxy = self._programs.get(PROXY_APP)
-            self._programs = {n: self._programs[n] for n in new.apps}
+            self._programs = {n: self._programs[n] for n in apps}
             if proxy is not None:
                 self._programs[PROXY_APP] = proxy
-            self.config = replace(new, apps={**new.apps, **kept}) if kept else new
+            self.config = replace(new, apps=apps) if kept or absent else new
             self._track_readiness()
             await self._sync_proxy_async(new)
             return result
@@ -498,8 +510,7 @@ class Daemon:
         listen_fd = self._app_socket(app) if app.socket is not None else None
         ports = None if app.name == PROXY_APP else self._ports
         program = Program(app, self._spawner, ports, self._output, self._clock,
-                          self._notifier, self._on_change)
-        program.listen_fd = listen_fd
+                          self._notifier, self._on_change, listen_fd)
         self._programs[app.name] = program
         return program
 
@@ -517,14 +528,22 @@ class Daemon:
         instance serves it. It stays blocking: the instances share its file status flags,
         and may expect that."""
         assert app.socket is not None
-        sock = self._sockets.get(app.socket)
+        host, port = app.socket
+        owner, sock = self._sockets.get(app.socket, (app.name, None))
+        if owner != app.name:  # the reload's checks refuse this; a race could still get here
+            raise ControlError(f"apps.{app.name}.socket: {host}:{port} is still bound for app "
+                               f"{owner}")
         if sock is None:
-            host, port = app.socket
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(1024)
-            self._sockets[app.socket] = sock
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((host, port))
+                sock.listen(1024)
+            except OSError as exc:
+                sock.close()
+                raise ControlError(f"apps.{app.name}.socket: cannot bind {host}:{port}: "
+                                   f"{exc.strerror}") from None
+            self._sockets[app.socket] = (app.name, sock)
         return sock.fileno()
 
     def _close_unused_sockets(self) -> None:
@@ -533,7 +552,7 @@ class Daemon:
         used = {i.app.socket for p in self._programs.values()
                 for i in (*p.instances, *p.pending)}
         for address in [a for a in self._sockets if a not in used]:
-            self._sockets.pop(address).close()
+            self._sockets.pop(address)[1].close()
 
     def _apply_ports(self, config: Config) -> None:
         self._ports.reserved = frozenset(

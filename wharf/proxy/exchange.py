@@ -453,7 +453,10 @@ class Exchange:
         if no_body and not tunnel:
             upstream = self.upstream
             if upstream is not None and self.head_only:
-                upstream.end_head_response()
+                self.upstream = None
+                upstream.ex = None
+                upstream.end_head_response(upstream_keep_alive and self.request_complete,
+                                           client.plane.now)
             self.response_complete(upstream_keep_alive)
 
     def response_body(self, data: bytes) -> None:

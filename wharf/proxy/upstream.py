@@ -39,8 +39,8 @@ class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
     __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write", "chunked",
-                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool", "stale",
-                 "stray", "transport", "until_eof", "uses")
+                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool", "reuse",
+                 "stale", "stray", "transport", "until_eof", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -62,6 +62,7 @@ class UpstreamConnection:
         self.until_eof = False  # the response's body runs until the backend closes
         self.stale = False  # the parser running now is a replaced one (see end_head_response)
         self.stray = False  # and it saw bytes the backend should not have sent
+        self.reuse = False  # the connection goes back to the pool once that read is parsed
 
     def __repr__(self) -> str:
         return f"<UpstreamConnection uses={self.uses} closed={self.closed} ex={self.ex!r}>"
@@ -90,21 +91,26 @@ class UpstreamConnection:
         """Send request bytes."""
         self._write(data)
 
-    def end_head_response(self) -> None:
+    def end_head_response(self, reuse: bool, now: float) -> None:
         """The response to a HEAD ends with its head, whatever the head says of a body; llhttp
-        cannot be told so and reads on. A fresh parser takes the next response, and whatever
-        the old one still finds in this read is bytes the backend should not have sent: they
-        close the connection rather than pass for the next response."""
+        cannot be told so and reads on. The exchange has let go of this connection; a fresh
+        parser takes the next response, and the connection returns to the pool (if `reuse`)
+        only once the rest of this read is parsed: whatever the old parser still finds in it
+        is bytes the backend should not have sent, and closes the connection instead."""
         self._bind(httptools.HttpResponseParser(self))
         self.stale = True
+        self.reuse = reuse
+        self.idle_since = now
 
     def _after_stale(self) -> None:
         self.stale = False
         self.headers = [b""]
         self.has_length = self.chunked = self.hop = self.until_eof = False
-        if self.stray:
+        if self.stray or not self.reuse:
             self.stray = False
             self.close()
+        else:
+            self.pool.put(self, self.idle_since)
 
     def _bind(self, parser: httptools.HttpResponseParser) -> None:
         # Bound once: a method looked up by name on every response costs more than the call.

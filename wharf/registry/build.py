@@ -31,7 +31,8 @@ def route_backends(config: Config, route: RouteConfig,
     """Every backend a route could use now: its servers, or the addresses of its app's ready
     instances."""
     if route.app:
-        weight = config.apps[route.app].weight
+        app = config.apps.get(route.app)  # absent if a reload could not add it
+        weight = app.weight if app is not None else 1
         return tuple(Backend(host, port, weight) for host, port in ready.get(route.app, ()))
     return tuple(Backend(s.host, s.port, s.weight) for s in route.servers)
 

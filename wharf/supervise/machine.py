@@ -136,8 +136,7 @@ class Machine:
     def restart(self, now: float, why: str = "") -> list[Action]:
         """Stop the process if it runs, then start it again; `why` is kept if the daemon
         decided it (a limit passed), not a user."""
-        if why:
-            self.last_restart = why
+        self.last_restart = why
         if self.state in (State.STARTING, State.RUNNING, State.STOPPING):
             actions = self.stop(now)
             self._start_after_stop = True

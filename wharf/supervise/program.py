@@ -52,7 +52,8 @@ class Program:
 
     def __init__(self, app: AppConfig, spawner: Spawner, ports: PortAllocator | None,
                  output: Output, clock: Clock, notifier: Notifier,
-                 on_change: Callable[[Instance, State, State], None]) -> None:
+                 on_change: Callable[[Instance, State, State], None],
+                 listen_fd: int | None = None) -> None:
         self.app = app
         self.instances: list[Instance] = []
         # Replacements of a rolling reload, not yet adopted: they join the pool once ready,
@@ -64,7 +65,8 @@ class Program:
         self._clock = clock
         self._notifier = notifier
         self._on_change = on_change
-        self.listen_fd: int | None = None  # set before start, in socket mode
+        # Socket mode: the socket new instances get (each keeps the one it was created with).
+        self.listen_fd = listen_fd
         self._resize(app.instances)
 
     def __repr__(self) -> str:
@@ -79,7 +81,6 @@ class Program:
     def start(self) -> None:
         """Ask every instance to run."""
         for instance in self.instances:
-            instance.listen_fd = self.listen_fd
             instance.start()
 
     def stop(self) -> None:
@@ -112,7 +113,6 @@ class Program:
             first = len(self.instances)
             self._resize(count)
             for instance in self.instances[first:]:
-                instance.listen_fd = self.listen_fd
                 instance.start()
         elif count < len(self.instances):
             extra = self.instances[count:]
@@ -139,6 +139,15 @@ class Program:
         instance.listen_fd = self.listen_fd
         self.pending.append(instance)
         return instance
+
+    def reconfigure_in_place(self, instance: Instance, app: AppConfig) -> None:
+        """Give an instance that will restart in place (its app has a fixed port) the new
+        config, with its port and socket."""
+        if self._ports is not None:
+            self._ports.release(app.name, instance.index)
+            instance.port = self._ports.port_for(app.name, instance.index, app.port)
+        instance.reconfigure(app)
+        instance.listen_fd = self.listen_fd
 
     def adopt(self, replacement: Instance) -> Instance:
         """Put a replacement in its place; return the instance it replaces."""
@@ -174,8 +183,10 @@ class Program:
             else:
                 port = self._ports.port_for(self.app.name, index, self.app.port) \
                     if self._ports is not None else 0
-            self.instances.append(Instance(self.app, index, port, self._spawner, self._output,
-                                           self._clock, self._on_change))
+            instance = Instance(self.app, index, port, self._spawner, self._output,
+                                self._clock, self._on_change)
+            instance.listen_fd = self.listen_fd
+            self.instances.append(instance)
 
 
 def _with_instances(app: AppConfig, count: int) -> AppConfig:

@@ -196,6 +196,15 @@ def test_restart_stops_then_starts_again():
     assert m.last_restart == ""  # asked for: nothing to explain
 
 
+def test_a_restart_asked_for_forgets_the_reason_of_an_earlier_crash():
+    m = running()
+    m.exited(CRASH, 100.0)
+    m.spawned(100.0)
+    m.timer(102.0)
+    m.restart(110.0)
+    assert m.last_restart == ""
+
+
 def test_a_restart_the_daemon_decided_keeps_its_reason_after_the_new_start():
     m = running()
     m.restart(10.0, "RSS over max_memory")
