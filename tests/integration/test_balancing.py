@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -715,26 +717,112 @@ def test_a_reload_moves_an_app_from_a_shared_socket_to_fixed_ports_under_load(tm
     assert set(results) == {200}, Counter(results)
 
 
-def test_two_apps_cannot_swap_sockets_in_one_reload(tmp_path: Path):
-    first, second = free_port(), free_port()
-    wharf = Wharf(tmp_path)
-    text = "".join(f"""
+def _with_slow_posts(port: int, action: Callable[[], subprocess.CompletedProcess[str]]
+                     ) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """Run `action` while four POSTs that take 1.5 s each are in flight through the proxy (a
+    POST is never retried: one cut by a stopping instance shows); its result, their statuses."""
+    with ThreadPoolExecutor(4) as pool:
+        slow = [pool.submit(request, port, b"POST /slow?sleep=1.5 HTTP/1.1\r\nHost: t\r\n"
+                            b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+                for _ in range(4)]
+        time.sleep(0.3)  # all four have reached the instances
+        done = action()
+        return done, [f.result().status for f in slow]
+
+
+def test_a_reload_to_other_fixed_ports_drains_the_old_ones_first(tmp_path: Path):
+    """Slow POSTs in flight on the old ports when the reload starts must be answered: the
+    drain waits on the address an instance serves now, not on the one it will serve."""
+    proxy_port, old, new = free_port(), _free_ports(2), _free_ports(2)
+    wharf = _web(tmp_path, proxy_port, f"port = {old}")
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 2"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        wharf.config.write_text(wharf.config.read_text().replace(f"port = {old}",
+                                                                 f"port = {new}"))
+        reloaded, statuses = _with_slow_posts(proxy_port, lambda: wharf.run("reload"))
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+        assert statuses == [200] * 4
+        assert [i["port"] for i in wharf.instances("web")] == [new, new + 1]
+    finally:
+        wharf.close()
+
+
+def test_scaling_down_waits_for_slow_requests_in_flight(tmp_path: Path):
+    proxy_port = free_port()
+    wharf = _web(tmp_path, proxy_port)
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 2"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        scaled, statuses = _with_slow_posts(proxy_port, lambda: wharf.run("scale", "web", "1"))
+        assert scaled.returncode == 0, scaled.stderr
+        assert statuses == [200] * 4
+    finally:
+        wharf.close()
+
+
+def test_a_failed_move_from_a_socket_to_fixed_ports_puts_the_instance_back(tmp_path: Path):
+    wharf, proxy_port, app_port = _socket_web(tmp_path, 1)
+    flag = tmp_path / "broken"
+    flag.write_text("the new version cannot start")
+    try:
+        wharf.up()
+        wait_until(lambda: probe(proxy_port).startswith(b"HTTP/1.1 200"), message="the proxy")
+        wharf.config.write_text(wharf.config.read_text().replace("fdapp.py", "httpapp.py").replace(
+            f'socket = "tcp://127.0.0.1:{app_port}"',
+            f'port = {_free_ports(1)}\nstartretries = 0\nenv = {{ FAIL_IF_EXISTS = "{flag}" }}'))
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 1 and "failed: web" in reloaded.stdout, reloaded.stdout
+        wharf.wait_ready("web", 1)
+        assert b"pid=" in get(app_port, "/").body  # back on its socket, as it was
+        assert get(proxy_port, "/").status == 200
+        scaled = wharf.run("scale", "web", "2")
+        assert scaled.returncode == 0, scaled.stderr
+        assert {get(app_port, "/").status for _ in range(6)} == {200}
+    finally:
+        wharf.close()
+
+
+def _socket_apps(sockets: dict[str, int]) -> str:
+    """Config text: an fdapp on its own socket for each (name, port)."""
+    return "".join(f"""
         [apps.{name}]
         command = "{{py}} {{apps}}/fdapp.py"
         socket = "tcp://127.0.0.1:{port}"
         startsecs = 0
-    """ for name, port in (("a", first), ("b", second)))
-    wharf.write_config(text)
+    """ for name, port in sockets.items())
+
+
+def test_two_apps_cannot_swap_sockets_in_one_reload(tmp_path: Path):
+    first, second = free_port(), free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(_socket_apps({"a": first, "b": second}))
     try:
         wharf.up()
         wharf.wait_state("b", "RUNNING")
-        swapped = text.replace(str(first), "FIRST").replace(str(second), str(first)) \
-            .replace("FIRST", str(second))
-        wharf.write_config(swapped)
+        wharf.write_config(_socket_apps({"a": second, "b": first}))
         reloaded = wharf.run("reload")
         assert reloaded.returncode == 2, reloaded.stdout
         assert f"apps.a.socket: 127.0.0.1:{second} is still bound for app b" in reloaded.stderr
         assert get(first, "/").status == 200 and get(second, "/").status == 200
+    finally:
+        wharf.close()
+
+
+def test_a_renamed_app_keeps_its_socket(tmp_path: Path):
+    port = free_port()
+    wharf = Wharf(tmp_path)
+    wharf.write_config(_socket_apps({"old": port}))
+    try:
+        wharf.up()
+        wharf.wait_state("old", "RUNNING")
+        wharf.write_config(_socket_apps({"new": port}))
+        reloaded = wharf.run("reload")  # removals go first: the address is free for `new`
+        assert reloaded.returncode == 0, reloaded.stderr
+        wharf.wait_state("new", "RUNNING")
+        assert get(port, "/").status == 200
     finally:
         wharf.close()
 

@@ -153,6 +153,7 @@ def test_a_crash_takes_the_leftover_group_with_it(wharf: Wharf):
         [apps.stubborn]
         command = "{py} {apps}/stubborn.py"
         startsecs = 0
+        stop_timeout = "1s"  # it ignores SIGTERM: the teardown need not wait the default 10 s
     """)
     wharf.up()
     pid = wharf.wait_state("stubborn", "RUNNING")["pid"]

@@ -53,6 +53,9 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     return tuple(resolved)
 
 
+_WILDCARDS = {"", "0.0.0.0", "::"}
+
+
 def _bound(proxy: ProxyConfig | None,
            apps: dict[str, AppConfig]) -> list[tuple[str, str, tuple[str, int]]]:
     """(key path, owner, address) of every address a config has the daemon bind."""
@@ -90,7 +93,8 @@ def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
             try:
                 s.bind((host, port))
             except OSError as exc:
-                mine = [f"{o} on {h}" for (h, p), o in ours.items() if p == port]
+                mine = [f"{o} on {h}" for (h, p), o in ours.items()
+                        if p == port and (h == host or {h, host} & _WILDCARDS)]
                 reason = f"cannot be bound: {exc.strerror}"
                 if exc.errno == errno.EADDRINUSE:
                     reason = f"is already in use (by this daemon, for {', '.join(mine)}: free " \

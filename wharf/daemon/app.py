@@ -26,7 +26,7 @@ from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon.output import OutputRouter
-from wharf.errors import ConfigError, ControlError, UsageError
+from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import (
@@ -291,13 +291,18 @@ class Daemon:
         count = len(program.instances)
         if config.port is not None:  # a fixed port cannot be held twice: restart in place
             for instance in list(program.instances):
-                program.reconfigure_in_place(instance, config)
-                await self._restart_in_place(program, instance, timeout)
+                await self._restart_in_place(program, instance, timeout, config)
             program.app = config
             return
         for first in range(0, count, config.max_surge):
-            batch = [program.replacement(i, config)
-                     for i in range(first, min(count, first + config.max_surge))]
+            batch: list[Instance] = []
+            try:
+                for i in range(first, min(count, first + config.max_surge)):
+                    batch.append(program.replacement(i, config))
+            except SupervisorError:  # no port left for one: give back the others'
+                for new in batch:
+                    program.discard(new)
+                raise
             for new in batch:
                 new.start()
             ready = [await self._became_ready(new, timeout) for new in batch]
@@ -319,19 +324,29 @@ class Daemon:
             for instance in old:
                 await self._stopped(instance, config.stop_timeout + 5.0)
 
-    async def _restart_in_place(self, program: Program, instance: Instance,
-                                timeout: float) -> None:
+    async def _restart_in_place(self, program: Program, instance: Instance, timeout: float,
+                                config: AppConfig | None = None) -> None:
+        """Drain an instance (at the address it serves now), restart it (with `config`, if
+        given) and wait until it is ready; if it is not, put it back on the app's running
+        config, and say why."""
         key = (program.name, instance.index)
         self._draining.add(key)
         try:
             await self._drain(program, [instance])
+            if config is not None:
+                program.reconfigure_in_place(instance, config, program.listen_fd)
             instance.restart()
         finally:
             self._draining.discard(key)
         if not await self._became_ready(instance, timeout):
+            why = self._why_not_ready(instance)
+            if instance.app != program.app:  # the rollback: as it was before this reload
+                running = program.app
+                program.reconfigure_in_place(
+                    instance, running, self._app_socket(running) if running.socket else None)
+                instance.restart()
             raise ControlError(f"{instance.name} did not become ready after its restart "
-                               f"({self._why_not_ready(instance)})",
-                               hint=f"see `wharf logs {program.name}`")
+                               f"({why})", hint=f"see `wharf logs {program.name}`")
 
     async def _became_ready(self, instance: Instance, timeout: float) -> bool:
         """Wait until the instance takes traffic (True) or settles elsewhere (False)."""
@@ -422,6 +437,11 @@ class Daemon:
             new = await asyncio.to_thread(load_config, self.config.path)
             ours = {**bound_by(self.config.proxy, {}),
                     **{address: f"app {name}" for address, (name, _) in self._sockets.items()}}
+            # Removals go first: a removed app's addresses are free for whoever wants them.
+            heirs = bound_by(new.proxy, new.apps)
+            gone = {f"app {name}" for name in self.config.apps if name not in new.apps}
+            ours = {address: heirs.get(address, owner) if owner in gone else owner
+                    for address, owner in ours.items()}
             problems = listen_problems(new.proxy, new.apps, ours)
             if problems:  # a new listener in use would crash-loop the workers
                 raise ConfigError(str(new.path), problems)
@@ -442,9 +462,10 @@ class Daemon:
                     try:
                         self._add_program(app).start()
                         result.added.append(name)
-                    except ControlError as exc:  # the next reload tries again
+                    except (ControlError, SupervisorError) as exc:  # the next reload retries
                         result.failed.append(f"{name} ({exc.message})")
                         absent.add(name)
+                        self._close_unused_sockets()
                 elif old == app:
                     result.unchanged.append(name)
                 elif old.same_except_instances(app):
@@ -453,7 +474,7 @@ class Daemon:
                 else:
                     try:
                         await self._roll_to(name, app)
-                    except ControlError as exc:
+                    except (ControlError, SupervisorError) as exc:
                         result.failed.append(f"{name} ({exc.message})")
                         kept[name] = old  # still running: the next reload tries again
                         continue
@@ -478,7 +499,7 @@ class Daemon:
         try:
             await self._scale(name, app.instances, self._start_timeout(app))
             done.append(name)
-        except ControlError as exc:
+        except (ControlError, SupervisorError) as exc:
             failed.append(f"{name} ({exc.message})")
 
     def request_shutdown(self) -> None:
@@ -551,6 +572,7 @@ class Daemon:
         or a reload moved it to another address."""
         used = {i.app.socket for p in self._programs.values()
                 for i in (*p.instances, *p.pending)}
+        used |= {p.app.socket for p in self._programs.values()}  # its next instances
         for address in [a for a in self._sockets if a not in used]:
             self._sockets.pop(address)[1].close()
 

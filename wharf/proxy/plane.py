@@ -46,6 +46,9 @@ class DataPlane:
         self.services: dict[str, ServiceState] = {}
         self.pools: dict[tuple[str, int], Pool] = {}
         self.loads: dict[tuple[str, int], Load] = {}  # outlive snapshots, like pools
+        # Backends gone from the snapshot with requests still in flight: reported until those
+        # finish, so that the daemon's drain waits for them.
+        self.leaving: dict[tuple[str, int], Load] = {}
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
         self.connections: set[ClientConnection] = set()
         self.static = StaticServer()
@@ -74,7 +77,9 @@ class DataPlane:
         for key in [k for k in self.pools if k not in wanted]:
             self.pools.pop(key).close()
         for key in [k for k in self.loads if k not in wanted]:
-            del self.loads[key]
+            load = self.loads.pop(key)
+            if load.inflight > 0:
+                self.leaving[key] = load
         now = self.loop.time()
         old_services, self.services = self.services, {
             s.name: ServiceState(s, [self._load(b) for b in s.backends],
@@ -101,7 +106,10 @@ class DataPlane:
         key = (backend.host, backend.port)
         load = self.loads.get(key)
         if load is None:
-            load = self.loads[key] = Load(joined=self.loop.time())
+            load = self.leaving.pop(key, None)  # back before its requests finished
+            if load is None:
+                load = Load(joined=self.loop.time())
+            self.loads[key] = load
         return load
 
     @staticmethod
@@ -152,6 +160,8 @@ class DataPlane:
             service.tick(now)
         for limiter in self.limiters.values():
             limiter.forget_idle(now)
+        if self.leaving:
+            self.leaving = {k: load for k, load in self.leaving.items() if load.inflight > 0}
         self.access.flush()
 
     def backend_report(self) -> list[dict[str, object]]:
@@ -160,7 +170,10 @@ class DataPlane:
         return [{"service": name, "host": b.host, "port": b.port, "inflight": load.inflight,
                  "ejected": load.ejected_until > now, "last_error": load.last_error}
                 for name, svc in self.services.items()
-                for b, load in zip(svc.all_backends, svc.all_loads, strict=True)]
+                for b, load in zip(svc.all_backends, svc.all_loads, strict=True)] + [
+                {"service": "", "host": host, "port": port, "inflight": load.inflight,
+                 "ejected": False, "last_error": ""}
+                for (host, port), load in self.leaving.items() if load.inflight > 0]
 
     def active_exchanges(self) -> int:
         """How many requests are being answered right now."""

@@ -28,6 +28,7 @@ class Pool:
         self._idle: list[Pooled] = []
         self.reused = 0
         self.created = 0
+        self.closed = False  # its backend left: connections coming back are closed
 
     def __repr__(self) -> str:
         return f"<Pool idle={len(self._idle)} created={self.created} reused={self.reused}>"
@@ -46,10 +47,10 @@ class Pool:
         return None
 
     def put(self, conn: Pooled, now: float) -> None:
-        """Keep `conn` for reuse, or close it if the pool is full."""
+        """Keep `conn` for reuse, or close it if the pool is full or closed."""
         if conn.is_closed():
             return
-        if len(self._idle) >= self.max_idle:
+        if len(self._idle) >= self.max_idle or self.closed:
             conn.close()
             return
         conn.idle_since = now
@@ -73,7 +74,8 @@ class Pool:
             self._idle = keep
 
     def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection, and each busy one when it comes back."""
+        self.closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()

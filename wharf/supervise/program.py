@@ -93,7 +93,6 @@ class Program:
         for instance in self.instances:
             instance.restart()
 
-
     def is_stopped(self) -> bool:
         """True when no instance has a process."""
         return all(i.state == State.STOPPED for i in self.instances)
@@ -140,14 +139,15 @@ class Program:
         self.pending.append(instance)
         return instance
 
-    def reconfigure_in_place(self, instance: Instance, app: AppConfig) -> None:
-        """Give an instance that will restart in place (its app has a fixed port) the new
-        config, with its port and socket."""
+    def reconfigure_in_place(self, instance: Instance, app: AppConfig,
+                             listen_fd: int | None) -> None:
+        """Give an instance that will restart in place (a fixed port) another config, with
+        its port and socket."""
         if self._ports is not None:
             self._ports.release(app.name, instance.index)
-            instance.port = self._ports.port_for(app.name, instance.index, app.port)
+        instance.port = self._port(app, instance.index)
         instance.reconfigure(app)
-        instance.listen_fd = self.listen_fd
+        instance.listen_fd = listen_fd
 
     def adopt(self, replacement: Instance) -> Instance:
         """Put a replacement in its place; return the instance it replaces."""
@@ -177,16 +177,18 @@ class Program:
 
     def _resize(self, count: int) -> None:
         for index in range(len(self.instances), count):
-            # A program without a port allocator (the proxy workers) needs no port: PORT=0.
-            if self.app.socket is not None:
-                port = self.app.socket[1]  # every instance serves the shared socket
-            else:
-                port = self._ports.port_for(self.app.name, index, self.app.port) \
-                    if self._ports is not None else 0
-            instance = Instance(self.app, index, port, self._spawner, self._output,
-                                self._clock, self._on_change)
+            instance = Instance(self.app, index, self._port(self.app, index), self._spawner,
+                                self._output, self._clock, self._on_change)
             instance.listen_fd = self.listen_fd
             self.instances.append(instance)
+
+    def _port(self, app: AppConfig, index: int) -> int:
+        """The port of instance `index`: the shared socket's (every instance serves it), the
+        fixed one, or one from the range; 0 for a program without an allocator (the proxy
+        workers)."""
+        if app.socket is not None:
+            return app.socket[1]
+        return self._ports.port_for(app.name, index, app.port) if self._ports is not None else 0
 
 
 def _with_instances(app: AppConfig, count: int) -> AppConfig:

@@ -12,6 +12,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        if "sleep=" in self.path:  # a slow answer: /x?sleep=SECONDS
+            time.sleep(float(self.path.split("sleep=")[1].split("&")[0]))
         body = f"instance={INSTANCE} port={PORT} path={self.path}\n".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

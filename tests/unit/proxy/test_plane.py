@@ -32,6 +32,29 @@ def test_queued_requests_and_the_retry_budget_outlive_a_snapshot():
         loop.close()
 
 
+def test_a_backend_that_leaves_is_reported_until_its_requests_finish():
+    """The daemon drains an instance by waiting for the workers to report no request in
+    flight to it; they must go on reporting it after it has left their snapshot."""
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        plane.apply(snapshot(1, 9001, 9002))
+        load = plane.loads[("127.0.0.1", 9001)]
+        load.inflight = 2
+        plane.apply(snapshot(2, 9002))  # drained
+        inflight = {(b["host"], b["port"]): b["inflight"] for b in plane.backend_report()}
+        assert inflight[("127.0.0.1", 9001)] == 2
+        load.inflight = 0
+        plane.sweep()
+        assert ("127.0.0.1", 9001) not in {(b["host"], b["port"]) for b in plane.backend_report()}
+        load.inflight = 1
+        plane.leaving[("127.0.0.1", 9001)] = load
+        plane.apply(snapshot(3, 9001, 9002))  # back before its last request finished
+        assert plane.loads[("127.0.0.1", 9001)] is load and not plane.leaving
+    finally:
+        loop.close()
+
+
 def test_a_route_whose_rate_limit_is_unchanged_keeps_its_buckets():
     loop = asyncio.new_event_loop()
     try:

@@ -47,6 +47,14 @@ def test_a_full_pool_closes_the_extra_connection():
     assert len(pool) == 2 and conns[2].closed
 
 
+def test_a_closed_pool_closes_connections_that_come_back():
+    pool, idle, busy = Pool(10, 60), Conn(), Conn()
+    pool.put(idle, 1.0)
+    pool.close()  # its backend left the snapshot while `busy` was serving a request
+    pool.put(busy, 2.0)
+    assert idle.closed and busy.closed and len(pool) == 0
+
+
 def test_sweep_closes_connections_idle_too_long():
     pool, old, new = Pool(10, 5.0), Conn(), Conn()
     pool.put(old, 0.0)
