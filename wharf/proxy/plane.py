@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wharf.proxy.accesslog import AccessLog
@@ -24,6 +25,11 @@ from wharf.registry.snapshot import Backend, Route, Settings, Snapshot
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.server import ClientConnection
+
+
+
+def _nothing() -> None:
+    """The default `on_drained`: nobody listens."""
 
 
 class DataPlane:
@@ -49,6 +55,7 @@ class DataPlane:
         # Backends gone from the snapshot with requests still in flight: reported until those
         # finish, so that the daemon's drain waits for them.
         self.leaving: dict[tuple[str, int], Load] = {}
+        self.on_drained: Callable[[], None] = _nothing  # a leaving backend's last one ended
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
         self.connections: set[ClientConnection] = set()
         self.static = StaticServer()
@@ -146,8 +153,11 @@ class DataPlane:
             self.access.record(client, ex, status)
 
     def tick(self) -> None:
-        """Advance the coarse clock."""
+        """Advance the coarse clock; tell whoever listens when a leaving backend is done."""
         self.now = self.loop.time()
+        if self.leaving and not all(load.inflight for load in self.leaving.values()):
+            self.leaving = {k: load for k, load in self.leaving.items() if load.inflight > 0}
+            self.on_drained()
 
     def sweep(self) -> None:
         """Enforce deadlines, drop expired idle upstream connections, flush the access log."""
@@ -160,8 +170,7 @@ class DataPlane:
             service.tick(now)
         for limiter in self.limiters.values():
             limiter.forget_idle(now)
-        if self.leaving:
-            self.leaving = {k: load for k, load in self.leaving.items() if load.inflight > 0}
+        self.tick()
         self.access.flush()
 
     def backend_report(self) -> list[dict[str, object]]:

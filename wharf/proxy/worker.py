@@ -43,6 +43,7 @@ class Worker:
         self._socket = snapshot_socket
         self._loop = asyncio.get_running_loop()
         self.plane = DataPlane(self._loop)
+        self.plane.on_drained = self._report  # a drain waits for this
         self._servers: dict[tuple[str, int], asyncio.Server] = {}
         self._stop = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None

@@ -44,8 +44,13 @@ def test_a_backend_that_leaves_is_reported_until_its_requests_finish():
         plane.apply(snapshot(2, 9002))  # drained
         inflight = {(b["host"], b["port"]): b["inflight"] for b in plane.backend_report()}
         assert inflight[("127.0.0.1", 9001)] == 2
+        drained: list[bool] = []
+        plane.on_drained = lambda: drained.append(True)  # the worker reports at once
+        plane.tick()
+        assert not drained
         load.inflight = 0
-        plane.sweep()
+        plane.tick()
+        assert drained == [True]
         assert ("127.0.0.1", 9001) not in {(b["host"], b["port"]) for b in plane.backend_report()}
         load.inflight = 1
         plane.leaving[("127.0.0.1", 9001)] = load
