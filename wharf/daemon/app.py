@@ -328,7 +328,7 @@ class Daemon:
                                 config: AppConfig | None = None) -> None:
         """Drain an instance (at the address it serves now), restart it (with `config`, if
         given) and wait until it is ready; if it is not, put it back on the app's running
-        config, and say why."""
+        config (its socket, or a port of that config) and say why."""
         key = (program.name, instance.index)
         self._draining.add(key)
         try:

@@ -275,6 +275,10 @@ class Exchange:
             return False
         self.tried.append(load)
         self._release()
+        current = self.client.plane.services.get(svc.service.name)
+        if current is None:
+            return False
+        self.svc = current  # a snapshot since may have taken backends out: not those
         if not self._choose(retrying=True):
             return False
         self._connect()
@@ -582,6 +586,8 @@ class Exchange:
         if self.response_started:
             self.done = True
             self.status = self.status or status
+            if self.load is not None:
+                self._release()
             self.client.abort()
             return
         # As nginx: after a 400 or 413 the client is not trusted with the connection.

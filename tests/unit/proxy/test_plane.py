@@ -75,3 +75,60 @@ def test_a_route_whose_rate_limit_is_unchanged_keeps_its_buckets():
         assert plane.limiters[id(faster)] is not bucket
     finally:
         loop.close()
+
+
+def test_a_retry_goes_to_a_backend_of_the_current_snapshot():
+    """An attempt that fails after a snapshot took its backends out must not retry on one of
+    them (the daemon may be stopping it), but on what the worker serves now."""
+    async def scenario() -> int:
+        plane = DataPlane(asyncio.get_running_loop())
+        plane.apply(snapshot(1, 9101, 9102))
+        ex = Exchange(ClientConnection(plane))
+        ex.svc, ex.method = plane.services["s"], b"GET"
+        assert ex._choose()
+        plane.apply(snapshot(2, 9103))  # both drained; 9103 is the new instance
+        assert ex._retry("connect: refused")
+        assert ex.backend is not None and ex.connecting is not None
+        ex.connecting.cancel()
+        return ex.backend.port
+
+    assert asyncio.run(scenario()) == 9103
+
+
+def test_a_response_cut_midway_gives_its_backend_slot_back():
+    """Else the leaving backend would be reported busy forever, and every later drain of its
+    address would wait out drain_timeout."""
+    async def scenario() -> tuple[int, list[bool]]:
+        sent = asyncio.Event()
+
+        async def backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")
+            await writer.drain()
+            sent.set()
+            await asyncio.sleep(0.1)
+            writer.transport.abort()  # the instance dies mid-response
+
+        loop = asyncio.get_running_loop()
+        upstream = await asyncio.start_server(backend, "127.0.0.1", 0)
+        port = upstream.sockets[0].getsockname()[1]
+        plane = DataPlane(loop)
+        drained: list[bool] = []
+        plane.on_drained = lambda: drained.append(True)
+        plane.apply(snapshot(1, port))
+        proxy = await loop.create_server(lambda: ClientConnection(plane), "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", proxy.sockets[0].getsockname()[1])
+        writer.write(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await sent.wait()
+        load = plane.loads[("127.0.0.1", port)]
+        plane.apply(snapshot(2))  # drained while answering
+        await reader.read()  # the client's connection is cut
+        plane.tick()
+        writer.close()
+        proxy.close()
+        upstream.close()
+        return load.inflight, drained
+
+    inflight, drained = asyncio.run(scenario())
+    assert inflight == 0 and drained == [True]
