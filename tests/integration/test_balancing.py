@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -745,6 +747,80 @@ def test_a_reload_to_other_fixed_ports_drains_the_old_ones_first(tmp_path: Path)
         assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
         assert statuses == [200] * 4
         assert [i["port"] for i in wharf.instances("web")] == [new, new + 1]
+    finally:
+        wharf.close()
+
+
+def test_reverting_a_half_failed_roll_rolls_back_what_it_replaced(tmp_path: Path):
+    import json
+    import re
+
+    wharf = _web(tmp_path, free_port(), "max_surge = 1\nstartretries = 0")
+    text = wharf.config.read_text().replace("instances = 4", "instances = 2")
+    wharf.config.write_text(text)
+    line = re.search(r'^\s*command = "(.*)"$', text, re.MULTILINE)
+    assert line is not None
+    only_first = json.dumps(["sh", "-c", f'test "$WHARF_INSTANCE" = 0 && exec {line[1]}'])
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        wharf.config.write_text(text.replace(line[0], f"\ncommand = {only_first}"))
+        failed = wharf.run("reload")
+        assert failed.returncode == 1 and "1 of 2 had been replaced" in failed.stdout, \
+            failed.stdout
+        replaced = wharf.instances("web")[0]["pid"]
+        wharf.config.write_text(text)
+        reverted = wharf.run("reload")
+        assert reverted.returncode == 0 and "rolled: web" in reverted.stdout, reverted.stdout
+        assert wharf.instances("web")[0]["pid"] != replaced
+    finally:
+        wharf.close()
+
+
+def test_down_during_a_roll_stops_the_new_instances_too(tmp_path: Path):
+    import psutil
+
+    hang = tmp_path / "hang"
+
+    def ours() -> list[int]:
+        found = []
+        for p in psutil.process_iter(["environ"]):
+            with contextlib.suppress(psutil.Error):
+                if (p.info["environ"] or {}).get("HANG_IF_EXISTS") == str(hang):
+                    found.append(p.pid)
+        return found
+
+    wharf = _web(tmp_path, free_port(), f'env = {{ HANG_IF_EXISTS = "{hang}" }}')
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 1"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 1)
+        hang.write_text("the new version never listens")
+        with ThreadPoolExecutor(1) as pool:
+            rolling = pool.submit(wharf.run, "reload", "web")
+            wait_until(lambda: len(ours()) == 2, message="the old instance and its replacement")
+            assert wharf.run("down").returncode == 0
+            assert rolling.result().returncode != 0
+        wait_until(lambda: not ours(), message="no process of the app left")
+    finally:
+        wharf.close()
+        for pid in ours():  # what a failure left behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_removing_an_app_lets_its_requests_in_flight_finish(tmp_path: Path):
+    proxy_port = free_port()
+    wharf = _web(tmp_path, proxy_port)
+    text = wharf.config.read_text().replace("instances = 4", "instances = 2")
+    wharf.config.write_text(text)
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        wharf.config.write_text(text[:text.index("[apps.web]")] + "[[routes]]\nredirect = \"/x\"\n")
+        reloaded, statuses = _with_slow_posts(proxy_port, lambda: wharf.run("reload"))
+        assert reloaded.returncode == 0 and "removed: web" in reloaded.stdout, reloaded.stdout
+        assert statuses == [200] * 4
     finally:
         wharf.close()
 

@@ -148,6 +148,24 @@ def test_stop_kills_the_whole_group_after_stop_timeout(wharf: Wharf):
                message="the app and its grandchild to be gone")
 
 
+def test_scaling_past_the_port_range_adds_no_instance(wharf: Wharf):
+    first = 30000 + os.getpid() % 2000
+    wharf.write_config(f"""
+        [daemon]
+        port_range = "{first}-{first + 2}"
+        [apps.a]
+        command = "{{py}} {{apps}}/sleeper.py"
+        startsecs = 0
+    """)
+    wharf.up()
+    wharf.wait_state("a", "RUNNING")
+    scaled = wharf.run("scale", "a", "4")
+    assert scaled.returncode != 0 and "no free port left" in scaled.stderr, scaled.stderr
+    assert [r["state"] for r in wharf.status() if r["app"] == "a"] == ["RUNNING"]
+    assert wharf.run("scale", "a", "3").returncode == 0
+    assert [r["state"] for r in wharf.status() if r["app"] == "a"] == ["RUNNING"] * 3
+
+
 def test_a_crash_takes_the_leftover_group_with_it(wharf: Wharf):
     wharf.write_config("""
         [apps.stubborn]

@@ -248,6 +248,7 @@ class Daemon:
                 self._close_unused_sockets()
 
     async def _scale(self, app: str, count: int, timeout: float) -> None:
+        self._check_running()
         program = self._selected(app)[0]
         if count < len(program.instances):
             leaving = program.instances[count:]
@@ -295,6 +296,7 @@ class Daemon:
             program.app = config
             return
         for first in range(0, count, config.max_surge):
+            self._check_running()
             batch: list[Instance] = []
             try:
                 for i in range(first, min(count, first + config.max_surge)):
@@ -314,9 +316,11 @@ class Daemon:
                 for new in batch:
                     await self._stopped(new, 30.0)
                     program.discard(new)
+                done = f"; {first} of {count} had been replaced" if first else ""
                 raise ControlError(
                     f"{failed.name}: the new instance did not become ready ({why}); the reload "
-                    "stopped and the old instances keep serving", hint=f"see `wharf logs {app}`")
+                    f"stopped and the old instances keep serving{done}",
+                    hint=f"see `wharf logs {app}`")
             old = [program.adopt(new) for new in batch]
             await self._drain(program, old)
             for instance in old:
@@ -460,15 +464,16 @@ class Daemon:
                 old = old_apps.get(name)
                 if old is None:
                     try:
+                        self._check_running()
                         self._add_program(app).start()
                         result.added.append(name)
                     except (ControlError, SupervisorError) as exc:  # the next reload retries
                         result.failed.append(f"{name} ({exc.message})")
                         absent.add(name)
                         self._close_unused_sockets()
-                elif old == app:
+                elif old == app and self._runs(name, app):
                     result.unchanged.append(name)
-                elif old.same_except_instances(app):
+                elif old.same_except_instances(app) and self._runs(name, old):
                     self._output.configure(app)
                     await self._scale_in_reload(name, app, result.scaled, result.failed)
                 else:
@@ -492,6 +497,13 @@ class Daemon:
             await self._sync_proxy_async(new)
             return result
 
+    def _runs(self, name: str, config: AppConfig) -> bool:
+        """True if every instance of the app runs `config` (a roll that failed halfway, or a
+        restart in place that did, leaves some on another)."""
+        program = self._programs[name]
+        return program.app.same_except_instances(config) and all(
+            i.app.same_except_instances(config) for i in program.instances)
+
     async def _scale_in_reload(self, name: str, app: AppConfig, done: list[str],
                                failed: list[str]) -> None:
         """Scale an app to its new count; new instances that do not become ready are
@@ -501,6 +513,12 @@ class Daemon:
             done.append(name)
         except (ControlError, SupervisorError) as exc:
             failed.append(f"{name} ({exc.message})")
+
+    def _check_running(self) -> None:
+        """A change under way stops starting processes once the daemon is stopping (nobody
+        would stop them)."""
+        if self._stopping is not None and self._stopping.is_set():
+            raise ControlError("the daemon is stopping")
 
     def request_shutdown(self) -> None:
         """Begin a graceful stop of every app and then of the daemon."""
@@ -536,9 +554,18 @@ class Daemon:
         return program
 
     async def _remove_program(self, name: str) -> None:
-        program = self._programs.pop(name, None)
+        """Drain an app out of the pool (its requests in flight finish), then stop it."""
+        program = self._programs.get(name)
         if program is None:
             return
+        if name != PROXY_APP:
+            keys = {(name, i.index) for i in program.instances}
+            self._draining |= keys
+            try:
+                await self._drain(program, list(program.instances))
+            finally:
+                self._draining -= keys
+        self._programs.pop(name, None)
         await program.stop_and_wait()
         program.release_ports()
         self._output.remove(name)
@@ -685,7 +712,7 @@ class Daemon:
 
     def _kill_everything(self) -> None:
         for program in self._programs.values():
-            for instance in program.instances:
+            for instance in (*program.instances, *program.pending):
                 if instance.pid is not None:
                     kill_group(self._spawner, instance.pid)
 

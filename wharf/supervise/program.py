@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig
+from wharf.errors import SupervisorError
 from wharf.supervise.instance import Instance, Output
 from wharf.supervise.logs import Clock
 from wharf.supervise.ports import PortAllocator
@@ -84,8 +85,8 @@ class Program:
             instance.start()
 
     def stop(self) -> None:
-        """Ask every instance to stop."""
-        for instance in self.instances:
+        """Ask every instance to stop, and every replacement a roll has started."""
+        for instance in (*self.instances, *self.pending):
             instance.stop()
 
     def restart(self) -> None:
@@ -94,8 +95,8 @@ class Program:
             instance.restart()
 
     def is_stopped(self) -> bool:
-        """True when no instance has a process."""
-        return all(i.state == State.STOPPED for i in self.instances)
+        """True when no instance (nor replacement) has a process."""
+        return all(i.state == State.STOPPED for i in (*self.instances, *self.pending))
 
     def is_settled(self) -> bool:
         """True when no instance is on its way somewhere (starting, backing off, stopping)."""
@@ -110,7 +111,13 @@ class Program:
         """Run `count` instances: start new ones, stop and drop the highest-numbered ones."""
         if count > len(self.instances):
             first = len(self.instances)
-            self._resize(count)
+            try:
+                self._resize(count)
+            except SupervisorError:  # no port left for one: none of them, then
+                for instance in self.instances[first:]:
+                    self._release(instance.index)
+                del self.instances[first:]
+                raise
             for instance in self.instances[first:]:
                 instance.start()
         elif count < len(self.instances):

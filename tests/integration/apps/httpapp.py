@@ -31,4 +31,6 @@ class Handler(BaseHTTPRequestHandler):
 if os.path.exists(os.environ.get("FAIL_IF_EXISTS", "/nonexistent")):
     raise SystemExit("refusing to start: a broken deploy, for rollback tests")
 time.sleep(float(os.environ.get("LISTEN_AFTER", "0")))  # a slow start, for readiness tests
+if os.path.exists(os.environ.get("HANG_IF_EXISTS", "/nonexistent")):
+    time.sleep(3600)  # a new version that never listens
 ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
