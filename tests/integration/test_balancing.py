@@ -434,20 +434,25 @@ def test_a_new_version_that_fails_leaves_the_old_one_serving(tmp_path: Path):
         wharf.close()
 
 
-def test_scaling_up_to_instances_that_never_get_ready_says_so(tmp_path: Path):
+@pytest.mark.parametrize("flag, says, states", [
+    ("FAIL_IF_EXISTS", "web.1: FATAL (exited too quickly", ["RUNNING", "FATAL", "FATAL"]),
+    ("HANG_IF_EXISTS", "web.1: not ready after 1s", ["RUNNING", "RUNNING", "RUNNING"]),
+])
+def test_scaling_up_to_instances_that_never_get_ready_says_so(tmp_path: Path, flag: str,
+                                                              says: str, states: list[str]):
+    """New instances that give up, or that run but never answer within --timeout."""
     port = free_port()
-    flag = tmp_path / "broken"
-    wharf = _web(tmp_path, port, f'env = {{ FAIL_IF_EXISTS = "{flag}" }}\nstartretries = 0')
+    broken = tmp_path / "broken"
+    wharf = _web(tmp_path, port, f'env = {{ {flag} = "{broken}" }}\nstartretries = 0')
     wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 1"))
     try:
         wharf.up()
         wharf.wait_ready("web", 1)
-        flag.write_text("new instances cannot start")
-        scaled = wharf.run("scale", "web", "3")
+        broken.write_text("new instances cannot serve")
+        scaled = wharf.run("scale", "web", "3", "--timeout", "1")
         assert scaled.returncode == 1, scaled.stdout
-        assert "web.1: FATAL (exited too quickly" in scaled.stderr and "web.2: FATAL" in \
-            scaled.stderr
-        assert [r["state"] for r in wharf.instances("web")] == ["RUNNING", "FATAL", "FATAL"]
+        assert says in scaled.stderr and "web.2: " in scaled.stderr, scaled.stderr
+        assert [r["state"] for r in wharf.instances("web")] == states
         assert all(get(port, "/").status == 200 for _ in range(10))
     finally:
         wharf.close()

@@ -31,6 +31,10 @@ def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+# Wildcard hosts an app's socket may bind, and the address this machine reaches it on.
+WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
 def _socket(value: Any) -> tuple[str, int]:
     if not isinstance(value, str) or not value.startswith("tcp://"):
         raise ValueError(f"must be \"tcp://host:port\", got {value!r}")

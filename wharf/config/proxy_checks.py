@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from wharf.config.converters import TOKEN
-from wharf.config.model import AppConfig, ProxyConfig, RouteConfig
+from wharf.config.model import WILDCARD_HOSTS, AppConfig, ProxyConfig, RouteConfig
 from wharf.errors import Problem
 
 _VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
@@ -53,9 +53,6 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     return tuple(resolved)
 
 
-_WILDCARDS = {"", "0.0.0.0", "::"}
-
-
 def _bound(proxy: ProxyConfig | None,
            apps: dict[str, AppConfig]) -> list[tuple[str, str, tuple[str, int]]]:
     """(key path, owner, address) of every address a config has the daemon bind."""
@@ -94,7 +91,7 @@ def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
                 s.bind((host, port))
             except OSError as exc:
                 mine = [f"{o} on {h}" for (h, p), o in ours.items()
-                        if p == port and (h == host or {h, host} & _WILDCARDS)]
+                        if p == port and (h == host or {h, host} & WILDCARD_HOSTS.keys())]
                 reason = f"cannot be bound: {exc.strerror}"
                 if exc.errno == errno.EADDRINUSE:
                     reason = f"is already in use (by this daemon, for {', '.join(mine)}: free " \

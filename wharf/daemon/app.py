@@ -8,13 +8,14 @@ that reaches this loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -251,14 +252,8 @@ class Daemon:
         self._check_running()
         program = self._selected(app)[0]
         if count < len(program.instances):
-            leaving = program.instances[count:]
-            keys = {(program.name, i.index) for i in leaving}
-            self._draining |= keys
-            try:
-                await self._drain(program, leaving)
+            async with self._out_of_pool(program, program.instances[count:]):
                 await program.scale(count)
-            finally:
-                self._draining -= keys
             return
         first = len(program.instances)
         await program.scale(count)
@@ -273,13 +268,12 @@ class Daemon:
         """Roll a running app to a changed config, at its current instance count."""
         program = self._programs[name]
         self._output.configure(app)
-        program.listen_fd = self._app_socket(app) if app.socket is not None else None
+        program.listen_fd = self._listen_fd(app)
         try:
             await self._roll(name, self._start_timeout(app),
                              replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
-            running = program.app
-            program.listen_fd = self._app_socket(running) if running.socket is not None else None
+            program.listen_fd = self._listen_fd(program.app)
             self._close_unused_sockets()
 
     async def _roll(self, app: str, timeout: float, config: AppConfig | None = None) -> None:
@@ -333,21 +327,15 @@ class Daemon:
         """Drain an instance (at the address it serves now), restart it (with `config`, if
         given) and wait until it is ready; if it is not, put it back on the app's running
         config (its socket, or a port of that config) and say why."""
-        key = (program.name, instance.index)
-        self._draining.add(key)
-        try:
-            await self._drain(program, [instance])
+        async with self._out_of_pool(program, [instance]):
             if config is not None:
                 program.reconfigure_in_place(instance, config, program.listen_fd)
             instance.restart()
-        finally:
-            self._draining.discard(key)
         if not await self._became_ready(instance, timeout):
             why = self._why_not_ready(instance)
             if instance.app != program.app:  # the rollback: as it was before this reload
-                running = program.app
-                program.reconfigure_in_place(
-                    instance, running, self._app_socket(running) if running.socket else None)
+                program.reconfigure_in_place(instance, program.app,
+                                             self._listen_fd(program.app))
                 instance.restart()
             raise ControlError(f"{instance.name} did not become ready after its restart "
                                f"({why})", hint=f"see `wharf logs {program.name}`")
@@ -413,6 +401,20 @@ class Daemon:
         unhealthy = f"not up in the health checks of {', '.join(pending)}" if pending else ""
         return instance.machine.reason or failure or unhealthy or fallback
 
+    @contextlib.asynccontextmanager
+    async def _out_of_pool(self, program: Program,
+                           leaving: list[Instance]) -> AsyncIterator[None]:
+        """Take `leaving` out of the pool and drain them; they stay out while the block stops
+        (or restarts) them."""
+        keys = {(program.name, i.index) for i in leaving}
+        self._draining |= keys
+        try:
+            if leaving:
+                await self._drain(program, leaving)
+            yield
+        finally:
+            self._draining -= keys
+
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
         drain_timeout) until every worker serves it and no request is in flight to the
@@ -439,14 +441,7 @@ class Daemon:
         assert self._change_lock is not None
         async with self._change_lock:
             new = await asyncio.to_thread(load_config, self.config.path)
-            ours = {**bound_by(self.config.proxy, {}),
-                    **{address: f"app {name}" for address, (name, _) in self._sockets.items()}}
-            # Removals go first: a removed app's addresses are free for whoever wants them.
-            heirs = bound_by(new.proxy, new.apps)
-            gone = {f"app {name}" for name in self.config.apps if name not in new.apps}
-            ours = {address: heirs.get(address, owner) if owner in gone else owner
-                    for address, owner in ours.items()}
-            problems = listen_problems(new.proxy, new.apps, ours)
+            problems = listen_problems(new.proxy, new.apps, self._held_for(new))
             if problems:  # a new listener in use would crash-loop the workers
                 raise ConfigError(str(new.path), problems)
             for key in ("state_dir", "port_range"):
@@ -497,6 +492,16 @@ class Daemon:
             await self._sync_proxy_async(new)
             return result
 
+    def _held_for(self, new: Config) -> dict[Address, str]:
+        """The addresses this daemon holds, by owner, as `new` may take them over: those of an
+        app it removes are free for anyone (removals go first)."""
+        held = {**bound_by(self.config.proxy, {}),
+                **{address: f"app {name}" for address, (name, _) in self._sockets.items()}}
+        heirs = bound_by(new.proxy, new.apps)
+        gone = {f"app {name}" for name in self.config.apps if name not in new.apps}
+        return {address: heirs.get(address, owner) if owner in gone else owner
+                for address, owner in held.items()}
+
     def _runs(self, name: str, config: AppConfig) -> bool:
         """True if every instance of the app runs `config` (a roll that failed halfway, or a
         restart in place that did, leaves some on another)."""
@@ -546,10 +551,9 @@ class Daemon:
 
     def _add_program(self, app: AppConfig) -> Program:
         self._output.configure(app)
-        listen_fd = self._app_socket(app) if app.socket is not None else None
         ports = None if app.name == PROXY_APP else self._ports
         program = Program(app, self._spawner, ports, self._output, self._clock,
-                          self._notifier, self._on_change, listen_fd)
+                          self._notifier, self._on_change, self._listen_fd(app))
         self._programs[app.name] = program
         return program
 
@@ -558,24 +562,20 @@ class Daemon:
         program = self._programs.get(name)
         if program is None:
             return
-        if name != PROXY_APP:
-            keys = {(name, i.index) for i in program.instances}
-            self._draining |= keys
-            try:
-                await self._drain(program, list(program.instances))
-            finally:
-                self._draining -= keys
-        self._programs.pop(name, None)
-        await program.stop_and_wait()
+        leaving = program.instances if name != PROXY_APP else []  # no route to the proxy
+        async with self._out_of_pool(program, leaving):
+            del self._programs[name]
+            await program.stop_and_wait()
         program.release_ports()
         self._output.remove(name)
         self._close_unused_sockets()
 
-    def _app_socket(self, app: AppConfig) -> int:
+    def _listen_fd(self, app: AppConfig) -> int | None:
         """The shared socket of a socket-mode app, bound on first use and kept while an
-        instance serves it. It stays blocking: the instances share its file status flags,
-        and may expect that."""
-        assert app.socket is not None
+        instance serves it; None for an app on its own ports. It stays blocking: the instances
+        share its file status flags, and may expect that."""
+        if app.socket is None:
+            return None
         host, port = app.socket
         owner, sock = self._sockets.get(app.socket, (app.name, None))
         if owner != app.name:  # the reload's checks refuse this; a race could still get here

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from wharf.proxy.server import ClientConnection
 
 
-
 def _nothing() -> None:
     """The default `on_drained`: nobody listens."""
 

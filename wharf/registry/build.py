@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from wharf.config.model import AppConfig, Config, RouteConfig
+from wharf.config.model import WILDCARD_HOSTS, AppConfig, Config, RouteConfig
 from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 
 LOCALHOST = "127.0.0.1"
-_WILDCARDS = {"0.0.0.0": LOCALHOST, "": LOCALHOST, "::": "::1"}
 
 Address = tuple[str, int]
 
@@ -23,7 +22,7 @@ def instance_address(app: AppConfig, port: int) -> Address:
     if app.socket is None:
         return LOCALHOST, port
     host, socket_port = app.socket
-    return _WILDCARDS.get(host, host), socket_port
+    return WILDCARD_HOSTS.get(host, host), socket_port
 
 
 def route_backends(config: Config, route: RouteConfig,
