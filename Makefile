@@ -9,7 +9,7 @@ HOT_PATH := $(addprefix wharf/proxy/,server.py exchange.py upstream.py pool.py r
             wharf/registry/snapshot.py
 COMPILED := build/.compiled
 
-.PHONY: run test lint bench bench-proxy clean
+.PHONY: run install test lint bench bench-proxy clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ $(COMPILED): $(STAMP) $(HOT_PATH)
 
 run: $(COMPILED)
 	$(BIN)/wharf up -c examples/demo/wharf.toml
+
+# Link the wharf command into ~/.local/bin, so that it is on the PATH.
+install: $(COMPILED)
+	mkdir -p $(HOME)/.local/bin
+	ln -sf $(abspath $(BIN))/wharf $(HOME)/.local/bin/wharf
+	@echo "wharf -> $(HOME)/.local/bin/wharf"
 
 lint: $(STAMP)
 	$(BIN)/ruff check wharf tests bench examples setup.py

@@ -218,7 +218,7 @@ def test_start_of_a_failing_app_exits_non_zero(wharf: Wharf):
     wharf.wait_state("bad", "FATAL")
     result = wharf.run("start", "bad")
     assert result.returncode == 1
-    assert "FATAL" in result.stdout
+    assert "bad.0: FATAL (exited too quickly" in result.stderr
 
 
 def test_unknown_app_is_a_usage_error(wharf: Wharf):

@@ -90,11 +90,8 @@ def show(args: argparse.Namespace, result: Any) -> int:
     """Print a command's result; return the exit code it implies."""
     if args.command == "status":
         print(json.dumps(result, indent=2) if args.json else output.status_table(result))
-    elif args.command in ("start", "restart", "scale"):
-        print(output.status_table(result))
-        return 0 if all(r["state"] == "RUNNING" for r in result) else 1
-    elif args.command == "stop":
-        print(output.status_table(result))
+    elif args.command in ("start", "restart", "scale", "stop", "wait"):
+        print(output.status_table(result))  # a failure to start is an error, exit 1
     elif args.command == "reload":
         print(output.reload_summary(result))
         return 1 if result.get("failed") else 0

@@ -62,7 +62,10 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     """The `wharf status` table, with reasons for instances that are not running, then the
     backends of the routes."""
     backends = [r for r in rows if r.get("kind") == "backend"]
-    rows = [r for r in rows if r.get("kind") != "backend"]
+    drift = [f"  {r['app']}: {r['instances']} instances run, wharf.toml says {r['configured']} "
+             "(`wharf reload` applies the file)"
+             for r in rows if r.get("kind") == "app" and r["instances"] != r["configured"]]
+    rows = [r for r in rows if r.get("kind") not in ("backend", "app")]
     header = ("APP", "INST", "PID", "STATE", "PORT", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM")
     table = [header]
     notes = []
@@ -75,7 +78,7 @@ def status_table(rows: list[dict[str, Any]]) -> str:
             notes.append(f"  {r['app']}.{r['instance']}: {r['reason']}")
         elif r.get("last_restart") and r["restarts"]:
             notes.append(f"  {r['app']}.{r['instance']}: last restarted: {r['last_restart']}")
-    text = "\n".join(_table(header, table[1:]) + notes) if len(table) > 1 else \
+    text = "\n".join(_table(header, table[1:]) + notes + drift) if len(table) > 1 else \
         "no apps configured"
     if backends:
         text += "\n\n" + backends_table(backends)

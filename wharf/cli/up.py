@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from wharf.config.model import Config
 from wharf.errors import ConfigError, ControlError
 
 # How long `up -d` waits for the daemon to answer, and `down` for it to exit.
@@ -28,6 +29,7 @@ def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     if not detached_child:
         from wharf.config.proxy_checks import listen_problems
 
+        _stop_leftovers(config)  # before the checks: they hold the ports the apps need
         problems = listen_problems(config.proxy, config.apps)
         if problems:
             raise ConfigError(str(config.path), problems)
@@ -56,13 +58,40 @@ def _detach(config_path: Path, state_dir: Path, sock: Path) -> int:
     while time.monotonic() < deadline:
         if _answers(sock):
             print(f"wharf: daemon started (pid {child.pid}); log: {log_path}")
-            return 0
+            return _wait_started(sock)
         if child.poll() is not None:
             break
         time.sleep(0.02)
     tail = log_path.read_text(errors="replace").splitlines()[-15:]
     print("wharf: the daemon did not start:\n" + "\n".join(tail), file=sys.stderr)
     return 1
+
+
+def _wait_started(sock: Path) -> int:
+    """Wait until every app takes traffic or has failed; 1 naming each failure."""
+    from wharf.cli.output import status_table
+    from wharf.control.client import call
+
+    print(status_table(call(sock, "wait")))
+    return 0
+
+
+def _stop_leftovers(config: Config) -> None:
+    """Stop what a daemon of this config left running when it died without stopping its
+    apps (kill -9), saying so; refuse if that daemon still runs but does not answer."""
+    from wharf.daemon import leftovers
+
+    daemon, left = leftovers.find(config.daemon.state_dir)
+    if daemon is not None:
+        raise ControlError(f"the daemon of {config.path} (pid {daemon.pid}) runs but does not "
+                           "answer", hint=f"stop it (kill {daemon.pid}), then `wharf up` again")
+    if not left:
+        return
+    names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+    print(f"wharf: the previous daemon ended without stopping its apps; stopping the "
+          f"{len(left)} process(es) it left: {names}", file=sys.stderr)
+    timeout = max((a.stop_timeout for a in config.apps.values()), default=10.0)
+    leftovers.stop(left, timeout)
 
 
 def down(config_path: Path) -> int:

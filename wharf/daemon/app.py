@@ -13,10 +13,9 @@ import logging
 import os
 import resource
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import asdict, replace
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,10 @@ from wharf.config.proxy_checks import bound_by, listen_problems
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
+from wharf.daemon import leftovers
+from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
+from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
@@ -45,6 +47,8 @@ from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
 from wharf.supervise.program import Notifier, Program
+from wharf.supervise.rollout import Rollout
+from wharf.supervise.sockets import SharedSockets
 from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
 from wharf.supervise.states import State
 
@@ -73,12 +77,15 @@ class Daemon:
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._notifier.notify)
         self._health: HealthChecker | None = None
-        self._draining: set[tuple[str, int]] = set()  # (app, index) out of the pool
+        self._draining: set[Instance] = set()  # out of the pool
         self._readiness: Readiness | None = None
-        # Socket mode: each shared socket, bound once, with the app it is bound for.
-        self._sockets: dict[Address, tuple[str, socket.socket]] = {}
+        self._sockets = SharedSockets()
+        self._rollout = Rollout(self, self._notifier)
+        self._next: Config | None = None  # the file a reload is bringing in
         self._snapshot_version = 0
         self._publish_scheduled = False
+        self._recorder: Recorder | None = None
+        self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -92,6 +99,7 @@ class Daemon:
         await self._control.start()
         pid_file = self.config.daemon.state_dir / "wharf.pid"
         pid_file.write_text(f"{os.getpid()}\n")
+        self._recorder = Recorder(self.config.daemon.state_dir / leftovers.FILE)
         loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.handle_term), (signal.SIGINT, self.handle_int),
                              (signal.SIGHUP, self.handle_hup)):
@@ -119,10 +127,10 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
-            for _, sock in self._sockets.values():
-                sock.close()
+            self._sockets.close()
             await self._control.close()
             await self._publisher.close()
+            self._record()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
             log.info("wharf: stopped")
@@ -141,7 +149,10 @@ class Daemon:
 
     def handle_hup(self) -> None:
         """SIGHUP: reload the config file."""
-        task = asyncio.get_running_loop().create_task(self._reload_logged())
+        self._spawn_task(self._reload_logged())
+
+    def _spawn_task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
 
@@ -180,9 +191,17 @@ class Daemon:
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
                 })
+        rows += self._app_rows(app)
         if backends:
             rows += self._backend_rows(app)
         return rows
+
+    def _app_rows(self, app: str | None) -> list[dict[str, Any]]:
+        """One row per app: how many instances run, and how many the file asks for (they
+        differ after `wharf scale`, until a reload brings the app back to the file)."""
+        return [{"kind": "app", "app": p.name, "instances": len(p.instances),
+                 "configured": self.config.apps[p.name].instances}
+                for p in self._selected(app) if p.name in self.config.apps]
 
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
         config = self.config
@@ -212,148 +231,145 @@ class Daemon:
         return rows
 
     async def start_app(self, app: str | None, timeout: float) -> None:
-        """Start one app or all, and wait until every instance has settled."""
-        programs = self._selected(app)
-        for program in programs:
-            program.start()
-        await self._notifier.wait_for(lambda: all(p.is_settled() for p in programs), timeout)
+        """Start one app or all; return once every instance takes traffic (ControlError
+        naming each that does not within `timeout`, or gave up)."""
+        async with self._lock():
+            programs = self._selected(app)
+            for program in programs:
+                program.start()
+            await self._raise_failures(programs, timeout)
 
     async def stop_app(self, app: str | None) -> None:
         """Stop one app or all, and wait until every process has exited."""
-        await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+        async with self._lock():
+            await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
 
     async def restart_app(self, app: str | None, timeout: float) -> None:
-        """Restart one app or all, and wait until every instance has settled."""
+        """Restart one app or all. An app that a route sends to is rolled (new processes
+        ready before the old ones leave the pool, or one by one in place for fixed ports), so
+        a restart fails no request; the others are stopped and started."""
+        async with self._lock():
+            programs = self._selected(app)
+            plain = [p for p in programs if not self._routed(p.name)]
+            for program in plain:
+                program.restart()
+            try:
+                for program in programs:
+                    if program not in plain:
+                        await self._rollout.roll(program, timeout)
+            finally:
+                self._close_unused_sockets()
+            await self._raise_failures(plain, timeout)
+
+    async def wait_started(self, app: str | None) -> None:
+        """Wait until every instance has started and takes traffic, or has failed (each
+        app's start window bounds the wait); ControlError naming every failure."""
         programs = self._selected(app)
-        for program in programs:
-            program.restart()
-        await self._notifier.wait_for(lambda: all(p.is_settled() for p in programs), timeout)
+        await self._raise_failures(programs, None)
 
     async def scale_app(self, app: str, count: int, timeout: float) -> None:
         """Run `count` instances of `app`: new ones join the pool once running; removed ones
         leave the pool first and are stopped once their requests in flight have finished."""
-        assert self._change_lock is not None
-        async with self._change_lock:
+        async with self._lock():
             try:
-                await self._scale(app, count, timeout)
+                await self._rollout.scale(self._selected(app)[0], count, timeout)
             finally:
                 self._close_unused_sockets()
 
     async def roll_app(self, app: str, timeout: float) -> None:
-        """Replace the instances of `app` with no drop in capacity (see `_roll`)."""
-        assert self._change_lock is not None
-        async with self._change_lock:
+        """Replace the instances of `app` with no drop in capacity (see Rollout.roll)."""
+        async with self._lock():
             try:
-                await self._roll(app, timeout)
+                await self._rollout.roll(self._selected(app)[0], timeout)
             finally:
                 self._close_unused_sockets()
 
-    async def _scale(self, app: str, count: int, timeout: float) -> None:
-        self._check_running()
-        program = self._selected(app)[0]
-        if count < len(program.instances):
-            async with self._out_of_pool(program, program.instances[count:]):
-                await program.scale(count)
-            return
-        first = len(program.instances)
-        await program.scale(count)
-        added = program.instances[first:]
-        ready = await asyncio.gather(*(self._became_ready(i, timeout) for i in added))
-        failed = [i for i, ok in zip(added, ready, strict=True) if not ok]
-        if failed:
-            raise ControlError("; ".join(self._start_failure(i, timeout) for i in failed)
-                               + "; the other instances serve", hint=f"see `wharf logs {app}`")
-
-    async def _roll_to(self, name: str, app: AppConfig) -> None:
-        """Roll a running app to a changed config, at its current instance count."""
-        program = self._programs[name]
-        self._output.configure(app)
-        program.listen_fd = self._listen_fd(app)
-        try:
-            await self._roll(name, self._start_timeout(app),
-                             replace(app, instances=len(program.instances)))
-        finally:  # a failed roll may leave the app on its old socket (or on both)
-            program.listen_fd = self._listen_fd(program.app)
-            self._close_unused_sockets()
-
-    async def _roll(self, app: str, timeout: float, config: AppConfig | None = None) -> None:
-        """Replace the instances of `app` (with `config`, if it changed) in batches of
-        `max_surge`, with no drop in capacity: start new processes, wait until they are ready,
-        put them in the pool, drain the old ones, stop them. A new process that does not become
-        ready stops the roll; the instances not yet replaced keep serving."""
-        program = self._selected(app)[0]
-        config = config or program.app
-        count = len(program.instances)
-        if config.port is not None:  # a fixed port cannot be held twice: restart in place
-            for instance in list(program.instances):
-                await self._restart_in_place(program, instance, timeout, config)
-            program.app = config
-            return
-        for first in range(0, count, config.max_surge):
+    @contextlib.asynccontextmanager
+    async def _lock(self) -> AsyncIterator[None]:
+        """One change at a time: start, stop, restart, scale, roll, reload."""
+        assert self._change_lock is not None
+        async with self._change_lock:
             self._check_running()
-            batch: list[Instance] = []
-            try:
-                for i in range(first, min(count, first + config.max_surge)):
-                    batch.append(program.replacement(i, config))
-            except SupervisorError:  # no port left for one: give back the others'
-                for new in batch:
-                    program.discard(new)
-                raise
-            for new in batch:
-                new.start()
-            ready = [await self._became_ready(new, timeout) for new in batch]
-            if not all(ready):
-                failed = batch[ready.index(False)]
-                why = self._why_not_ready(failed)
-                for new in batch:
-                    new.stop()
-                for new in batch:
-                    await self._stopped(new, 30.0)
-                    program.discard(new)
-                done = f"; {first} of {count} had been replaced" if first else ""
-                raise ControlError(
-                    f"{failed.name}: the new instance did not become ready ({why}); the reload "
-                    f"stopped and the old instances keep serving{done}",
-                    hint=f"see `wharf logs {app}`")
-            old = [program.adopt(new) for new in batch]
-            await self._drain(program, old)
-            for instance in old:
-                instance.stop()
-            for instance in old:
-                await self._stopped(instance, config.stop_timeout + 5.0)
+            yield
 
-    async def _restart_in_place(self, program: Program, instance: Instance, timeout: float,
-                                config: AppConfig | None = None) -> None:
-        """Drain an instance (at the address it serves now), restart it (with `config`, if
-        given) and wait until it is ready; if it is not, put it back on the app's running
-        config (its socket, or a port of that config) and say why."""
-        async with self._out_of_pool(program, [instance]):
-            if config is not None:
-                program.reconfigure_in_place(instance, config, program.listen_fd)
-            instance.restart()
-        if not await self._became_ready(instance, timeout):
-            why = self._why_not_ready(instance)
-            if instance.app != program.app:  # the rollback: as it was before this reload
-                program.reconfigure_in_place(instance, program.app,
-                                             self._listen_fd(program.app))
-                instance.restart()
-            raise ControlError(f"{instance.name} did not become ready after its restart "
-                               f"({why})", hint=f"see `wharf logs {program.name}`")
+    async def _raise_failures(self, programs: list[Program], timeout: float | None) -> None:
+        """Wait until the instances of `programs` settle (see `_settled`); raise naming those
+        that failed."""
+        pairs = [(i, timeout if timeout is not None else self._start_window(p.app))
+                 for p in programs for i in p.instances]
+        results = await asyncio.gather(*(self._settled(i, t) for i, t in pairs))
+        failed = [self._rollout.start_failure(i, t)
+                  for (i, t), ok in zip(pairs, results, strict=True) if not ok]
+        if failed:
+            names = sorted({i.app.name for (i, _), ok in zip(pairs, results, strict=True)
+                            if not ok})
+            raise ControlError("; ".join(failed), hint=f"see `wharf logs {names[0]}`")
 
-    async def _became_ready(self, instance: Instance, timeout: float) -> bool:
+    async def _settled(self, instance: Instance, timeout: float) -> bool:
+        """Wait until an instance takes traffic or has ended: True if it serves, or ended as
+        it may (stopped by someone, or a job that exited with a code in exit_codes)."""
+        def done() -> bool:
+            return self._is_ready(instance) or self._readiness_failed(instance) or \
+                instance.state in (State.FATAL, State.EXITED, State.STOPPED)
+
+        await self._notifier.wait_for(done, timeout)
+        if instance.state == State.EXITED:
+            last = instance.machine.last_exit
+            return last is not None and last.signal is None and \
+                last.code in instance.app.exit_codes
+        return instance.state == State.STOPPED or self._is_ready(instance)
+
+    def _readiness_failed(self, instance: Instance) -> bool:
+        return self._readiness is not None and \
+            (instance.app.name, instance.index) in self._readiness.failures
+
+    def _start_window(self, app: AppConfig) -> float:
+        """How long the first start of `app` may take: every retry `startretries` allows,
+        with its backoff, then readiness and health checks."""
+        tries = app.startretries + 1
+        backoff = sum(min(app.backoff_max, app.backoff * 2 ** k) for k in range(tries - 1))
+        return tries * app.startsecs + backoff + self._start_timeout(app)
+
+    # -- the rollout's Pool -------------------------------------------------------------------
+
+    async def became_ready(self, instance: Instance, timeout: float) -> bool:
         """Wait until the instance takes traffic (True) or settles elsewhere (False)."""
         def settled() -> bool:
-            return self._is_ready(instance) or instance.state in (
-                State.FATAL, State.EXITED, State.STOPPED)
+            return self._is_ready(instance) or self._readiness_failed(instance) or \
+                instance.state in (State.FATAL, State.EXITED, State.STOPPED)
 
         await self._notifier.wait_for(settled, timeout)
         return self._is_ready(instance)
 
-    async def _stopped(self, instance: Instance, timeout: float) -> None:
-        def stopped() -> bool:
-            return instance.state == State.STOPPED
+    def why_not_ready(self, instance: Instance) -> str:
+        """Why an instance does not take traffic, as the user should read it."""
+        return self._why_not_ready(instance)
 
-        await self._notifier.wait_for(stopped, timeout)
+    def listen_fd(self, app: AppConfig) -> int | None:
+        """The shared socket of a socket-mode app (None for one on its own ports)."""
+        return self._sockets.listen_fd(app)
+
+    def check_running(self) -> None:
+        """A change under way stops starting processes once the daemon is stopping (nobody
+        would stop them)."""
+        if self._stopping is not None and self._stopping.is_set():
+            raise ControlError("the daemon is stopping")
+
+    _check_running = check_running
+
+    @contextlib.asynccontextmanager
+    async def out_of_pool(self, program: Program,
+                          leaving: list[Instance]) -> AsyncIterator[None]:
+        """Take `leaving` out of the pool and drain them; they stay out while the block stops
+        (or restarts) them."""
+        keys = set(leaving) - self._draining
+        self._draining |= keys
+        try:
+            if leaving:
+                await self._drain(program, leaving)
+            yield
+        finally:
+            self._draining -= keys
 
     def _is_ready(self, instance: Instance) -> bool:
         """RUNNING, and if a route sends to its app: ready, and up in the route's active
@@ -377,12 +393,6 @@ class Daemon:
                 if route.app == instance.app.name and route.health is not None
                 and (service_name(index), *address) not in up]
 
-    def _start_failure(self, instance: Instance, timeout: float) -> str:
-        """Why a new instance is not taking traffic: it gave up, or it ran out of time."""
-        waiting = instance.state in (State.STARTING, State.RUNNING, State.BACKOFF)
-        what = f"not ready after {timeout:g}s" if waiting else instance.state.value
-        return f"{instance.name}: {what} ({self._why_not_ready(instance)})"
-
     def _start_timeout(self, app: AppConfig) -> float:
         """How long a new instance of `app` may take to take traffic: start, readiness,
         health checks."""
@@ -400,20 +410,6 @@ class Daemon:
         pending = self._health_pending(instance) if instance.state == State.RUNNING else []
         unhealthy = f"not up in the health checks of {', '.join(pending)}" if pending else ""
         return instance.machine.reason or failure or unhealthy or fallback
-
-    @contextlib.asynccontextmanager
-    async def _out_of_pool(self, program: Program,
-                           leaving: list[Instance]) -> AsyncIterator[None]:
-        """Take `leaving` out of the pool and drain them; they stay out while the block stops
-        (or restarts) them."""
-        keys = {(program.name, i.index) for i in leaving}
-        self._draining |= keys
-        try:
-            if leaving:
-                await self._drain(program, leaving)
-            yield
-        finally:
-            self._draining -= keys
 
     async def _drain(self, program: Program, leaving: list[Instance]) -> None:
         """With `leaving` marked as draining: publish a pool without them and wait (up to
@@ -437,9 +433,9 @@ class Daemon:
         await self._notifier.wait_for(drained, program.app.drain_timeout)
 
     async def reload(self) -> ReloadResult:
-        """Re-read the config file; apply the difference app by app. A bad file changes nothing."""
-        assert self._change_lock is not None
-        async with self._change_lock:
+        """Re-read the config file and bring every app to what it says (see `plan_reload`).
+        A bad file changes nothing; an app that fails is reported and left as it was."""
+        async with self._lock():
             new = await asyncio.to_thread(load_config, self.config.path)
             problems = listen_problems(new.proxy, new.apps, self._held_for(new))
             if problems:  # a new listener in use would crash-loop the workers
@@ -447,83 +443,107 @@ class Daemon:
             for key in ("state_dir", "port_range"):
                 if getattr(new.daemon, key) != getattr(self.config.daemon, key):
                     log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
-            result = ReloadResult([], [], [], [], [])
-            kept: dict[str, AppConfig] = {}  # apps whose roll failed, at their running config
-            absent: set[str] = set()  # new apps that could not be added (their socket)
-            old_apps = self.config.apps
+            steps = plan_reload(self._running(), new.apps)
+            change = _Change(new, ReloadResult([], [], [], [], []))
             self._apply_ports(new)
-            for name in [n for n in old_apps if n not in new.apps]:
-                await self._remove_program(name)
-                result.removed.append(name)
-            for name, app in new.apps.items():
-                old = old_apps.get(name)
-                if old is None:
-                    try:
-                        self._check_running()
-                        self._add_program(app).start()
-                        result.added.append(name)
-                    except (ControlError, SupervisorError) as exc:  # the next reload retries
-                        result.failed.append(f"{name} ({exc.message})")
-                        absent.add(name)
-                        self._close_unused_sockets()
-                elif old == app and self._runs(name, app):
-                    result.unchanged.append(name)
-                elif old.same_except_instances(app) and self._runs(name, old):
-                    self._output.configure(app)
-                    await self._scale_in_reload(name, app, result.scaled, result.failed)
-                else:
-                    try:
-                        await self._roll_to(name, app)
-                    except (ControlError, SupervisorError) as exc:
-                        result.failed.append(f"{name} ({exc.message})")
-                        kept[name] = old  # still running: the next reload tries again
-                        continue
-                    if app.instances == len(self._programs[name].instances):
-                        result.rolled.append(name)
-                    else:
-                        await self._scale_in_reload(name, app, result.rolled, result.failed)
-            apps = {n: a for n, a in {**new.apps, **kept}.items() if n not in absent}
+            self._next = new
+            try:
+                for step in steps:
+                    if step.kind == Kind.REMOVE and not step.early:
+                        self._switch(change)
+                    await self._take(step, change)
+                self._switch(change)
+            finally:
+                self._next = None
             proxy = self._programs.get(PROXY_APP)
-            self._programs = {n: self._programs[n] for n in apps}
+            self._programs = {n: self._programs[n] for n in self.config.apps}
             if proxy is not None:
                 self._programs[PROXY_APP] = proxy
-            self.config = replace(new, apps=apps) if kept or absent else new
-            self._track_readiness()
             await self._sync_proxy_async(new)
-            return result
+            return change.result
+
+    async def _take(self, step: Step, change: _Change) -> None:
+        """Take one step of a reload, noting in `change` what came of it."""
+        name, app, result = step.app, step.config, change.result
+        try:
+            if step.kind == Kind.REMOVE:
+                await self._remove_program(name)
+                result.removed.append(name)
+            elif step.kind == Kind.ADD:
+                try:
+                    self._add_program(app).start()
+                except (ControlError, SupervisorError):  # its socket: the next reload retries
+                    change.absent.add(name)
+                    self._close_unused_sockets()
+                    raise
+                result.added.append(name)  # it runs, even if it does not become ready
+                await self._raise_failures([self._programs[name]], None)
+            elif step.kind == Kind.KEEP:
+                result.unchanged.append(name)
+            elif step.kind == Kind.SCALE:
+                self._output.configure(app)
+                result.scaled.append(name)
+                await self._scale_to(name, app)
+            else:
+                try:
+                    await self._roll_to(name, app)
+                except (ControlError, SupervisorError):
+                    change.kept[name] = self.config.apps.get(name, app)  # the next reload retries
+                    raise
+                result.rolled.append(name)
+                if app.instances != len(self._programs[name].instances):
+                    await self._scale_to(name, app)
+        except (ControlError, SupervisorError) as exc:
+            for done in (result.added, result.scaled, result.rolled):
+                if name in done:
+                    done.remove(name)
+            result.failed.append(f"{name} ({exc.message})")
+
+    def _switch(self, change: _Change) -> None:
+        """Make the new file's routes the ones published (once per reload): what was added or
+        changed is in place, what goes has not been drained yet."""
+        if change.switched:
+            return
+        change.switched = True
+        apps = {n: a for n, a in {**change.new.apps, **change.kept}.items()
+                if n not in change.absent}
+        self.config = replace(change.new, apps=apps) if change.kept or change.absent \
+            else change.new
+        self._track_readiness()
+        self._publish()
+
+    def _running(self) -> dict[str, Running]:
+        """What runs of each app, for the planner (the proxy workers aside)."""
+        return {name: Running(p.app, len(p.instances),
+                              all(i.app.same_except_instances(p.app) for i in p.instances))
+                for name, p in self._programs.items() if name != PROXY_APP}
+
+    async def _scale_to(self, name: str, app: AppConfig) -> None:
+        """Scale an app to its new count; new instances that do not become ready are
+        reported, not undone: they exist, and the supervisor keeps trying."""
+        await self._rollout.scale(self._programs[name], app.instances, self._start_timeout(app))
+
+    async def _roll_to(self, name: str, app: AppConfig) -> None:
+        """Roll a running app to a changed config, at its current instance count."""
+        program = self._programs[name]
+        self._output.configure(app)
+        program.listen_fd = self._listen_fd(app)
+        try:
+            await self._rollout.roll(program, self._start_timeout(app),
+                                     replace(app, instances=len(program.instances)))
+        finally:  # a failed roll may leave the app on its old socket (or on both)
+            program.listen_fd = self._listen_fd(program.app)
+            self._close_unused_sockets()
 
     def _held_for(self, new: Config) -> dict[Address, str]:
         """The addresses this daemon holds, by owner, as `new` may take them over: those of an
         app it removes are free for anyone (removals go first)."""
         held = {**bound_by(self.config.proxy, {}),
-                **{address: f"app {name}" for address, (name, _) in self._sockets.items()}}
+                **{address: f"app {name}" for address, name in self._sockets.owners().items()}}
         heirs = bound_by(new.proxy, new.apps)
         gone = {f"app {name}" for name in self.config.apps if name not in new.apps}
         return {address: heirs.get(address, owner) if owner in gone else owner
                 for address, owner in held.items()}
-
-    def _runs(self, name: str, config: AppConfig) -> bool:
-        """True if every instance of the app runs `config` (a roll that failed halfway, or a
-        restart in place that did, leaves some on another)."""
-        program = self._programs[name]
-        return program.app.same_except_instances(config) and all(
-            i.app.same_except_instances(config) for i in program.instances)
-
-    async def _scale_in_reload(self, name: str, app: AppConfig, done: list[str],
-                               failed: list[str]) -> None:
-        """Scale an app to its new count; new instances that do not become ready are
-        reported, not undone: they exist, and the supervisor keeps trying."""
-        try:
-            await self._scale(name, app.instances, self._start_timeout(app))
-            done.append(name)
-        except (ControlError, SupervisorError) as exc:
-            failed.append(f"{name} ({exc.message})")
-
-    def _check_running(self) -> None:
-        """A change under way stops starting processes once the daemon is stopping (nobody
-        would stop them)."""
-        if self._stopping is not None and self._stopping.is_set():
-            raise ControlError("the daemon is stopping")
 
     def request_shutdown(self) -> None:
         """Begin a graceful stop of every app and then of the daemon."""
@@ -563,7 +583,7 @@ class Daemon:
         if program is None:
             return
         leaving = program.instances if name != PROXY_APP else []  # no route to the proxy
-        async with self._out_of_pool(program, leaving):
+        async with self.out_of_pool(program, leaving):
             del self._programs[name]
             await program.stop_and_wait()
         program.release_ports()
@@ -571,37 +591,13 @@ class Daemon:
         self._close_unused_sockets()
 
     def _listen_fd(self, app: AppConfig) -> int | None:
-        """The shared socket of a socket-mode app, bound on first use and kept while an
-        instance serves it; None for an app on its own ports. It stays blocking: the instances
-        share its file status flags, and may expect that."""
-        if app.socket is None:
-            return None
-        host, port = app.socket
-        owner, sock = self._sockets.get(app.socket, (app.name, None))
-        if owner != app.name:  # the reload's checks refuse this; a race could still get here
-            raise ControlError(f"apps.{app.name}.socket: {host}:{port} is still bound for app "
-                               f"{owner}")
-        if sock is None:
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((host, port))
-                sock.listen(1024)
-            except OSError as exc:
-                sock.close()
-                raise ControlError(f"apps.{app.name}.socket: cannot bind {host}:{port}: "
-                                   f"{exc.strerror}") from None
-            self._sockets[app.socket] = (app.name, sock)
-        return sock.fileno()
+        return self._sockets.listen_fd(app)
 
     def _close_unused_sockets(self) -> None:
-        """Close the shared sockets that no instance serves any more: their app was removed,
-        or a reload moved it to another address."""
-        used = {i.app.socket for p in self._programs.values()
-                for i in (*p.instances, *p.pending)}
-        used |= {p.app.socket for p in self._programs.values()}  # its next instances
-        for address in [a for a in self._sockets if a not in used]:
-            self._sockets.pop(address)[1].close()
+        """Close the shared sockets that no instance serves any more, nor the next ones."""
+        self._sockets.close_unused(
+            [i.app.socket for p in self._programs.values() for i in p.processes()]
+            + [p.app.socket for p in self._programs.values()])
 
     def _apply_ports(self, config: Config) -> None:
         self._ports.reserved = frozenset(
@@ -622,6 +618,8 @@ class Daemon:
             detail += f", next try in {max(0.0, delay):.1f}s"
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         self._notifier.notify()
+        if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
+            self._schedule_record()
         name = instance.app.name
         if State.RUNNING in (old, new) and name != PROXY_APP:
             if self._readiness is not None and self._routed(name):
@@ -671,12 +669,15 @@ class Daemon:
                         self._readiness.track(i.app, i.index, i.pid, i.port)
 
     def _routed(self, app: str) -> bool:
-        return any(route.app == app for route in self.config.routes)
+        """True if a route sends to `app`, now or in the file a reload brings in (its new
+        apps must pass readiness before the new routes are published)."""
+        configs = (self.config, self._next) if self._next is not None else (self.config,)
+        return any(route.app == app for c in configs for route in c.routes)
 
     def _takes_traffic(self, instance: Instance) -> bool:
         """RUNNING, ready (if a route sends to its app) and not being drained."""
         name = instance.app.name
-        if instance.state != State.RUNNING or (name, instance.index) in self._draining:
+        if instance.state != State.RUNNING or instance in self._draining:
             return False
         return not self._routed(name) or self._readiness is None or \
             self._readiness.is_ready(name, instance.index, instance.pid)
@@ -710,9 +711,26 @@ class Daemon:
         self._snapshot_version += 1
         self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down))
 
+    def _schedule_record(self) -> None:
+        if not self._record_scheduled:
+            self._record_scheduled = True
+            asyncio.get_running_loop().call_soon(self._record)
+
+    def _record(self) -> None:
+        """Write down every process this daemon has now (see `leftovers`)."""
+        self._record_scheduled = False
+        if self._recorder is None:
+            return
+        children = [(i.name, i.pid) for p in self._programs.values() for i in p.processes()
+                    if i.pid is not None]
+        if children:
+            self._recorder.write(children)
+        else:
+            self._recorder.remove()
+
     def _kill_everything(self) -> None:
         for program in self._programs.values():
-            for instance in (*program.instances, *program.pending):
+            for instance in program.processes():
                 if instance.pid is not None:
                     kill_group(self._spawner, instance.pid)
 
@@ -725,11 +743,20 @@ class Daemon:
                 limit = instance.app.max_memory
                 sample = samples.get(instance.pid or 0)
                 if limit and sample and sample.rss_bytes > limit \
-                        and instance.state == State.RUNNING:
+                        and instance.state == State.RUNNING and instance not in self._draining:
                     why = f"RSS {sample.rss_bytes} bytes over max_memory {limit}"
                     log.warning("%s: restarted: %s", instance.name, why)
-                    instance.restart(why)
+                    self._spawn_task(self._restart_drained(instance, why))
             await asyncio.sleep(SAMPLE_INTERVAL)
+
+    async def _restart_drained(self, instance: Instance, why: str) -> None:
+        """Restart an instance the daemon decided to restart (max_memory) once its requests
+        in flight have finished."""
+        program = self._programs.get(instance.app.name)
+        if program is None or instance not in program.instances:
+            return
+        async with self.out_of_pool(program, [instance] if self._routed(program.name) else []):
+            instance.restart(why)
 
 
 def raise_fd_limit() -> None:
@@ -750,3 +777,14 @@ def _addresses(instances: Iterable[Instance]) -> list[Address]:
 def _describe_reload(result: ReloadResult) -> str:
     parts = [f"{k} {', '.join(v)}" for k, v in asdict(result).items() if v and k != "unchanged"]
     return "; ".join(parts) or "nothing changed"
+
+
+@dataclass(slots=True)
+class _Change:
+    """A reload under way: the new file, what came of each app so far."""
+
+    new: Config
+    result: ReloadResult
+    kept: dict[str, AppConfig] = field(default_factory=dict)  # failed rolls, as they were
+    absent: set[str] = field(default_factory=set)  # new apps that could not be added
+    switched: bool = False  # the new routes are published

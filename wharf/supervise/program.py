@@ -60,6 +60,9 @@ class Program:
         # Replacements of a rolling reload, not yet adopted: they join the pool once ready,
         # beside the instances they will replace.
         self.pending: list[Instance] = []
+        # Instances taken out of the program (replaced by a roll, scaled away) that have not
+        # exited yet: a stop or a shutdown must still reach them.
+        self.retiring: list[Instance] = []
         self._spawner = spawner
         self._ports = ports
         self._output = output
@@ -85,8 +88,9 @@ class Program:
             instance.start()
 
     def stop(self) -> None:
-        """Ask every instance to stop, and every replacement a roll has started."""
-        for instance in (*self.instances, *self.pending):
+        """Ask every instance to stop, every replacement a roll has started, and every
+        instance still on its way out."""
+        for instance in self.processes():
             instance.stop()
 
     def restart(self) -> None:
@@ -94,9 +98,17 @@ class Program:
         for instance in self.instances:
             instance.restart()
 
+    def processes(self) -> tuple[Instance, ...]:
+        """Every instance that may have a process: in place, pending, or retiring."""
+        return (*self.instances, *self.pending, *self.retiring)
+
     def is_stopped(self) -> bool:
-        """True when no instance (nor replacement) has a process."""
-        return all(i.state == State.STOPPED for i in (*self.instances, *self.pending))
+        """True when no instance (nor replacement, nor retiring one) has a process."""
+        return all(i.state == State.STOPPED for i in self.processes())
+
+    def forget_retired(self) -> None:
+        """Drop the retiring instances that have exited."""
+        self.retiring = [i for i in self.retiring if i.state != State.STOPPED]
 
     def is_settled(self) -> bool:
         """True when no instance is on its way somewhere (starting, backing off, stopping)."""
@@ -129,6 +141,8 @@ class Program:
             for instance in extra:
                 self._release(instance.index)
             del self.instances[count:]
+            # One that outlived SIGKILL's wait (stuck in the kernel) is still ours to stop.
+            self.retiring += [i for i in extra if i.state != State.STOPPED]
         self.app = _with_instances(self.app, count)
 
     def replacement(self, index: int, app: AppConfig) -> Instance:

@@ -6,12 +6,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(os.environ["PORT"])
 INSTANCE = os.environ.get("WHARF_INSTANCE", "?")
+HOARD: list[bytes] = []
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        if "hoard=" in self.path:  # grow: /x?hoard=MEGABYTES, for max_memory tests
+            HOARD.append(b"w" * (int(self.path.split("hoard=")[1].split("&")[0]) << 20))
         if "sleep=" in self.path:  # a slow answer: /x?sleep=SECONDS
             time.sleep(float(self.path.split("sleep=")[1].split("&")[0]))
         body = f"instance={INSTANCE} port={PORT} path={self.path}\n".encode()

@@ -21,10 +21,20 @@ class Command:
 
 
 def _registry() -> dict[str, Command]:
-    from wharf.control.commands import down, logs, reload, restart, scale, start, status, stop
+    from wharf.control.commands import (
+        down,
+        logs,
+        reload,
+        restart,
+        scale,
+        start,
+        status,
+        stop,
+        wait,
+    )
 
     commands = [status.COMMAND, start.COMMAND, stop.COMMAND, restart.COMMAND, scale.COMMAND,
-                logs.COMMAND, reload.COMMAND, down.COMMAND]
+                logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND]
     return {c.name: c for c in commands}
 
 

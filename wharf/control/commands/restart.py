@@ -1,4 +1,9 @@
-"""`wharf restart APP|all`: stop, then start, and wait until the instances run again."""
+"""`wharf restart APP|all`: restart, and wait until the instances take traffic again.
+
+An app that a route sends to is rolled, as `wharf reload APP` does: new processes start beside
+the old ones and take traffic before the old ones are drained and stopped (with a fixed `port`,
+one instance at a time, in place), so a restart fails no request. Other apps are stopped and
+started."""
 
 from __future__ import annotations
 
@@ -23,4 +28,5 @@ async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dic
     return api.status_rows(app)
 
 
-COMMAND = Command("restart", "restart an app (or all)", add_arguments, handle)
+COMMAND = Command("restart", "restart an app (or all); an app with a route is rolled, with no "
+                  "failed request", add_arguments, handle)

@@ -1,4 +1,5 @@
-"""`wharf start APP|all`: start the instances and wait until they are RUNNING or have failed."""
+"""`wharf start APP|all`: start the instances and wait until they take traffic (RUNNING, and
+ready if a route sends to the app), or exit 1 naming each one that failed."""
 
 from __future__ import annotations
 
@@ -23,4 +24,5 @@ async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dic
     return api.status_rows(app)
 
 
-COMMAND = Command("start", "start an app (or all) and wait until it runs", add_arguments, handle)
+COMMAND = Command("start", "start an app (or all) and wait until it takes traffic",
+                  add_arguments, handle)

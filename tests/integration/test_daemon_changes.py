@@ -1,0 +1,135 @@
+"""Changes to running apps: reload converges to the file, restart and rename fail no request,
+a shutdown reaches every process, a max_memory restart drains first."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+
+from tests.integration.conftest import PY, Wharf, pid_alive, wait_until
+from tests.integration.proxy_fixture import free_port
+from tests.integration.proxyutil import get, probe
+from tests.integration.test_balancing import _web, under_load
+
+
+def test_reload_scales_an_app_back_to_the_file(tmp_path):
+    wharf = _web(tmp_path, free_port())
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 4)
+        assert wharf.run("scale", "web", "2").returncode == 0
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 0 and "scaled: web" in reloaded.stdout, reloaded.stdout
+        wharf.wait_ready("web", 4)
+    finally:
+        wharf.close()
+
+
+def test_status_says_when_the_running_count_differs_from_the_file(tmp_path):
+    wharf = _web(tmp_path, free_port())
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 4)
+        assert wharf.run("scale", "web", "2").returncode == 0
+        apps = [r for r in wharf.status_json() if r["kind"] == "app"]
+        assert apps == [{"kind": "app", "app": "web", "instances": 2, "configured": 4}]
+        assert "web: 2 instances run, wharf.toml says 4" in wharf.run("status").stdout
+    finally:
+        wharf.close()
+
+
+def test_restart_of_a_routed_app_fails_no_request(tmp_path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 4)
+        wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+        before = {r["pid"] for r in wharf.instances("web")}
+        with under_load(port) as results:
+            restarted = wharf.run("restart", "web")
+        assert restarted.returncode == 0, restarted.stderr
+        rows = wharf.instances("web")
+        assert all(r["ready"] for r in rows) and not before & {r["pid"] for r in rows}
+        assert results and set(results) == {200}, {s: results.count(s) for s in set(results)}
+    finally:
+        wharf.close()
+
+
+def test_start_returns_once_the_instances_take_traffic(tmp_path):
+    wharf = _web(tmp_path, free_port(), 'env = { LISTEN_AFTER = "0.7" }')
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 4)
+        assert wharf.run("stop", "web").returncode == 0
+        started = wharf.run("start", "web")
+        assert started.returncode == 0, started.stderr
+        assert all(r["ready"] for r in wharf.instances("web"))
+    finally:
+        wharf.close()
+
+
+def test_renaming_a_routed_app_fails_no_request(tmp_path):
+    port = free_port()
+    wharf = _web(tmp_path, port)
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 4)
+        wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+        text = wharf.config.read_text()
+        wharf.config.write_text(text.replace("[apps.web]", "[apps.www]")
+                                .replace('app = "web"', 'app = "www"'))
+        with under_load(port) as results:
+            reloaded = wharf.run("reload")
+        assert reloaded.returncode == 0, reloaded.stdout
+        assert "added: www" in reloaded.stdout and "removed: web" in reloaded.stdout
+        assert results and set(results) == {200}, {s: results.count(s) for s in set(results)}
+        assert [r["app"] for r in wharf.status()] == ["www"] * 4 + ["wharf-proxy"]
+    finally:
+        wharf.close()
+
+
+def test_a_shutdown_during_a_roll_stops_the_instances_it_replaced(wharf: Wharf):
+    wharf.write_config("""
+        [apps.stub]
+        command = "{py} {apps}/stubborn.py"
+        startsecs = "0.2s"
+        stop_timeout = "60s"
+    """)
+    wharf.up()
+    old = wharf.wait_state("stub", "RUNNING")["pid"]
+    roll = subprocess.Popen([PY, "-m", "wharf", "-c", str(wharf.config), "reload", "stub"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: wharf.row("stub")["pid"] not in (None, old), message="the new one")
+        assert pid_alive(old)  # it ignores SIGTERM: the roll waits for it to exit
+        assert wharf.daemon is not None
+        wharf.daemon.send_signal(signal.SIGTERM)
+        wharf.daemon.send_signal(signal.SIGTERM)  # the second one kills every process now
+        wharf.daemon.wait(timeout=20)
+        wait_until(lambda: not pid_alive(old), message="the replaced instance to be gone")
+    finally:
+        roll.kill()
+        roll.wait()
+
+
+def test_a_max_memory_restart_lets_requests_in_flight_finish(tmp_path):
+    port = free_port()
+    wharf = _web(tmp_path, port, 'max_memory = "60MB"')
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 1"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 1)
+        wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+        slow: list[int] = []
+        thread = threading.Thread(target=lambda: slow.append(get(port, "/slow?sleep=4").status))
+        thread.start()
+        wait_until(lambda: any(b["inflight"] for b in wharf.backends()), message="in flight")
+        assert get(port, "/grow?hoard=100").status == 200
+        wait_until(lambda: wharf.row("web")["restarts"] == 1, timeout=20, message="a restart")
+        thread.join(timeout=20)
+        assert slow == [200]
+        assert "over max_memory" in wharf.row("web")["last_restart"]
+    finally:
+        wharf.close()
