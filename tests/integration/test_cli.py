@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+from tests.integration.conftest import pid_alive, wait_until
 from tests.unit.config.test_load import MANY_MISTAKES
 
 PY = sys.executable
@@ -33,3 +38,63 @@ def test_check_lists_every_mistake_with_its_key_path_and_exits_2(tmp_path):
         "apps.worker.cwd", "routes[0].app", "routes[1].static", "routes[2]", "proxy.listen[0]",
     ])
     assert "did you mean 'exit_codes'" not in result.stderr
+
+
+SLEEPER = f'command = ["{PY}", "-c", "import time; time.sleep(600)"]'
+
+
+def _pids(cwd: Path, config: str) -> list[int]:
+    result = wharf_cli(cwd, "-c", config, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    return [r["pid"] for r in json.loads(result.stdout) if r["kind"] == "instance" and r["pid"]]
+
+
+def test_two_configs_in_one_directory_run_two_daemons(tmp_path):
+    (tmp_path / "a.toml").write_text(f"[apps.alpha]\n{SLEEPER}\n")
+    (tmp_path / "b.toml").write_text(f"[apps.beta]\n{SLEEPER}\n")
+    seen: set[int] = set()
+    try:
+        for config in ("a.toml", "b.toml"):
+            started = wharf_cli(tmp_path, "-c", config, "up", "-d")
+            assert started.returncode == 0, started.stderr
+        assert (tmp_path / ".wharf" / "a" / "wharf.sock").exists()
+        assert (tmp_path / ".wharf" / "b" / "daemon.log").exists()
+        alpha = wait_until(lambda: _pids(tmp_path, "a.toml"), message="alpha's pid")
+        seen.update(alpha)  # type: ignore[arg-type]
+        seen.update(wait_until(lambda: _pids(tmp_path, "b.toml"), message="beta's pid"))
+        assert wharf_cli(tmp_path, "-c", "b.toml", "down").returncode == 0
+        assert wharf_cli(tmp_path, "-c", "b.toml", "status").returncode == 1  # no daemon
+        assert _pids(tmp_path, "a.toml") == alpha
+        assert all(pid_alive(p) for p in alpha)  # type: ignore[union-attr]
+    finally:
+        for config in ("a.toml", "b.toml"):
+            wharf_cli(tmp_path, "-c", config, "down")
+        for pid in seen:
+            if pid_alive(pid):
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+
+
+def test_status_without_a_config_file_says_so(tmp_path):
+    result = wharf_cli(tmp_path, "status")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"wharf: no config file: {tmp_path / 'wharf.toml'}",
+        "hint: run wharf in the directory of your wharf.toml, or name the file with `-c FILE`",
+    ]
+
+
+def test_a_reload_refuses_to_move_the_state_dir_and_rolls_nothing(wharf):
+    wharf.write_config(f"[apps.web]\n{SLEEPER}\ninstances = 2\n")
+    wharf.up()
+    wharf.wait_state("web", "RUNNING", 1)
+    before = {(r["instance"], r["pid"]) for r in wharf.instances("web")}
+    wharf.config.write_text(f"[daemon]\nstate_dir = \"elsewhere\"\n[apps.web]\n{SLEEPER}\n"
+                            "instances = 3\n")
+    result = wharf.run("reload")
+    assert result.returncode == 2, result.stderr
+    assert "daemon.state_dir: cannot change in a reload" in result.stderr
+    assert "hint: to move it, put the old value back, stop the daemon with `wharf down`" \
+        in result.stderr
+    assert {(r["instance"], r["pid"]) for r in wharf.instances("web")} == before
+    assert not (wharf.root / "elsewhere").exists()

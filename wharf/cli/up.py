@@ -67,12 +67,11 @@ def _detach(config_path: Path, state_dir: Path, sock: Path) -> int:
 
 def down(config_path: Path) -> int:
     """Ask the daemon to stop every app and exit; wait until it has."""
-    from wharf.config import state_dir_of
-    from wharf.control.client import call, socket_path
+    from wharf.control.client import call, daemon_socket
 
-    state_dir = state_dir_of(config_path)
-    pid = _read_pid(state_dir / "wharf.pid")
-    call(socket_path(state_dir), "down")
+    sock = daemon_socket(config_path)
+    pid = _read_pid(sock.parent / "wharf.pid")
+    call(sock, "down")
     deadline = time.monotonic() + DOWN_TIMEOUT
     while pid is not None and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)

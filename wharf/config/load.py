@@ -53,7 +53,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     if config is None:
         raise ConfigError(str(path), problems)
     base = path.parent
-    daemon = replace(config.daemon, state_dir=_absolute(base, config.daemon.state_dir))
+    daemon = replace(config.daemon, state_dir=_state_dir(data, path))
     socket_path = daemon.state_dir / "wharf.sock"
     if len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
         problems.append(Problem("daemon.state_dir", f"too long for a Unix socket path "
@@ -86,14 +86,26 @@ def state_dir_of(path: Path | str) -> Path:
     since been broken by an edit.
     """
     path = Path(path).absolute()
-    raw = DaemonConfig().state_dir
     try:
-        section = read_toml(path).get("daemon", {})
-        if isinstance(section, dict) and isinstance(section.get("state_dir"), str):
-            raw = Path(section["state_dir"]).expanduser()
+        data = read_toml(path)
     except ConfigError:
-        pass
-    return _absolute(path.parent, raw)
+        data = {}
+    return _state_dir(data, path)
+
+
+def default_state_dir(path: Path) -> Path:
+    """`.wharf/` beside `wharf.toml`, `.wharf/STEM/` beside any other config file (`b.toml`
+    gets `.wharf/b/`): two configs in one directory never share a daemon."""
+    state = path.parent / ".wharf"
+    return state if path.name == "wharf.toml" else state / path.stem
+
+
+def _state_dir(data: dict[str, Any], path: Path) -> Path:
+    section = data.get("daemon")
+    raw = section.get("state_dir") if isinstance(section, dict) else None
+    if isinstance(raw, str) and raw:
+        return _absolute(path.parent, Path(raw).expanduser())
+    return default_state_dir(path)
 
 
 def _absolute(base: Path, p: Path) -> Path:

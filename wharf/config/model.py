@@ -342,6 +342,7 @@ class RouteConfig:
 class DaemonConfig:
     """Settings of the daemon itself (`[daemon]`)."""
 
+    # The loader gives the default: `.wharf/` beside `wharf.toml`, `.wharf/STEM/` beside others.
     state_dir: Annotated[Path, _path] = Path(".wharf")
     port_range: Annotated[tuple[int, int], c.port_range] = (20000, 29999)
 

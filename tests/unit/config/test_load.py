@@ -150,7 +150,7 @@ def test_state_dir_is_read_even_from_a_broken_file(tmp_path):
         instances = "broken"
     """)
     assert state_dir_of(path) == Path("/tmp/elsewhere")
-    assert state_dir_of(tmp_path / "missing.toml") == tmp_path / ".wharf"
+    assert state_dir_of(tmp_path / "missing.toml") == tmp_path / ".wharf" / "missing"
 
 
 def test_overlong_state_dir_is_refused(tmp_path):
@@ -358,3 +358,21 @@ def test_supervisor_spellings_name_wharf_key(tmp_path, key, value, wharf_key):
         {key} = {value}
     """))
     assert found == [f"apps.a.{key}: unknown key (Supervisor's name; Wharf's is '{wharf_key}')"]
+
+
+def test_each_config_file_gets_its_own_state_dir(tmp_path):
+    app = '[apps.w]\ncommand = "w"\n'
+    (tmp_path / "wharf.toml").write_text(app)
+    (tmp_path / "b.toml").write_text(app)
+    assert load_config(tmp_path / "wharf.toml").daemon.state_dir == tmp_path / ".wharf"
+    b = load_config(tmp_path / "b.toml")
+    assert b.daemon.state_dir == tmp_path / ".wharf" / "b"
+    assert b.apps["w"].stdout_log == tmp_path / ".wharf" / "b" / "logs" / "w.out.log"
+    assert state_dir_of(tmp_path / "b.toml") == tmp_path / ".wharf" / "b"
+    assert state_dir_of(tmp_path / "gone.toml") == tmp_path / ".wharf" / "gone"
+
+
+def test_an_explicit_state_dir_is_relative_to_the_config(tmp_path):
+    (tmp_path / "b.toml").write_text('[daemon]\nstate_dir = "run"\n')
+    assert load_config(tmp_path / "b.toml").daemon.state_dir == tmp_path / "run"
+    assert state_dir_of(tmp_path / "b.toml") == tmp_path / "run"
