@@ -90,6 +90,16 @@ _APP_FOREIGN_KEYS = {
 }
 
 
+def _autorestart(value: Any) -> str:
+    # Supervisor's values (and TOML booleans) have one meaning each here: say which.
+    meant = {True: "always", False: "never", "true": "always", "false": "never",
+             "unexpected": "on-failure"}.get(value) if isinstance(value, bool | str) else None
+    if meant is not None:
+        raise ValueError(f"must be one of \"always\", \"on-failure\", \"never\", got {value!r} "
+                         f"(Supervisor's {value!r} is Wharf's \"{meant}\")")
+    return c.one_of("always", "on-failure", "never")(value)
+
+
 def _exit_codes(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value
@@ -114,7 +124,7 @@ class AppConfig:
     instances: Annotated[int, _instances] = 1
     weight: Annotated[int, c.integer(1, 1000)] = 1  # of each instance, when a route balances
     port: Annotated[int | None, c.integer(1, 65535)] = None
-    autorestart: Annotated[Autorestart, c.one_of("always", "on-failure", "never")] = "always"
+    autorestart: Annotated[Autorestart, _autorestart] = "always"
     exit_codes: Annotated[tuple[int, ...], _exit_codes] = (0,)
     startsecs: Annotated[float, c.duration] = 1.0
     startretries: Annotated[int, c.integer(0, 1000)] = 3

@@ -376,3 +376,15 @@ def test_an_explicit_state_dir_is_relative_to_the_config(tmp_path):
     (tmp_path / "b.toml").write_text('[daemon]\nstate_dir = "run"\n')
     assert load_config(tmp_path / "b.toml").daemon.state_dir == tmp_path / "run"
     assert state_dir_of(tmp_path / "b.toml") == tmp_path / "run"
+
+
+@pytest.mark.parametrize(("value", "meant"), [
+    ("true", "always"), ('"unexpected"', "on-failure"), ("false", "never")])
+def test_supervisor_autorestart_values_name_wharf_value(tmp_path, value, meant):
+    found = problems_of(write(tmp_path, f"""
+        [apps.a]
+        command = "x"
+        autorestart = {value}
+    """))
+    assert len(found) == 1 and found[0].startswith("apps.a.autorestart: must be one of")
+    assert found[0].endswith(f"is Wharf's \"{meant}\")")
