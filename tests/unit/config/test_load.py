@@ -346,6 +346,20 @@ def test_a_value_reported_wrong_is_not_checked_again(tmp_path):
     assert [p.split(":")[0] for p in found] == ["apps.a.backoff_max", "routes[0].static"]
 
 
+def test_a_route_to_an_app_whose_table_is_broken_is_not_called_unknown(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps]
+        web = 3
+        "bad/name" = 4
+        [[routes]]
+        app = "web"
+    """))
+    assert found == ["apps.web: must be a table, got an integer (3)",
+                     "apps.bad/name: must be a table, got an integer (4)",
+                     "apps.bad/name: app names use letters, digits, '.', '_' and '-' (at most 64), "
+                     "starting with a letter or digit"]
+
+
 @pytest.mark.parametrize(("key", "value", "wharf_key"), [
     ("numprocs", "2", "instances"), ("stopsignal", '"INT"', "stop_signal"),
     ("exitcodes", "[0]", "exit_codes"), ("environment", "{}", "env"),
