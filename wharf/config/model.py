@@ -50,12 +50,16 @@ def _cpu_count() -> int:
 def _instances(value: Any) -> int:
     if value == "auto":
         return _cpu_count()  # one per core, as PM2's -i max
-    if value == "max":
-        raise ValueError("\"max\" is PM2's spelling: give a number, or \"auto\" for one per "
-                         f"CPU ({_cpu_count()} here)")
+    _refuse_max(value)
     if isinstance(value, str):
         raise ValueError(f"must be a number of instances or \"auto\", got {value!r}")
     return c.integer(1, 1000)(value)
+
+
+def _refuse_max(value: Any) -> None:
+    if value == "max":
+        raise ValueError("\"max\" is PM2's spelling: give a number, or \"auto\" for one per "
+                         f"CPU ({_cpu_count()} here)")
 
 
 def _is(tool: str, key: str) -> str:
@@ -153,6 +157,7 @@ class AppConfig:
 def _workers(value: Any) -> int:
     if value == "auto":
         return _cpu_count()
+    _refuse_max(value)
     return c.integer(1, 256)(value)
 
 

@@ -287,7 +287,7 @@ MANY_MISTAKES = """
     command = "y"
     [proxy]
     listen = ["127.0.0.1:9000"]
-    workers = 0
+    workers = "max"
     [[routes]]
     app = "ghost"
     [[routes]]
@@ -318,7 +318,7 @@ def test_every_mistake_of_every_kind_is_reported_at_once(tmp_path):
         "apps.worker.script: unknown key (PM2's name; Wharf's is 'command')",
         "apps.worker.stopwaitsecs: unknown key (Supervisor's name; Wharf's is 'stop_timeout')",
         "apps.worker.command: missing required key",
-        "proxy.workers: must be >= 1, got 0",
+        "proxy.workers: \"max\" is PM2's spelling: give a number, or \"auto\"",
         "routes[3].balance: must be one of",
         "routes[3].health.interval: must be a duration",
         "routes[3].health.rise: must be >= 1, got 0",
