@@ -98,3 +98,19 @@ def test_a_reload_refuses_to_move_the_state_dir_and_rolls_nothing(wharf):
         in result.stderr
     assert {(r["instance"], r["pid"]) for r in wharf.instances("web")} == before
     assert not (wharf.root / "elsewhere").exists()
+
+
+def test_up_after_an_edit_of_state_dir_finds_the_daemon_already_running(wharf):
+    wharf.write_config(f"[apps.web]\n{SLEEPER}\n")
+    wharf.up()
+    pid = wharf.wait_state("web", "RUNNING")["pid"]
+    wharf.config.write_text(f"[daemon]\nstate_dir = \"elsewhere\"\n[apps.web]\n{SLEEPER}\n")
+    result = wharf.run("up", "-d")
+    try:
+        assert result.returncode == 1
+        assert "a Wharf daemon already runs for" in result.stderr
+        assert not (wharf.root / "elsewhere").exists()
+        assert wharf.row("web")["pid"] == pid
+    finally:
+        if (wharf.root / "elsewhere" / "wharf.sock").exists():  # a second daemon started
+            wharf.run("down")

@@ -17,12 +17,13 @@ DOWN_TIMEOUT = 300.0
 
 def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     """Validate the config, then run the daemon here or in the background."""
-    from wharf.config import load_config
+    from wharf.config import default_state_dir, load_config
     from wharf.control.client import socket_path
 
     config = load_config(config_path)  # a bad file exits 2 before anything starts
     sock = socket_path(config.daemon.state_dir)
-    if _answers(sock):
+    # One started before state_dir was edited in answers in the default state dir.
+    if _answers(sock) or _answers(socket_path(default_state_dir(config.path))):
         raise ControlError(f"a Wharf daemon already runs for {config.path}",
                            hint="see `wharf status`, or stop it with `wharf down`")
     if not detached_child:
