@@ -71,10 +71,9 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
 
 def remote(args: argparse.Namespace, config_path: Path) -> int:
     """Send a command to the daemon and print its answer."""
-    from wharf.config import state_dir_of
-    from wharf.control.client import socket_path, stream
+    from wharf.control.client import daemon_socket, stream
 
-    path = socket_path(state_dir_of(config_path))
+    path = daemon_socket(config_path)
     request = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     result: Any = None
     for message in stream(path, args.command, request):

@@ -18,12 +18,13 @@ DOWN_TIMEOUT = 300.0
 
 def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     """Validate the config, then run the daemon here or in the background."""
-    from wharf.config import load_config
+    from wharf.config import default_state_dir, load_config
     from wharf.control.client import socket_path
 
     config = load_config(config_path)  # a bad file exits 2 before anything starts
     sock = socket_path(config.daemon.state_dir)
-    if _answers(sock):
+    # One started before state_dir was edited in answers in the default state dir.
+    if _answers(sock) or _answers(socket_path(default_state_dir(config.path))):
         raise ControlError(f"a Wharf daemon already runs for {config.path}",
                            hint="see `wharf status`, or stop it with `wharf down`")
     if not detached_child:
@@ -96,12 +97,11 @@ def _stop_leftovers(config: Config) -> None:
 
 def down(config_path: Path) -> int:
     """Ask the daemon to stop every app and exit; wait until it has."""
-    from wharf.config import state_dir_of
-    from wharf.control.client import call, socket_path
+    from wharf.control.client import call, daemon_socket
 
-    state_dir = state_dir_of(config_path)
-    pid = _read_pid(state_dir / "wharf.pid")
-    call(socket_path(state_dir), "down")
+    sock = daemon_socket(config_path)
+    pid = _read_pid(sock.parent / "wharf.pid")
+    call(sock, "down")
     deadline = time.monotonic() + DOWN_TIMEOUT
     while pid is not None and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -14,7 +14,7 @@ from typing import Any
 from wharf.config.envfile import parse_env_file
 from wharf.config.model import AppConfig, Config, DaemonConfig, ProxyConfig
 from wharf.config.proxy_checks import resolve_proxy, resolve_routes
-from wharf.config.schema import decode
+from wharf.config.schema import decode, failed
 from wharf.errors import ConfigError, Problem
 
 # The supervised program that runs the proxy workers.
@@ -44,17 +44,24 @@ def load_config(path: Path | str) -> Config:
 
 
 def config_from_data(data: dict[str, Any], path: Path) -> Config:
-    """Validate already-parsed TOML data that came from `path` (relative paths resolve there)."""
+    """Validate already-parsed TOML data that came from `path` (relative paths resolve there).
+
+    Every check runs, even after the decoder found problems: a check skips only the values
+    that are already reported as wrong (they hold stand-in defaults)."""
     problems: list[Problem] = []
     config = decode(Config, data, "", problems)
     if config is None:
         raise ConfigError(str(path), problems)
     base = path.parent
-    daemon = replace(config.daemon, state_dir=_absolute(base, config.daemon.state_dir))
+    daemon = replace(config.daemon, state_dir=_state_dir(data, path))
     socket_path = daemon.state_dir / "wharf.sock"
     if len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
         problems.append(Problem("daemon.state_dir", f"too long for a Unix socket path "
                                 f"({socket_path}); choose a shorter directory"))
+    raw_apps = data.get("apps")
+    if isinstance(raw_apps, dict):  # also the names of apps whose table is not one
+        for name in raw_apps:
+            _check_app_name(name, problems)
     apps = {name: _resolve_app(app, base, daemon, problems) for name, app in config.apps.items()}
     if PROXY_APP in apps:
         problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
@@ -64,7 +71,9 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         proxy = ProxyConfig()
     if proxy is not None:
         proxy = resolve_proxy(proxy, daemon.state_dir, base)
-    _check_ports(apps, proxy, problems)
+    _check_ports({n: a for n, a in apps.items() if not any(
+        failed(problems, f"apps.{n}.{k}") for k in ("port", "instances", "socket"))},
+        None if failed(problems, "proxy.listen") else proxy, problems)
     if problems:
         raise ConfigError(str(path), problems)
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, path=path)
@@ -77,14 +86,26 @@ def state_dir_of(path: Path | str) -> Path:
     since been broken by an edit.
     """
     path = Path(path).absolute()
-    raw = DaemonConfig().state_dir
     try:
-        section = read_toml(path).get("daemon", {})
-        if isinstance(section, dict) and isinstance(section.get("state_dir"), str):
-            raw = Path(section["state_dir"]).expanduser()
+        data = read_toml(path)
     except ConfigError:
-        pass
-    return _absolute(path.parent, raw)
+        data = {}
+    return _state_dir(data, path)
+
+
+def default_state_dir(path: Path) -> Path:
+    """`.wharf/` beside `wharf.toml`, `.wharf/STEM/` beside any other config file (`b.toml`
+    gets `.wharf/b/`): two configs in one directory never share a daemon."""
+    state = path.parent / ".wharf"
+    return state if path.name == "wharf.toml" else state / path.stem
+
+
+def _state_dir(data: dict[str, Any], path: Path) -> Path:
+    section = data.get("daemon")
+    raw = section.get("state_dir") if isinstance(section, dict) else None
+    if isinstance(raw, str) and raw:
+        return _absolute(path.parent, Path(raw).expanduser())
+    return default_state_dir(path)
 
 
 def _absolute(base: Path, p: Path) -> Path:
@@ -94,11 +115,8 @@ def _absolute(base: Path, p: Path) -> Path:
 def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
                  problems: list[Problem]) -> AppConfig:
     key = f"apps.{app.name}"
-    if not _APP_NAME.match(app.name):
-        problems.append(Problem(key, "app names use letters, digits, '.', '_' and '-' "
-                                "(at most 64), starting with a letter or digit"))
     cwd = _absolute(base, app.cwd) if app.cwd else base
-    if not cwd.is_dir():
+    if not cwd.is_dir() and not failed(problems, f"{key}.cwd"):
         problems.append(Problem(f"{key}.cwd", f"is not a directory: {cwd}"))
     env = dict(app.env)
     if app.env_file is not None:
@@ -115,13 +133,20 @@ def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
     if app.socket is not None and app.port is not None:
         problems.append(Problem(f"{key}.socket", "cannot be used with port: the instances "
                                 "share the socket (remove one of them)"))
-    if app.backoff_max < app.backoff:
+    if app.backoff_max < app.backoff and not failed(problems, f"{key}.backoff") \
+            and not failed(problems, f"{key}.backoff_max"):
         problems.append(Problem(f"{key}.backoff_max", f"must be >= backoff ({app.backoff}s)"))
     logs = daemon.state_dir / "logs"
     stdout_log = _absolute(base, app.stdout_log) if app.stdout_log else logs / f"{app.name}.out.log"
     stderr_log = _absolute(base, app.stderr_log) if app.stderr_log else logs / f"{app.name}.err.log"
     return replace(app, cwd=cwd, env=env, env_file=None, stdout_log=stdout_log,
                    stderr_log=stderr_log)
+
+
+def _check_app_name(name: str, problems: list[Problem]) -> None:
+    if not _APP_NAME.match(name):
+        problems.append(Problem(f"apps.{name}", "app names use letters, digits, '.', '_' and '-' "
+                                "(at most 64), starting with a letter or digit"))
 
 
 def _check_user(user: str, key: str, problems: list[Problem]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
 
@@ -41,14 +41,67 @@ def _socket(value: Any) -> tuple[str, int]:
     return c.address(value.removeprefix("tcp://"))
 
 
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
 def _instances(value: Any) -> int:
     if value == "auto":
-        import os
-
-        return len(os.sched_getaffinity(0))  # one per core, as PM2's -i max
+        return _cpu_count()  # one per core, as PM2's -i max
+    _refuse_max(value)
     if isinstance(value, str):
         raise ValueError(f"must be a number of instances or \"auto\", got {value!r}")
     return c.integer(1, 1000)(value)
+
+
+def _refuse_max(value: Any) -> None:
+    if value == "max":
+        raise ValueError("\"max\" is PM2's spelling: give a number, or \"auto\" for one per "
+                         f"CPU ({_cpu_count()} here)")
+
+
+def _is(tool: str, key: str) -> str:
+    return f"{tool}'s name; Wharf's is '{key}'"
+
+
+# PM2's and Supervisor's spellings of `[apps.NAME]` keys, and what to write instead.
+_APP_FOREIGN_KEYS = {
+    "script": _is("PM2", "command"),
+    "exec_mode": "Wharf has no exec_mode: every app runs `instances` processes; for one "
+                 "listening socket shared by all of them, set `socket`",
+    "max_memory_restart": _is("PM2", "max_memory"),
+    "max_restarts": _is("PM2", "startretries"),
+    "min_uptime": _is("PM2", "startsecs"),
+    "kill_timeout": _is("PM2", "stop_timeout"),
+    "listen_timeout": _is("PM2", "ready_timeout"),
+    "restart_delay": _is("PM2", "backoff"),
+    "exp_backoff_restart_delay": _is("PM2", "backoff"),
+    "out_file": _is("PM2", "stdout_log"),
+    "error_file": _is("PM2", "stderr_log"),
+    "numprocs": _is("Supervisor", "instances"),
+    "stopwaitsecs": _is("Supervisor", "stop_timeout"),
+    "stopsignal": _is("Supervisor", "stop_signal"),
+    "exitcodes": _is("Supervisor", "exit_codes"),
+    "environment": _is("Supervisor", "env"),
+    "directory": _is("Supervisor", "cwd"),
+    "stdout_logfile": _is("Supervisor", "stdout_log"),
+    "stderr_logfile": _is("Supervisor", "stderr_log"),
+    "stdout_logfile_maxbytes": _is("Supervisor", "log_max_size"),
+    "stdout_logfile_backups": _is("Supervisor", "log_backups"),
+    "autostart": "Wharf starts every app at `wharf up`; there is no autostart",
+}
+
+
+def _autorestart(value: Any) -> str:
+    # Supervisor's values (and TOML booleans) have one meaning each here: say which.
+    meant = {True: "always", False: "never", "true": "always", "false": "never",
+             "unexpected": "on-failure"}.get(value) if isinstance(value, bool | str) else None
+    if meant is not None:
+        raise ValueError(f"must be one of \"always\", \"on-failure\", \"never\", got {value!r} "
+                         f"(Supervisor's {value!r} is Wharf's \"{meant}\")")
+    return c.one_of("always", "on-failure", "never")(value)
 
 
 def _exit_codes(value: Any) -> tuple[int, ...]:
@@ -63,7 +116,10 @@ def _exit_codes(value: Any) -> tuple[int, ...]:
 class AppConfig:
     """One supervised program (`[apps.NAME]`), run as `instances` identical processes."""
 
-    command: Annotated[tuple[str, ...], c.command_args]
+    FOREIGN_KEYS: ClassVar[dict[str, str]] = _APP_FOREIGN_KEYS
+
+    command: Annotated[tuple[str, ...], c.command_args] = field(
+        default=(), metadata={"required": True})
     name: str = field(default="", metadata={"from_key": True})
     cwd: Annotated[Path | None, _path] = None
     env: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
@@ -72,7 +128,7 @@ class AppConfig:
     instances: Annotated[int, _instances] = 1
     weight: Annotated[int, c.integer(1, 1000)] = 1  # of each instance, when a route balances
     port: Annotated[int | None, c.integer(1, 65535)] = None
-    autorestart: Annotated[Autorestart, c.one_of("always", "on-failure", "never")] = "always"
+    autorestart: Annotated[Autorestart, _autorestart] = "always"
     exit_codes: Annotated[tuple[int, ...], _exit_codes] = (0,)
     startsecs: Annotated[float, c.duration] = 1.0
     startretries: Annotated[int, c.integer(0, 1000)] = 3
@@ -100,9 +156,8 @@ class AppConfig:
 
 def _workers(value: Any) -> int:
     if value == "auto":
-        import os
-
-        return len(os.sched_getaffinity(0))
+        return _cpu_count()
+    _refuse_max(value)
     return c.integer(1, 256)(value)
 
 
@@ -251,7 +306,7 @@ class HealthConfig:
 class RateLimit:
     """A token bucket per client address (`rate_limit = { rate = "100/s", burst = 50 }`)."""
 
-    rate: Annotated[float, _rate]
+    rate: Annotated[float, _rate] = field(default=1.0, metadata={"required": True})
     burst: Annotated[int, c.integer(1, 1_000_000)] = 1
 
 
@@ -302,6 +357,7 @@ class RouteConfig:
 class DaemonConfig:
     """Settings of the daemon itself (`[daemon]`)."""
 
+    # The loader gives the default: `.wharf/` beside `wharf.toml`, `.wharf/STEM/` beside others.
     state_dir: Annotated[Path, _path] = Path(".wharf")
     port_range: Annotated[tuple[int, int], c.port_range] = (20000, 29999)
 

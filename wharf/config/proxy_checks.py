@@ -11,6 +11,7 @@ from pathlib import Path
 
 from wharf.config.converters import TOKEN
 from wharf.config.model import WILDCARD_HOSTS, AppConfig, ProxyConfig, RouteConfig
+from wharf.config.schema import failed
 from wharf.errors import Problem
 
 _VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
@@ -25,14 +26,18 @@ def resolve_proxy(proxy: ProxyConfig, state_dir: Path, base: Path) -> ProxyConfi
 
 def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], base: Path,
                    problems: list[Problem]) -> tuple[RouteConfig, ...]:
-    """Check every route; make static directories absolute."""
+    """Check every route; make static directories absolute. A value already reported wrong
+    (see schema.failed) is not checked again."""
     resolved = []
     for index, route in enumerate(routes):
         key = f"routes[{index}]"
         kind = route.target_kind()
-        if not kind:
+        targets = ("app", "servers", "static", "redirect")
+        apps_unknown = any(p.path == "apps" for p in problems)  # `apps` is not a table
+        if not kind and not any(failed(problems, f"{key}.{t}") for t in targets):
             problems.append(Problem(key, "needs exactly one of app, servers, static or redirect"))
-        if route.app is not None and route.app not in apps:
+        if route.app is not None and route.app not in apps \
+                and not failed(problems, f"apps.{route.app}") and not apps_unknown:
             known = ", ".join(apps) or "none"
             problems.append(Problem(f"{key}.app", f"no app named {route.app!r} (apps: {known})"))
         if route.static is not None:

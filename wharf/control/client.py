@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wharf.control.protocol import decode, encode
-from wharf.errors import ControlError, WharfError
+from wharf.errors import ControlError, UsageError, WharfError
 
 
 class RemoteError(WharfError):
@@ -22,6 +22,25 @@ class RemoteError(WharfError):
 def socket_path(state_dir: Path) -> Path:
     """The control socket of the daemon that keeps its state in `state_dir`."""
     return state_dir / "wharf.sock"
+
+
+def daemon_socket(config_path: Path) -> Path:
+    """The control socket of the daemon running `config_path`: in the state_dir the file
+    names, else in its default one (a daemon started before `state_dir` was edited in still
+    answers there, to refuse the change in a reload and to be stopped). Without the file and
+    a daemon, say that there is no config file rather than that no daemon runs."""
+    from wharf.config import default_state_dir, state_dir_of
+
+    path = config_path.absolute()
+    candidates = [socket_path(state_dir_of(path)), socket_path(default_state_dir(path))]
+    found = next((s for s in candidates if s.exists()), None)
+    if found is not None:
+        return found
+    if not path.exists():
+        raise UsageError(f"no config file: {path}",
+                         hint="run wharf in the directory of your wharf.toml, or name the file "
+                              "with `-c FILE`")
+    return candidates[0]
 
 
 def connect(path: Path, timeout: float | None = 5.0) -> socket.socket:

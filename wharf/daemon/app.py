@@ -22,6 +22,7 @@ from typing import Any
 from wharf.config import AppConfig, Config, load_config
 from wharf.config.load import PROXY_APP
 from wharf.config.proxy_checks import bound_by, listen_problems
+from wharf.config.reload_checks import check_reloadable
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
@@ -440,7 +441,8 @@ class Daemon:
             problems = listen_problems(new.proxy, new.apps, self._held_for(new))
             if problems:  # a new listener in use would crash-loop the workers
                 raise ConfigError(str(new.path), problems)
-            for key in ("state_dir", "port_range"):
+            check_reloadable(self.config, new)  # a new state_dir would lose the CLI
+            for key in ("port_range",):
                 if getattr(new.daemon, key) != getattr(self.config.daemon, key):
                     log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
             steps = plan_reload(self._running(), new.apps)

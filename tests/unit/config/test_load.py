@@ -72,6 +72,7 @@ def test_every_problem_is_listed_with_its_key_path(tmp_path):
         "got 'sometimes'",
         "apps.web.startsecs: must be a duration like \"10s\" or \"250ms\", got 'soon'",
         "apps.worker.command: missing required key",
+        f"apps.worker.cwd: is not a directory: {tmp_path / 'nowhere'}",
     ]
 
 
@@ -149,7 +150,7 @@ def test_state_dir_is_read_even_from_a_broken_file(tmp_path):
         instances = "broken"
     """)
     assert state_dir_of(path) == Path("/tmp/elsewhere")
-    assert state_dir_of(tmp_path / "missing.toml") == tmp_path / ".wharf"
+    assert state_dir_of(tmp_path / "missing.toml") == tmp_path / ".wharf" / "missing"
 
 
 def test_overlong_state_dir_is_refused(tmp_path):
@@ -264,3 +265,140 @@ def test_an_app_name_comes_from_its_table_key_only(tmp_path):
         name = "api"
     """))
     assert found == ["apps.web.name: unknown key"]
+
+
+# One file with mistakes of every kind: the decoder's (types, ranges, unknown and missing
+# keys) and the checks after it (names, directories, routes, ports) are all reported together.
+MANY_MISTAKES = """
+    [daemon]
+    port_range = "9-1"
+    [apps.web]
+    command = "x"
+    instances = "max"
+    exec_mode = "cluster"
+    max_memory_restart = "300M"
+    startsecs = "soon"
+    [apps.worker]
+    port = 9000
+    script = "worker.js"
+    cwd = "nowhere"
+    stopwaitsecs = 10
+    [apps."bad name"]
+    command = "y"
+    [proxy]
+    listen = ["127.0.0.1:9000"]
+    workers = "max"
+    [[routes]]
+    app = "ghost"
+    [[routes]]
+    path = "/files"
+    static = "no-such-dir"
+    [[routes]]
+    path = "/none"
+    strip_prefix = true
+    [[routes]]
+    path = "/h"
+    app = "web"
+    health = { interval = "often", rise = 0 }
+    balance = "random"
+"""
+
+
+def test_every_mistake_of_every_kind_is_reported_at_once(tmp_path):
+    found = problems_of(write(tmp_path, MANY_MISTAKES))
+    cpus = len(os.sched_getaffinity(0))
+    expected = [
+        "daemon.port_range: ",
+        "apps.web.exec_mode: unknown key (Wharf has no exec_mode: every app runs `instances` "
+        "processes; for one listening socket shared by all of them, set `socket`)",
+        "apps.web.max_memory_restart: unknown key (PM2's name; Wharf's is 'max_memory')",
+        f"apps.web.instances: \"max\" is PM2's spelling: give a number, or \"auto\" for one per "
+        f"CPU ({cpus} here)",
+        "apps.web.startsecs: must be a duration",
+        "apps.worker.script: unknown key (PM2's name; Wharf's is 'command')",
+        "apps.worker.stopwaitsecs: unknown key (Supervisor's name; Wharf's is 'stop_timeout')",
+        "apps.worker.command: missing required key",
+        "proxy.workers: \"max\" is PM2's spelling: give a number, or \"auto\"",
+        "routes[3].balance: must be one of",
+        "routes[3].health.interval: must be a duration",
+        "routes[3].health.rise: must be >= 1, got 0",
+        "apps.bad name: app names use letters",
+        "apps.worker.cwd: is not a directory",
+        "routes[0].app: no app named 'ghost'",
+        "routes[1].static: is not a readable directory",
+        "routes[2]: needs exactly one of app, servers, static or redirect",
+        "proxy.listen[0]: port 9000 is also used by app 'worker'",
+    ]
+    assert len(found) == len(expected), "\n".join(found)
+    for problem, start in zip(sorted(found), sorted(expected), strict=True):
+        assert problem.startswith(start), (problem, start)
+
+
+def test_a_value_reported_wrong_is_not_checked_again(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.a]
+        command = "x"
+        backoff = "5m"
+        backoff_max = "never"
+        [[routes]]
+        static = 3
+    """))
+    assert [p.split(":")[0] for p in found] == ["apps.a.backoff_max", "routes[0].static"]
+
+
+def test_a_route_to_an_app_whose_table_is_broken_is_not_called_unknown(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps]
+        web = 3
+        "bad/name" = 4
+        [[routes]]
+        app = "web"
+    """))
+    assert found == ["apps.web: must be a table, got an integer (3)",
+                     "apps.bad/name: must be a table, got an integer (4)",
+                     "apps.bad/name: app names use letters, digits, '.', '_' and '-' (at most 64), "
+                     "starting with a letter or digit"]
+
+
+@pytest.mark.parametrize(("key", "value", "wharf_key"), [
+    ("numprocs", "2", "instances"), ("stopsignal", '"INT"', "stop_signal"),
+    ("exitcodes", "[0]", "exit_codes"), ("environment", "{}", "env"),
+    ("directory", '"."', "cwd"), ("stdout_logfile", '"o.log"', "stdout_log"),
+])
+def test_supervisor_spellings_name_wharf_key(tmp_path, key, value, wharf_key):
+    found = problems_of(write(tmp_path, f"""
+        [apps.a]
+        command = "x"
+        {key} = {value}
+    """))
+    assert found == [f"apps.a.{key}: unknown key (Supervisor's name; Wharf's is '{wharf_key}')"]
+
+
+def test_each_config_file_gets_its_own_state_dir(tmp_path):
+    app = '[apps.w]\ncommand = "w"\n'
+    (tmp_path / "wharf.toml").write_text(app)
+    (tmp_path / "b.toml").write_text(app)
+    assert load_config(tmp_path / "wharf.toml").daemon.state_dir == tmp_path / ".wharf"
+    b = load_config(tmp_path / "b.toml")
+    assert b.daemon.state_dir == tmp_path / ".wharf" / "b"
+    assert b.apps["w"].stdout_log == tmp_path / ".wharf" / "b" / "logs" / "w.out.log"
+    assert state_dir_of(tmp_path / "b.toml") == tmp_path / ".wharf" / "b"
+    assert state_dir_of(tmp_path / "gone.toml") == tmp_path / ".wharf" / "gone"
+
+
+def test_an_explicit_state_dir_is_relative_to_the_config(tmp_path):
+    (tmp_path / "b.toml").write_text('[daemon]\nstate_dir = "run"\n')
+    assert load_config(tmp_path / "b.toml").daemon.state_dir == tmp_path / "run"
+    assert state_dir_of(tmp_path / "b.toml") == tmp_path / "run"
+
+
+@pytest.mark.parametrize(("value", "meant"), [
+    ("true", "always"), ('"unexpected"', "on-failure"), ("false", "never")])
+def test_supervisor_autorestart_values_name_wharf_value(tmp_path, value, meant):
+    found = problems_of(write(tmp_path, f"""
+        [apps.a]
+        command = "x"
+        autorestart = {value}
+    """))
+    assert len(found) == 1 and found[0].startswith("apps.a.autorestart: must be one of")
+    assert found[0].endswith(f"is Wharf's \"{meant}\")")
