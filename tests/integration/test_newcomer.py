@@ -125,8 +125,17 @@ def test_logs_of_an_app_that_never_started_say_why(wharf: Wharf):
         command = "./missing-binary"
         startretries = 0
     """)
+    old_run = wharf.root / ".wharf" / "logs" / "bad.out.log"  # from a run that worked
+    old_run.parent.parent.mkdir(mode=0o700)
+    old_run.parent.mkdir()
+    old_run.write_text("2026-01-01 00:00:00.000 bad.0 | hello from before\n")
     wharf.up()
     wharf.wait_state("bad", "FATAL")
+    result = wharf.run("logs", "bad")
+    assert result.returncode == 1
+    assert result.stdout.endswith("bad.0 | hello from before\n")
+    assert "bad is not running: it never started" in result.stderr
+    old_run.unlink()
     for args in (("logs", "bad"), ("logs", "bad", "-f")):
         result = wharf.run(*args, timeout=30)
         assert result.returncode == 1, result

@@ -1,5 +1,6 @@
 """`wharf logs APP|all [-f] [-n N]`: the last lines of the apps' stdout and stderr, merged by
-time, then follow. An app that has written nothing and is not running says why instead."""
+time, then follow. An app that could not be started, or wrote nothing before it failed, says
+why."""
 
 from __future__ import annotations
 
@@ -39,13 +40,13 @@ async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> None:
     files = log_files(api, apps)
     tails, written = await asyncio.to_thread(lambda: (
         [read_tail(path, lines) for path, _ in files], has_output([p for p, _ in files])))
-    if app is not None and not written:
-        _explain_silence(api, app)
     # Every line starts with its timestamp, and each file is in time order: a merge sorts them.
     tagged = heapq.merge(*([(line, stream) for line in tail]
                            for tail, (_, stream) in zip(tails, files, strict=True)))
     for line, stream in list(tagged)[-lines:] if lines else []:
         reply.send({"stream": stream, "data": line.decode(errors="replace")})
+    if app is not None:
+        _explain_failure(api, app, written)
     if not args.get("follow"):
         return
     unsubscribe: list[Callable[[], None]] = [
@@ -64,23 +65,27 @@ def log_files(api: DaemonApi, apps: list[str]) -> list[tuple[Path, str]]:
             for path, stream in zip(api.log_paths(name), ("out", "err"), strict=True)]
 
 
-def _explain_silence(api: DaemonApi, app: str) -> None:
-    """Raise, saying why, if `app` has no process and its instances failed (a spawn error, an
-    exit before any output): an empty answer would leave a newcomer guessing."""
+def _explain_failure(api: DaemonApi, app: str, written: bool) -> None:
+    """Raise, saying why, if `app` has no process because it could not be started (a spawn
+    error: its logs cannot say so), or if it has written nothing and its instances failed
+    (an exit before any output): an empty answer would leave a newcomer guessing."""
     rows = [r for r in api.status_rows(app) if r.get("kind") == "instance"]
     if not rows or any(r["state"] in _LIVE_STATES for r in rows):
         return
     failed = [r for r in rows if r.get("reason")]
-    if not failed:
-        return
-    why = "\n".join(f"  {r['app']}.{r['instance']} {r['state']}: {r['reason']}" for r in failed)
-    if any(r["reason"].startswith("spawn error") for r in failed):
+    never = [r for r in failed if r["reason"].startswith("spawn error")]
+    if never:
         message, hint = "it never started", (f"fix apps.{app}.command (or its cwd or user) in "
                                              "the config file, then run `wharf reload`")
-    else:
+    elif failed and not written:
         message, hint = "it exited before writing anything", \
             "run its command by hand to see why; `wharf status` shows every instance"
-    raise SupervisorError(f"{app} has no output: {message}\n{why}", hint=hint)
+    else:
+        return
+    why = "\n".join(f"  {r['app']}.{r['instance']} {r['state']}: {r['reason']}"
+                    for r in never or failed)
+    lead = f"{app} has no output: " if not written else f"{app} is not running: "
+    raise SupervisorError(f"{lead}{message}\n{why}", hint=hint)
 
 
 COMMAND = Command("logs", "print an app's output, or every app's (stdout and stderr, "
