@@ -75,8 +75,9 @@ def _explain_failure(api: DaemonApi, app: str, written: bool) -> None:
     failed = [r for r in rows if r.get("reason")]
     never = [r for r in failed if r["reason"].startswith("spawn error")]
     if never:
-        message, hint = "it never started", (f"fix apps.{app}.command (or its cwd or user) in "
-                                             "the config file, then run `wharf reload`")
+        message, hint = "it never started", (
+            f"fix apps.{app}.command (or its cwd or user) in the config file and run "
+            f"`wharf reload`, or `wharf start {app}` once the program is there")
     elif failed and not written:
         message, hint = "it exited before writing anything", \
             "run its command by hand to see why; `wharf status` shows every instance"
