@@ -43,6 +43,23 @@ def describe_exit(row: dict[str, Any]) -> str:
     return "-" if row.get("exit_code") is None else str(row["exit_code"])
 
 
+def describe_state(row: dict[str, Any]) -> str:
+    """The state, and in BACKOFF when the next start is due: `BACKOFF (next try in 2.3s)`."""
+    wait = row.get("next_try_in_s")
+    if row["state"] != "BACKOFF" or wait is None:
+        return str(row["state"])
+    return f"BACKOFF (next try in {wait:.1f}s)" if wait < 60 else \
+        f"BACKOFF (next try in {human_duration(wait)})"
+
+
+def describe_port(row: dict[str, Any]) -> str:
+    """Where an instance listens: the addresses Wharf binds for it (the proxy workers', a
+    shared socket), else its PORT if it uses one, else `-`."""
+    if row.get("listen"):
+        return ",".join(row["listen"])
+    return str(row["port"]) if row.get("uses_port", True) else "-"
+
+
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -71,8 +88,8 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     notes = []
     for r in rows:
         cpu = "-" if r.get("cpu_percent") is None else f"{r['cpu_percent']:.1f}%"
-        table.append((r["app"], str(r["instance"]), str(r["pid"] or "-"), r["state"],
-                      str(r["port"]), human_duration(r["uptime_s"]), str(r["restarts"]),
+        table.append((r["app"], str(r["instance"]), str(r["pid"] or "-"), describe_state(r),
+                      describe_port(r), human_duration(r["uptime_s"]), str(r["restarts"]),
                       describe_exit(r), cpu, human_bytes(r.get("rss_bytes"))))
         if r.get("reason") and r["state"] != "RUNNING":
             notes.append(f"  {r['app']}.{r['instance']}: {r['reason']}")

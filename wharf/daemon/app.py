@@ -173,8 +173,12 @@ class Daemon:
     def status_rows(self, app: str | None, backends: bool = False) -> list[dict[str, Any]]:
         """Status rows for `status --json` (a stable interface): one per instance, then, with
         `backends`, one per backend of each route."""
+        from wharf.daemon.status_fields import listen_addresses, uses_port
+
         rows = []
         for program in self._selected(app):
+            is_proxy = program.name == PROXY_APP
+            routed = self._routed(program.name)
             for instance in program.instances:
                 stats = instance.statistics()
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
@@ -191,6 +195,10 @@ class Daemon:
                     "last_restart": stats.last_restart,
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
+                    "listen": listen_addresses(instance.app, self.config.proxy, is_proxy),
+                    "uses_port": not is_proxy and uses_port(instance.app, routed),
+                    "next_try_in_s": round(stats.next_try_in_s, 3)
+                    if stats.next_try_in_s is not None else None,
                 })
         rows += self._app_rows(app)
         if backends:

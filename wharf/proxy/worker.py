@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import resource
 import signal
@@ -34,6 +35,8 @@ CONNECT_TIMEOUT = 10.0
 # is the same as nginx's default on Linux.
 BACKLOG = 511
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (CPython: 700)
+
+log = logging.getLogger("wharf.proxy")
 
 
 class Worker:
@@ -90,18 +93,20 @@ class Worker:
             await self._listen(snapshot.listen)
             self.plane.apply(snapshot)
             self._report()  # at once: the daemon may be waiting to know this snapshot arrived
-            print(f"wharf-proxy: serving snapshot {snapshot.version}", flush=True)
+            # Each state change of an instance sends one: not a line for the terminal.
+            log.debug("wharf-proxy: serving snapshot %d", snapshot.version)
 
     async def _listen(self, addresses: tuple[tuple[str, int], ...]) -> None:
         wanted = set(addresses)
         for address in [a for a in self._servers if a not in wanted]:
             self._servers.pop(address).close()
+            print(f"wharf-proxy: stopped listening on {_url(*address)}", flush=True)
         for host, port in addresses:
             if (host, port) not in self._servers:
                 factory = cast(Callable[[], asyncio.Protocol], lambda: ClientConnection(self.plane))
                 self._servers[(host, port)] = await self._loop.create_server(
                     factory, sock=listening_socket(host, port))
-                print(f"wharf-proxy: listening on {host}:{port}", flush=True)
+                print(f"wharf-proxy: listening on {_url(host, port)}", flush=True)
 
     async def _sweep_forever(self) -> None:
         ticks = round(SWEEP_INTERVAL / CLOCK_TICK)
@@ -131,6 +136,11 @@ class Worker:
             await asyncio.sleep(0.05)
         for conn in list(self.plane.connections):
             conn.close()
+
+
+def _url(host: str, port: int) -> str:
+    """`http://127.0.0.1:8080`: a terminal makes it a link to click."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -42,6 +42,7 @@ class InstanceStatus:
     exit_signal: int | None
     reason: str
     last_restart: str
+    next_try_in_s: float | None = None  # in BACKOFF: seconds until the next start
 
 
 def policy_of(app: AppConfig) -> Policy:
@@ -121,14 +122,18 @@ class Instance:
         """A frozen snapshot for status and metrics."""
         m = self.machine
         uptime = None
+        now = self._loop.time()
         if m.started_at is not None and self._child is not None:
-            uptime = max(0.0, self._loop.time() - m.started_at)
+            uptime = max(0.0, now - m.started_at)
+        next_try = None
+        if m.state == State.BACKOFF and m.deadline is not None:
+            next_try = max(0.0, m.deadline - now)
         return InstanceStatus(
             app=self.app.name, instance=self.index, port=self.port, pid=self.pid,
             state=m.state.value, uptime_s=uptime, restarts=m.restarts,
             exit_code=m.last_exit.code if m.last_exit else None,
             exit_signal=m.last_exit.signal if m.last_exit else None, reason=m.reason,
-            last_restart=m.last_restart)
+            last_restart=m.last_restart, next_try_in_s=next_try)
 
     # -- driving the machine ------------------------------------------------------------------
 

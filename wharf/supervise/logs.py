@@ -245,3 +245,15 @@ def read_tail(path: Path, lines: int) -> list[bytes]:
     except FileNotFoundError:
         return []
     return list(deque(data.splitlines(keepends=True), maxlen=lines))
+
+
+def has_output(paths: list[Path]) -> bool:
+    """True if any of these log files (or a rotated copy) holds a byte."""
+    for path in paths:
+        for candidate in (path, path.with_name(f"{path.name}.1")):
+            try:
+                if candidate.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:
+                continue
+    return False

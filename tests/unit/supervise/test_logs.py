@@ -123,3 +123,14 @@ def test_a_retired_sink_is_written_then_closed(tmp_path):
             time.sleep(0.01)
     finally:
         writer.close()
+
+
+def test_has_output_looks_at_the_files_and_their_first_rotated_copy(tmp_path):
+    from wharf.supervise.logs import has_output
+
+    out, err = tmp_path / "a.out.log", tmp_path / "a.err.log"
+    assert not has_output([out, err])
+    out.write_bytes(b"")
+    assert not has_output([out, err])
+    (tmp_path / "a.err.log.1").write_bytes(b"x\n")
+    assert has_output([out, err])

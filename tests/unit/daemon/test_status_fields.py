@@ -1,0 +1,25 @@
+"""Which instances `status` shows a port for, and the addresses it shows for the proxy."""
+
+from wharf.config.model import AppConfig, ProxyConfig
+from wharf.daemon.status_fields import format_address, listen_addresses, uses_port
+
+
+def app(**fields):
+    return AppConfig(**{"command": ("python3", "worker.py"), "name": "w", **fields})
+
+
+def test_an_app_uses_its_port_if_something_says_so():
+    assert not uses_port(app(), routed=False)
+    assert uses_port(app(), routed=True)
+    assert uses_port(app(port=9000), routed=False)
+    assert uses_port(app(socket=("127.0.0.1", 9000)), routed=False)
+    assert uses_port(app(command=("gunicorn", "--bind", "127.0.0.1:{port}")), routed=False)
+
+
+def test_listen_addresses_are_the_proxy_s_for_a_worker_and_the_socket_in_socket_mode():
+    proxy = ProxyConfig(listen=(("127.0.0.1", 8080), ("::1", 8080)))
+    assert listen_addresses(app(), proxy, is_proxy=True) == ["127.0.0.1:8080", "[::1]:8080"]
+    assert listen_addresses(app(), proxy, is_proxy=False) == []
+    assert listen_addresses(app(socket=("0.0.0.0", 9000)), proxy, is_proxy=False) == \
+        ["0.0.0.0:9000"]
+    assert format_address("::", 80) == "[::]:80"
