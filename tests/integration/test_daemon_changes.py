@@ -133,3 +133,26 @@ def test_a_max_memory_restart_lets_requests_in_flight_finish(tmp_path):
         assert "over max_memory" in wharf.row("web")["last_restart"]
     finally:
         wharf.close()
+
+
+def test_stop_during_a_roll_waits_for_its_end_and_leaves_nothing_running(tmp_path):
+    wharf = _web(tmp_path, free_port())
+    wharf.config.write_text(wharf.config.read_text().replace("instances = 4", "instances = 2"))
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        wharf.config.write_text(wharf.config.read_text().replace(
+            'ready_timeout = "5s"', 'ready_timeout = "5s"\nenv = { LISTEN_AFTER = "1" }'))
+        roll = subprocess.Popen([PY, "-m", "wharf", "-c", str(wharf.config), "reload"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: wharf.daemon_log.read_text().count("web.0: STOPPED -> STARTING")
+                       == 2, message="the roll to start its first new instance")
+            stopped = wharf.run("stop", "web")
+            assert stopped.returncode == 0, stopped.stderr
+        finally:
+            rolled, _ = roll.communicate(timeout=60)
+        assert roll.returncode == 0 and "rolled: web" in rolled, rolled  # not cut short
+        assert [r["state"] for r in wharf.instances("web")] == ["STOPPED", "STOPPED"]
+    finally:
+        wharf.close()

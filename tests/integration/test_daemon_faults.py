@@ -81,7 +81,8 @@ def test_up_detached_exits_1_naming_an_app_that_fails_to_start(wharf: Wharf):
         startsecs = "0.2s"
         [apps.bad]
         command = "{py} -c 'raise SystemExit(3)'"
-        startsecs = "0.2s"
+        startsecs = "3s"
+        backoff = "0.05s"
         startretries = 1
     """)
     started = wharf.run("up", "-d")
