@@ -156,3 +156,47 @@ def test_stop_during_a_roll_waits_for_its_end_and_leaves_nothing_running(tmp_pat
         assert [r["state"] for r in wharf.instances("web")] == ["STOPPED", "STOPPED"]
     finally:
         wharf.close()
+
+
+def test_a_failed_batch_drains_the_replacements_that_already_took_traffic(tmp_path):
+    """max_surge = 2: the first new instance is ready and in the pool while the second never
+    gets ready; the roll gives up, and the first one's requests in flight still finish."""
+    import json
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.integration.proxyutil import request
+
+    port = free_port()
+    wharf = _web(tmp_path, port, "max_surge = 2")
+    text = wharf.config.read_text().replace("instances = 4", "instances = 2").replace(
+        'ready_timeout = "5s"', 'ready_timeout = "3s"')
+    wharf.config.write_text(text)
+    line = re.search(r'^\s*command = "(.*)"$', text, re.MULTILINE)
+    assert line is not None
+    second_hangs = json.dumps(["sh", "-c", f'test "$WHARF_INSTANCE" = 1 && sleep 3600; '
+                                           f'exec {line[1]}'])
+    try:
+        wharf.up()
+        wharf.wait_ready("web", 2)
+        old_ports = {r["port"] for r in wharf.instances("web")}
+        wharf.config.write_text(text.replace(line[0], f"\ncommand = {second_hangs}"))
+        roll = subprocess.Popen([PY, "-m", "wharf", "-c", str(wharf.config), "reload"],
+                                stdout=subprocess.PIPE, text=True)
+        def new_port_answers() -> bool:
+            body = probe(port)
+            return b"port=" in body and not any(f"port={p} ".encode() in body for p in old_ports)
+
+        wait_until(new_port_answers, message="the first new instance in the pool")
+        slow = b"POST /slow?sleep=3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n" \
+               b"Connection: close\r\n\r\n"
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: request(port, slow, timeout=15), range(6)))
+        out, _ = roll.communicate(timeout=60)
+        assert "did not become ready" in out, out
+        served_by_new = [a for a in answers if a.status == 200 and not any(
+            f"port={p} ".encode() in a.body for p in old_ports)]
+        assert [a.status for a in answers] == [200] * 6
+        assert served_by_new, "no request reached the replacement that was discarded"
+    finally:
+        wharf.close()

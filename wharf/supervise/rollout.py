@@ -119,9 +119,12 @@ class Rollout:
 
     def start_failure(self, instance: Instance, timeout: float) -> str:
         """Why a new instance is not taking traffic: it gave up, or it ran out of time."""
+        why = self._pool.why_not_ready(instance)
+        if why.startswith("not ready after"):  # the readiness check gave up, and says when
+            return f"{instance.name}: {why}"
         waiting = instance.state in (State.STARTING, State.RUNNING, State.BACKOFF)
         what = f"not ready after {timeout:g}s" if waiting else instance.state.value
-        return f"{instance.name}: {what} ({self._pool.why_not_ready(instance)})"
+        return f"{instance.name}: {what} ({why})"
 
     def _replacements(self, program: Program, indexes: range, config: AppConfig
                       ) -> list[Instance]:
