@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 from dataclasses import dataclass
 
 import httptools
@@ -93,3 +95,12 @@ def probe(port: int, raw: bytes = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: clo
         return exchange(port, raw, timeout=2)[0]
     except OSError:
         return b""
+
+
+def assert_current_date(value: str | None, before: float) -> None:
+    """`value` is an IMF-fixdate (RFC 9110 5.6.7) of now: not before `before` (less the one
+    second the proxy's cached value may lag), not after the moment of this check."""
+    assert value is not None, "no Date header"
+    assert value.endswith(" GMT") and len(value) == 29, value
+    when = email.utils.parsedate_to_datetime(value).timestamp()
+    assert int(before) - 1 <= when <= time.time(), (value, before)

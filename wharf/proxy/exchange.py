@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, cast
 from wharf.proxy import http1
 from wharf.proxy.balancers import NOTHING, Load
 from wharf.proxy.balancers.peak_ewma import observe
+from wharf.proxy.date import HTTP_DATE
 from wharf.proxy.http1 import LAST_CHUNK, chunk
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import retry_after
@@ -203,7 +204,7 @@ class Exchange:
         if self.request_complete:
             self._connect()
             return
-        if self.expect_continue:
+        if self.expect_continue and self.version == "1.1":  # RFC 9110 10.1.1: 1.0 ignores it
             client.write(http1.CONTINUE)
         self.waiting_body = True
         client.set_deadline(client.plane.header_timeout, "body")
@@ -438,6 +439,8 @@ class Exchange:
             lines += (b"Set-Cookie: ", svc.key_name, b"=", self.pinned,
                       b"; Path=/; HttpOnly; SameSite=Lax\r\n")
         lines.append(_VIA_LINE)
+        if self.upstream is None or not self.upstream.has_date:
+            lines.append(HTTP_DATE.line)  # RFC 9110 6.6.1: the backend has no clock
         if not self.request_complete and not tunnel:
             self.close_client = True  # the backend answered early; the rest of the body is moot
         if not no_body and not tunnel and (chunked_in or not has_length):

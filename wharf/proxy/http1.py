@@ -12,6 +12,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Final
 
+from wharf.proxy.date import HTTP_DATE
+
 # RFC 9110 7.6.1: these describe one connection and are never forwarded.
 HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te",
                                b"trailer", b"transfer-encoding", b"upgrade"})
@@ -34,13 +36,18 @@ def status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, reason(status))
 
 
+def error_body(status: int) -> bytes:
+    """The small text body of a response the proxy makes itself (none below 400)."""
+    return b"%d %s\n" % (status, reason(status)) if status >= 400 else b""
+
+
 def simple_response(status: int, body: bytes = b"", close: bool = False,
                     headers: tuple[tuple[bytes, bytes], ...] = (),
                     head_only: bool = False) -> bytes:
     """A complete response with a small text body (errors, redirects)."""
-    if not body and status >= 400:
-        body = b"%d %s\n" % (status, reason(status))
-    lines = [status_line(status),
+    if not body:
+        body = error_body(status)
+    lines = [status_line(status), HTTP_DATE.line,
              b"Content-Type: text/plain; charset=utf-8\r\n",
              b"Content-Length: %d\r\n" % len(body)]
     lines += [name + b": " + value + b"\r\n" for name, value in headers]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wharf.proxy.accesslog import AccessLog
 from wharf.proxy.balancers import Load
+from wharf.proxy.date import HTTP_DATE
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import RateLimiter
 from wharf.proxy.routing import Router
@@ -154,6 +156,7 @@ class DataPlane:
     def tick(self) -> None:
         """Advance the coarse clock; tell whoever listens when a leaving backend is done."""
         self.now = self.loop.time()
+        HTTP_DATE.refresh(time.time())  # formats the Date header once a second
         if self.leaving and not all(load.inflight for load in self.leaving.values()):
             self.leaving = {k: load for k, load in self.leaving.items() if load.inflight > 0}
             self.on_drained()

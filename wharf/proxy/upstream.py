@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from wharf.proxy.pool import Pool
 
 
-_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length"})
+_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length", b"date"})
 # Those names as servers usually spell them ("Content-Length"), mapped to lower case.
-_AS_SENT: Final = {n.title(): n for n in HOP_BY_HOP | {b"content-length"}}
+_AS_SENT: Final = {n.title(): n for n in HOP_BY_HOP | {b"content-length", b"date"}}
 
 
 def _nowhere(data: bytes) -> None:
@@ -39,8 +39,8 @@ class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
     __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write", "chunked",
-                 "closed", "ex", "has_length", "headers", "hop", "idle_since", "pool", "reuse",
-                 "stale", "stray", "transport", "until_eof", "uses")
+                 "closed", "ex", "has_date", "has_length", "headers", "hop", "idle_since", "pool",
+                 "reuse", "stale", "stray", "transport", "until_eof", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -57,6 +57,7 @@ class UpstreamConnection:
         self.uses = 0
         # What on_header saw of the current response's framing and hop-by-hop headers.
         self.has_length = False
+        self.has_date = False  # else the proxy adds one (RFC 9110 6.6.1)
         self.chunked = False
         self.hop = False
         self.until_eof = False  # the response's body runs until the backend closes
@@ -105,7 +106,7 @@ class UpstreamConnection:
     def _after_stale(self) -> None:
         self.stale = False
         self.headers = [b""]
-        self.has_length = self.chunked = self.hop = self.until_eof = False
+        self.has_length = self.chunked = self.hop = self.until_eof = self.has_date = False
         if self.stray or not self.reuse:
             self.stray = False
             self.close()
@@ -182,6 +183,8 @@ class UpstreamConnection:
                 lname = name.lower()
             if lname == b"content-length":
                 self.has_length = True
+            elif lname == b"date":
+                self.has_date = True
             elif lname in HOP_BY_HOP:
                 if lname == b"transfer-encoding":
                     self.chunked = True
@@ -207,12 +210,12 @@ class UpstreamConnection:
         if ex is None:
             return
         if 100 <= status < 200 and status != 101:
-            self.has_length = self.chunked = self.hop = False
+            self.has_length = self.chunked = self.hop = self.has_date = False
             return  # interim responses end here; the real one follows
         self.until_eof = not self.has_length and not self.chunked
         ex.response_head(status, headers, self._keep_alive(),
                          self.has_length, self.chunked, self.hop)
-        self.has_length = self.chunked = self.hop = False
+        self.has_length = self.chunked = self.hop = self.has_date = False
 
     def on_body(self, body: bytes) -> None:
         if self.stale:

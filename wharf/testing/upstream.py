@@ -4,8 +4,9 @@ Paths choose the behaviour: `/echo...` answers with a JSON copy of the request; 
 answers with something that is not HTTP; `/hangup` closes without answering; `/chunked`
 answers in chunks; `/big/N` sends N bytes; `/slow/S` waits S seconds first; `/healthz` answers
 200 or 503 as `healthy` says; `/status/N` answers status N; `/close` answers and closes; `/ws`
-switches protocols and echoes bytes back; anything else gets "ok". `delay` slows every answer
-and `broken` turns every answer into a 500. Every complete request that reaches it is recorded
+switches protocols and echoes bytes back; a path with `/dated` has a `Date: DATE` header (no
+other answer has one); anything else gets "ok". `delay` slows every answer and `broken` turns
+every answer into a 500. Every complete request that reaches it is recorded
 in `requests`, and the target of every request head, complete or not, in `heads`.
 """
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httptools
+
+DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
 
 
 @dataclass
@@ -200,6 +203,8 @@ class _Conn(asyncio.Protocol):
                 body = b"ok from " + self.owner.name.encode()
             extra = b"Connection: close\r\n" if path.startswith("/close") else \
                 b"Keep-Alive: timeout=5\r\nX-Hop: drop-me\r\nConnection: X-Hop\r\n"
+            if "/dated" in path:
+                extra += b"Date: " + DATE.encode() + b"\r\n"
             t.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"X-Backend: %s\r\n%sContent-Length: %d\r\n\r\n%s"
                     % (self.owner.name.encode(), extra, len(body), body))
