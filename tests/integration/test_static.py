@@ -13,7 +13,14 @@ import pytest
 
 from tests.integration.conftest import Wharf, wait_until
 from tests.integration.proxy_fixture import free_port
-from tests.integration.proxyutil import exchange, get, parse_responses, probe, request
+from tests.integration.proxyutil import (
+    assert_current_date,
+    exchange,
+    get,
+    parse_responses,
+    probe,
+    request,
+)
 
 
 class Site:
@@ -185,3 +192,81 @@ def _slow_read(port: int, raw: bytes) -> bytes:
         while chunk := s.recv(65536):
             data += chunk
     return data
+
+
+def test_a_path_that_is_not_utf8_is_400_and_the_connection_goes_on(site: Site):
+    data, _ = exchange(site.port, b"GET /%ff HTTP/1.1\r\nHost: t\r\n\r\n"
+                                  b"GET /index.html HTTP/1.1\r\nHost: t\r\nConnection: close"
+                                  b"\r\n\r\n")
+    assert [r.status for r in parse_responses(data)] == [400, 200]
+
+
+def test_a_range_in_other_digits_than_ascii_is_ignored(site: Site):
+    data, _ = exchange(site.port, b"GET /index.html HTTP/1.1\r\nHost: t\r\n"
+                                  b"Range: bytes=\xb2-\r\n\r\n"
+                                  b"GET /app.js HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert [(r.status, r.body) for r in parse_responses(data)] == [
+        (200, b"<h1>home</h1>\n"), (200, (site.root / "app.js").read_bytes())]
+
+
+@pytest.mark.parametrize(("accept", "encoding"), [
+    ("gzip;q=0", None), ("br;q=0, gzip;q=0", None), ("*;q=0", None), ("br;Q=0, *", "gzip"),
+    ("br;q=0.5, gzip;q=1", "gzip"), ("gzip;q=0.9, br;q=0.8", "gzip"), ("gzip, br", "br"),
+    ("*", "br"), ("GZIP", "gzip"), ("x-gzip", "gzip"), ("gzip;q=0.5, identity", None),
+    ("gzip;q=0.5, identity;q=0.2", "gzip"), ("gzip;q=oops", None), ("", None),
+])
+def test_accept_encoding_q_values_choose_the_sibling(site: Site, accept: str, encoding: str):
+    r = get(site.port, "/app.js", headers=f"Accept-Encoding: {accept}\r\n")
+    assert r.status == 200 and r.header("Content-Encoding") == encoding
+    assert r.body == (site.root / ("app.js" + {None: "", "br": ".br", "gzip": ".gz"}[encoding])
+                      ).read_bytes()
+
+
+def test_if_match_and_if_unmodified_since_give_412(site: Site):
+    plain = get(site.port, "/index.html")
+    etag, modified = plain.header("ETag"), plain.header("Last-Modified")
+    assert get(site.port, "/index.html", headers='If-Match: "other"\r\n').status == 412
+    assert get(site.port, "/index.html", headers=f"If-Match: W/{etag}\r\n").status == 412
+    assert get(site.port, "/index.html", headers=f'If-Match: "x", {etag}\r\n').status == 200
+    assert get(site.port, "/index.html", headers="If-Match: *\r\n").status == 200
+    assert get(site.port, "/index.html",
+               headers="If-Unmodified-Since: Mon, 01 Jan 1990 00:00:00 GMT\r\n").status == 412
+    assert get(site.port, "/index.html", headers=f"If-Unmodified-Since: {modified}\r\n"
+               ).status == 200
+    assert get(site.port, "/index.html", headers="If-Unmodified-Since: not a date\r\n"
+               ).status == 200
+    # If-Match decides when both are there (RFC 9110 13.2.2)
+    assert get(site.port, "/index.html", headers=f"If-Match: {etag}\r\nIf-Unmodified-Since: "
+               "Mon, 01 Jan 1990 00:00:00 GMT\r\n").status == 200
+
+
+def test_a_compressed_file_asked_for_by_name_is_that_archive(site: Site):
+    r = get(site.port, "/app.js.gz", headers="Accept-Encoding: gzip\r\n")
+    assert r.status == 200 and r.body == (site.root / "app.js.gz").read_bytes()
+    assert r.header("Content-Type") == "application/gzip"
+    assert r.header("Content-Encoding") is None
+
+
+def test_a_file_asked_for_as_a_directory_is_404(site: Site):
+    assert get(site.port, "/index.html/").status == 404
+    assert get(site.port, "/assets/app.js/").status == 404
+    assert get(site.port, "/docs/").status == 200
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    ("/index.html", "", 200), ("/nope", "", 404), ("/docs", "", 301),
+    ("/index.html", "If-Match: \"x\"\r\n", 412), ("/data.bin", "Range: bytes=5000000-\r\n", 416),
+])
+def test_every_static_answer_has_a_date(site: Site, path: str, headers: str, status: int):
+    before = time.time()
+    r = get(site.port, path, headers=headers)
+    assert r.status == status
+    assert_current_date(r.header("Date"), before)
+
+
+def test_a_304_has_a_date(site: Site):
+    etag = get(site.port, "/index.html").header("ETag")
+    before = time.time()
+    r = get(site.port, "/index.html", headers=f"If-None-Match: {etag}\r\n")
+    assert r.status == 304
+    assert_current_date(r.header("Date"), before)

@@ -2,7 +2,11 @@
 
 No path escapes the root: `.`/`..` segments (raw or percent-encoded) and NUL are refused
 before any file-system call, and the resolved real path (symlinks followed) must lie inside
-the root, else 404.
+the root, else 404. A path that is not UTF-8 once percent-decoded is a 400. Serving never
+raises: an unexpected error is a 500 (or a cut connection, if the answer had started) and one
+line in the error log, and the connection goes on as after any answer.
+
+What to answer (type, precompressed sibling, range, 412/304) is decided in `negotiation`.
 
 uvloop implements no `loop.sendfile`, so the body goes out with os.sendfile on a duplicate of
 the socket's descriptor, waiting for writability with add_writer on that duplicate; when the
@@ -12,14 +16,22 @@ through the transport instead, with back-pressure.
 
 from __future__ import annotations
 
-import mimetypes
+import logging
 import os
 import stat
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from wharf.proxy import http1
+from wharf.proxy.date import HTTP_DATE
+from wharf.proxy.negotiation import (
+    content_type,
+    not_modified,
+    parse_range,
+    precondition_failed,
+    preferred_encoding,
+)
 from wharf.proxy.routing import strip
 from wharf.registry.snapshot import Route
 
@@ -27,40 +39,10 @@ if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.server import ClientConnection
 
+log = logging.getLogger("wharf.proxy")
+
 CHUNK = 256 * 1024
-_ENCODINGS = ((b"br", ".br"), (b"gzip", ".gz"))
-_TEXT = ("text/", "application/javascript", "application/json", "image/svg+xml")
-
-
-def content_type(path: str) -> bytes:
-    """The Content-Type of a file name (UTF-8 for text)."""
-    kind, _ = mimetypes.guess_type(path, strict=False)
-    if kind is None:
-        return b"application/octet-stream"
-    if kind.startswith(_TEXT):
-        kind += "; charset=utf-8"
-    return kind.encode()
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
-    """(first, last) of a single byte range; None to ignore it; False if unsatisfiable."""
-    if not header.startswith("bytes=") or "," in header:
-        return None
-    first_s, sep, last_s = header[6:].strip().partition("-")
-    if not sep or not (first_s.isdigit() or last_s.isdigit()):
-        return None
-    if not first_s:
-        length = int(last_s)
-        if length == 0:
-            return False
-        return max(0, size - length), size - 1
-    if last_s and not last_s.isdigit():
-        return None
-    first = int(first_s)
-    last = min(int(last_s), size - 1) if last_s else size - 1
-    if first >= size or (last_s and int(last_s) < first):
-        return False
-    return first, last
+_ENCODINGS = ((b"br", ".br"), (b"gzip", ".gz"))  # in the order we prefer them
 
 
 class StaticServer:
@@ -73,11 +55,33 @@ class StaticServer:
         return f"<StaticServer sending={len(self._senders)}>"
 
     def serve(self, ex: Exchange, route: Route) -> None:
-        """Answer `ex` from the route's directory."""
+        """Answer `ex` from the route's directory. Never raises: an unexpected error is a 500
+        (or a cut, once the answer has started) and one line in the error log."""
+        try:
+            self._serve(ex, route)
+        except Exception as exc:
+            self.failed(ex, exc)
+
+    def failed(self, ex: Exchange, exc: Exception) -> None:
+        """Something unforeseen went wrong serving `ex`: log one line, end its answer."""
+        log.error("wharf-proxy: static file %r failed: %s: %s",  # %r: escaped, one line
+                  ex.target[:256], type(exc).__name__, exc)
+        sender = self._senders.get(ex.client)
+        if sender is not None and sender.ex is ex:
+            sender.end(failed=True)
+        elif not ex.done:
+            ex.fail(500)
+
+    def _serve(self, ex: Exchange, route: Route) -> None:
         assert route.static is not None
         if ex.method not in (b"GET", b"HEAD"):
             return ex.fail(405, ((b"Allow", b"GET, HEAD"),))
-        rel = unquote(strip(route.path, ex.path), errors="strict")
+        try:
+            raw = unquote_to_bytes(strip(route.path, ex.path).encode("latin-1"))
+            rel = raw.decode("utf-8")  # file names are UTF-8, as browsers encode them
+        except UnicodeError:  # well framed, only not a file name: the connection goes on
+            return ex.respond(http1.simple_response(400, close=not ex.keep_alive,
+                                                    head_only=ex.head_only), 400)
         if "\x00" in rel or http1.has_dot_segment(rel):
             return ex.fail(400)
         root = route.static
@@ -91,6 +95,8 @@ class StaticServer:
                     close=not ex.keep_alive, head_only=ex.head_only), 301)
             path = self._inside(root, os.path.join(path, "index.html"))
             st = _stat(path) if path else None
+        elif rel.endswith("/"):
+            return ex.fail(404)  # a file is not a directory (nginx: 404)
         if path is None or st is None or not stat.S_ISREG(st.st_mode):
             return ex.fail(404)
         self._send_file(ex, root, path, st)
@@ -103,15 +109,17 @@ class StaticServer:
     def _send_file(self, ex: Exchange, root: str, path: str, st: os.stat_result) -> None:
         headers = {name.lower(): value.decode("latin-1") for name, value in ex.headers}
         encoding, served, sst = b"", path, st
-        accepted = headers.get(b"accept-encoding", "")
-        variants = False
+        siblings: dict[str, tuple[str, os.stat_result]] = {}
         for token, suffix in _ENCODINGS:
             candidate = self._inside(root, path + suffix)
             cst = _stat(candidate) if candidate else None
-            if cst is not None and stat.S_ISREG(cst.st_mode):
-                variants = True
-                if not encoding and token.decode() in accepted:
-                    encoding, served, sst = token, candidate or path, cst
+            if candidate and cst is not None and stat.S_ISREG(cst.st_mode):
+                siblings[token.decode()] = (candidate, cst)
+        variants = bool(siblings)
+        chosen = preferred_encoding(headers.get(b"accept-encoding", ""), tuple(siblings))
+        if chosen:
+            encoding = chosen.encode()
+            served, sst = siblings[chosen]
         etag = f'"{sst.st_mtime_ns:x}-{sst.st_size:x}{"-" + encoding.decode() if encoding else ""}"'
         out = [(b"Content-Type", content_type(path)), (b"ETag", etag.encode()),
                (b"Last-Modified", formatdate(sst.st_mtime, usegmt=True).encode()),
@@ -120,7 +128,9 @@ class StaticServer:
             out.append((b"Content-Encoding", encoding))
         if variants:
             out.append((b"Vary", b"Accept-Encoding"))
-        if _not_modified(headers, etag, sst.st_mtime):
+        if precondition_failed(headers, etag, sst.st_mtime):
+            return ex.fail(412)
+        if not_modified(headers, etag, sst.st_mtime):
             self._head(ex, 304, out, None, body=False)
             return
         size, first, last, status = sst.st_size, 0, sst.st_size - 1, 200
@@ -154,7 +164,7 @@ class StaticServer:
               length: int | None, body: bool) -> bytes:
         ex.status = status
         ex.response_started = True
-        lines = [http1.status_line(status)]
+        lines = [http1.status_line(status), HTTP_DATE.line]
         lines += [n + b": " + v + b"\r\n" for n, v in headers]
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)
@@ -174,7 +184,10 @@ class StaticServer:
         """The client's transport drained: continue a buffered file transfer."""
         sender = self._senders.get(client)
         if sender is not None and not sender.raw:
-            sender.pump()
+            try:
+                sender.pump()
+            except Exception as exc:
+                self.failed(sender.ex, exc)
 
     def done(self, sender: _Sender) -> None:
         """A transfer ended."""
@@ -242,17 +255,23 @@ class _Sender:
         client.set_deadline(client.plane.idle_timeout, "send")
 
     def _writable(self) -> None:
-        self.ex.client.plane.loop.remove_writer(self.sock)
-        if self.ex.client.closed:
-            self.end(failed=True)
-        else:
-            self.step()
+        try:
+            self.ex.client.plane.loop.remove_writer(self.sock)
+            if self.ex.client.closed:
+                self.end(failed=True)
+            else:
+                self.step()
+        except Exception as exc:
+            self.server.failed(self.ex, exc)
 
     def pump(self) -> None:
         """Buffered path: read and write through the transport until it asks us to wait."""
         client = self.ex.client
         while self.remaining > 0 and not client._writing_paused and not client.closed:
-            data = os.pread(self.fd, min(CHUNK, self.remaining), self.offset)
+            try:
+                data = os.pread(self.fd, min(CHUNK, self.remaining), self.offset)
+            except OSError:
+                data = b""  # unreadable now (EIO): the answer is cut below
             if not data:
                 break
             self.offset += len(data)
@@ -287,17 +306,3 @@ def _stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except (OSError, ValueError):
         return None
-
-
-def _not_modified(headers: dict[bytes, str], etag: str, mtime: float) -> bool:
-    match = headers.get(b"if-none-match")
-    if match is not None:
-        tags = [t.strip().removeprefix("W/") for t in match.split(",")]
-        return "*" in tags or etag in tags
-    since = headers.get(b"if-modified-since")
-    if since:
-        try:
-            return int(mtime) <= parsedate_to_datetime(since).timestamp()
-        except (TypeError, ValueError):
-            return False
-    return False
