@@ -250,6 +250,8 @@ class ProxyConfig:
     max_body_size: Annotated[int, c.byte_size] = 10_000_000
     access_log: Annotated[str, c.one_of("off", "combined", "json")] = "off"
     access_log_file: Annotated[Path | None, _path] = None
+    access_log_max_size: Annotated[int, c.byte_size] = 0  # 0: never rotate
+    access_log_backups: Annotated[int, c.integer(0, 1000)] = 5
     trusted_proxies: Annotated[tuple[str, ...], _networks] = ()
     pool_max_idle: Annotated[int, c.integer(0, 10000)] = 64
     pool_idle_timeout: Annotated[float, c.duration] = 60.0

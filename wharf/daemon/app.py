@@ -103,7 +103,7 @@ class Daemon:
         self._recorder = Recorder(self.config.daemon.state_dir / leftovers.FILE)
         loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.handle_term), (signal.SIGINT, self.handle_int),
-                             (signal.SIGHUP, self.handle_hup)):
+                             (signal.SIGHUP, self.handle_hup), (signal.SIGUSR1, self.handle_usr1)):
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         self._health = HealthChecker(self._pool_changed)
@@ -125,7 +125,7 @@ class Daemon:
             sampler.cancel()
             self._health.close()
             self._readiness.close()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
             self._sockets.close()
@@ -156,6 +156,13 @@ class Daemon:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)
+
+    def handle_usr1(self) -> None:
+        """SIGUSR1: the proxy workers reopen their access log (nginx's USR1, for logrotate)."""
+        proxy = self._programs.get(PROXY_APP)
+        for instance in proxy.instances if proxy else ():
+            if instance.pid is not None:
+                self._spawner.signal_group(instance.pid, signal.SIGUSR1)
 
     async def _reload_logged(self) -> None:
         try:

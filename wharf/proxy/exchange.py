@@ -577,7 +577,7 @@ class Exchange:
         """Send a complete locally made response and finish."""
         self.status = status
         self.response_started = True
-        self.response_bytes = len(data)
+        self.response_bytes = len(data) - data.find(b"\r\n\r\n") - 4  # the body, as logged
         self.client.write(data)
         self.finish()
 

@@ -108,7 +108,8 @@ class DataPlane:
             pool.max_idle = self.settings.pool_max_idle
             pool.idle_timeout = self.settings.pool_idle_timeout
         self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_proxies)
-        self.access.reconfigure(self.settings.access_log_file, self.settings.access_log)
+        self.access.reconfigure(settings.access_log_file, settings.access_log,
+                                settings.access_log_max_size, settings.access_log_backups)
 
     def _load(self, backend: Backend) -> Load:
         key = (backend.host, backend.port)

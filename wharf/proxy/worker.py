@@ -55,6 +55,7 @@ class Worker:
         """Serve until SIGTERM or until the daemon goes away."""
         self._loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         self._loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        self._loop.add_signal_handler(signal.SIGUSR1, self.plane.access.reopen)
         reader = await self._connect()
         sweeper = self._loop.create_task(self._sweep_forever())
         reporter = self._loop.create_task(self._report_forever())

@@ -49,6 +49,7 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
         upstream_timeout=t.upstream, max_header_size=proxy.max_header_size,
         max_body_size=proxy.max_body_size, access_log=proxy.access_log,
         access_log_file=str(proxy.access_log_file) if proxy.access_log_file else None,
+        access_log_max_size=proxy.access_log_max_size, access_log_backups=proxy.access_log_backups,
         trusted_proxies=proxy.trusted_proxies, pool_max_idle=proxy.pool_max_idle,
         pool_idle_timeout=proxy.pool_idle_timeout)
     services: dict[str, Service] = {}

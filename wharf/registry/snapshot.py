@@ -71,6 +71,8 @@ class Settings:
     max_body_size: int = 10_000_000
     access_log: str = "off"
     access_log_file: str | None = None
+    access_log_max_size: int = 0
+    access_log_backups: int = 5
     trusted_proxies: tuple[str, ...] = ()
     pool_max_idle: int = 64
     pool_idle_timeout: float = 60.0
