@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import time
@@ -32,6 +33,8 @@ from wharf.proxy.http1 import error_body, header_value
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
     from wharf.proxy.server import ClientConnection
+
+log = logging.getLogger("wharf.proxy")
 
 FLUSH_AT = 64 * 1024
 _UNSAFE = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
@@ -86,7 +89,10 @@ class AccessLog:
         self.flush()
         if self.enabled:
             self._close()
-            self._open()
+            try:
+                self._open()
+            except OSError as exc:  # tried again at the next flush
+                log.error("wharf-proxy: cannot reopen the access log %s: %s", self.path, exc)
 
     def _open(self) -> None:
         assert self.path is not None
@@ -112,6 +118,11 @@ class AccessLog:
 
     def flush(self) -> None:
         """Write what is buffered."""
+        if self._fd is None and self.enabled and self._buffer:
+            try:
+                self._open()
+            except OSError:
+                self._close()
         if not self._buffer or self._fd is None:
             self._buffer, self._size = [], 0
             return
@@ -147,10 +158,13 @@ class AccessLog:
         except FileNotFoundError:
             current = None
         if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                             0o640)
+            except OSError:
+                return  # the old file still takes the lines
             os.close(self._fd)
-            self._fd = None
-            self._fd = os.open(self.path,
-                               os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self._fd = fd
 
     def _rotate(self) -> None:
         assert self.path is not None and self._lock_fd is not None
