@@ -402,3 +402,18 @@ def test_supervisor_autorestart_values_name_wharf_value(tmp_path, value, meant):
     """))
     assert len(found) == 1 and found[0].startswith("apps.a.autorestart: must be one of")
     assert found[0].endswith(f"is Wharf's \"{meant}\")")
+
+
+def test_access_log_rotation_keys(tmp_path):
+    config = load_config(write(tmp_path, """
+        [proxy]
+        access_log = "combined"
+        access_log_max_size = "100MB"
+        access_log_backups = 3
+    """))
+    assert config.proxy is not None
+    assert (config.proxy.access_log_max_size, config.proxy.access_log_backups) == (10**8, 3)
+    default = load_config(write(tmp_path, "[proxy]\n")).proxy
+    assert default is not None and default.access_log_max_size == 0
+    assert problems_of(write(tmp_path, "[proxy]\naccess_log_backups = -1\n")) == [
+        "proxy.access_log_backups: must be >= 0, got -1"]
