@@ -99,6 +99,15 @@ app = "broken"
 [[routes]]
 path = "/files"
 static = "files"
+
+[[routes]]
+path = "/h2c/admin"
+redirect = "/denied"
+
+[[routes]]
+path = "/ws-h2c"
+servers = ["127.0.0.1:{a}"]
+upgrade = ["websocket", "h2c"]
 """
 
 

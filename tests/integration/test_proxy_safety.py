@@ -68,6 +68,23 @@ SMUGGLING = {
     "dot-segments in the path": "GET /public/..{p} HTTP/1.1\r\nHost: t\r\n\r\n",
     "encoded dot-segments": "GET /public/%2e%2e{p} HTTP/1.1\r\nHost: t\r\n\r\n",
     "request target that is not a path": "GET example{p} HTTP/1.1\r\nHost: t\r\n\r\n",
+    "encoded slash": "GET {p}%2Fx HTTP/1.1\r\nHost: t\r\n\r\n",
+    "encoded backslash": "GET {p}%5Cx HTTP/1.1\r\nHost: t\r\n\r\n",
+    "encoded NUL": "GET {p}%00 HTTP/1.1\r\nHost: t\r\n\r\n",
+    "malformed escape": "GET {p}%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+    "dot-segment made of decoded escapes": "GET {p}/%2E%2e/x HTTP/1.1\r\nHost: t\r\n\r\n",
+    "fragment in the target": "GET {p}#x HTTP/1.1\r\nHost: t\r\n\r\n",
+    "Host with a space": "GET {p} HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "Host with a path": "GET {p} HTTP/1.1\r\nHost: evil.com/x\r\n\r\n",
+    "Host with userinfo": "GET {p} HTTP/1.1\r\nHost: user@evil.com\r\n\r\n",
+    "Host with a bad port": "GET {p} HTTP/1.1\r\nHost: t:80x\r\n\r\n",
+    "absolute-form with userinfo": "GET http://user@t{p} HTTP/1.1\r\nHost: t\r\n\r\n",
+    "absolute-form without a host": "GET http://{p} HTTP/1.1\r\nHost: t\r\n\r\n",
+    "HTTP/1.0 with Transfer-Encoding": "POST {p} HTTP/1.0\r\nTransfer-Encoding: chunked\r\n"
+                                       "\r\n0\r\n\r\n",
+    "HTTP/1.0 keep-alive with Transfer-Encoding":
+        "POST {p} HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n"
+        "\r\n5\r\nhello\r\n0\r\n\r\nGET {p}-next HTTP/1.0\r\n\r\n",
 }
 
 

@@ -218,6 +218,14 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(v.lower() for v in value)
 
 
+def _protocols(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, str) and c.TOKEN.fullmatch(v) for v in value):
+        raise ValueError(f"must be a list of protocol names like [\"websocket\", \"h2c\"], "
+                         f"got {value!r}")
+    return tuple(v.lower() for v in value)
+
+
 def _networks(value: Any) -> tuple[str, ...]:
     import ipaddress
 
@@ -255,6 +263,7 @@ class ProxyConfig:
     trusted_proxies: Annotated[tuple[str, ...], _networks] = ()
     pool_max_idle: Annotated[int, c.integer(0, 10000)] = 64
     pool_idle_timeout: Annotated[float, c.duration] = 60.0
+    underscores_in_headers: bool = False  # nginx's default: headers named with `_` dropped
 
 
 def _hash_key(value: Any) -> str:
@@ -347,6 +356,7 @@ class RouteConfig:
     ejection: Annotated[float, c.duration] = 10.0
     slow_start: Annotated[float, c.duration] = 0.0
     rate_limit: RateLimit | None = None
+    upgrade: Annotated[tuple[str, ...], _protocols] = ("websocket",)
 
     def target_kind(self) -> str:
         """Which of app, servers, static, redirect this route uses ("" if none or several)."""

@@ -49,6 +49,10 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
                                                                           "/")):
             problems.append(Problem(f"{key}.redirect", "must be a URL (http:// or https://) or "
                                     f"a path starting with '/', got {route.redirect!r}"))
+        elif route.redirect is not None and not _VALUE.fullmatch(route.redirect):
+            # It becomes a Location header: a CR or LF would end it and start another.
+            problems.append(Problem(f"{key}.redirect", "must be a valid header value (no line "
+                                    f"breaks or control characters), got {route.redirect!r}"))
         for field in ("headers", "add_request_headers", "add_response_headers"):
             for name, value in getattr(route, field).items():
                 if not TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):

@@ -29,6 +29,7 @@ from wharf.proxy.http1 import LAST_CHUNK, chunk
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import retry_after
 from wharf.proxy.rewrite import filtered_response_headers, request_head
+from wharf.proxy.routing import resolve
 from wharf.proxy.services import KEY_HEADER, KEY_IP, KEY_URI, ServiceState
 from wharf.proxy.upstream import UpstreamConnection
 from wharf.registry.snapshot import Backend, Route
@@ -152,34 +153,15 @@ class Exchange:
         self.head_only = method == b"HEAD"
         if method == b"CONNECT":
             return self.fail(405)
-        target = self.target
-        host = self.host
-        if target[:1] == b"/" and b"%" not in target and b"/." not in target:
-            query_at = target.find(b"?")
-            path = target if query_at < 0 else target[:query_at]
-        else:  # absolute-form, percent-encoding or dots: the careful path
-            parts = http1.split_target(target)
-            if parts is None or http1.has_dot_segment(parts[1]):
-                return self.fail(400)
-            if parts[0]:
-                host = self.host = parts[0].encode("latin-1")
-            path = parts[1].encode("latin-1")
-        if not host and self.version == "1.1":
-            return self.fail(400)  # RFC 9112 3.2: a 1.1 request without Host is invalid
+        status = 0 if self.route is not None else resolve(self)  # an upgrade is routed early
+        if status == 400:
+            return self.fail(400)
         if self.body_seen > plane.max_body_size or (
                 self.content_length is not None and self.content_length > plane.max_body_size):
             return self.fail(413)
-        if host == client.host_seen:  # a client sends the same Host on every request
-            host = client.host_name
-        else:
-            client.host_seen = host
-            host = client.host_name = http1.host_without_port(host)
-        router = plane.router
-        route = router.match(host, path, method,
-                             self._header_lookup if router.needs_headers else None)
+        route = self.route
         if route is None:
             return self.fail(404)
-        self.route = route
         if route.service is None:
             if route.redirect is not None:
                 return self._redirect(route)
@@ -287,7 +269,7 @@ class Exchange:
 
     @property
     def path(self) -> str:
-        """The request path, as text (percent-encoding kept)."""
+        """The request path, as text (normalized once routed: see `resolve`)."""
         parts = http1.split_target(self.target)
         return parts[1] if parts else ""
 
@@ -303,7 +285,12 @@ class Exchange:
     def _redirect(self, route: Route) -> None:
         assert route.redirect is not None
         uri = self.path + ("?" + self.query if self.query else "")
-        location = route.redirect.replace("{host}", self.host.decode("latin-1")) \
+        # The host the request was routed by: validated, so it cannot carry a path, a user or
+        # a line break into Location; without one, there is nothing to send the client back to.
+        host = self.client.host_name
+        if not host and "{host}" in route.redirect:
+            return self.fail(400)
+        location = route.redirect.replace("{host}", host.decode("latin-1")) \
             .replace("{uri}", uri).replace("{path}", self.path)
         self.respond(http1.simple_response(route.redirect_code, b"",
                                            headers=((b"Location", location.encode()),),
@@ -407,6 +394,8 @@ class Exchange:
         The status line gets the standard reason phrase (HTTP/2 has none; no client may
         depend on it), which spares a parser callback per response.
         """
+        if status == 101 and not self.upgrade:
+            return self.upstream_failed()  # a switch nobody asked for (or that was refused)
         self.status = status
         self.response_started = True
         route = self.route

@@ -65,6 +65,93 @@ def has_dot_segment(path: str) -> bool:
     return any(seg in (".", "..") for seg in decoded.split("/"))
 
 
+# RFC 3986 2.3: the unreserved characters, which mean the same percent-encoded or not.
+_UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               b"0123456789-._~")
+_HEX: Final = {c: int(chr(c), 16) for c in b"0123456789abcdefABCDEF"}
+# An encoded slash, backslash or NUL would be one thing to the router and another to a backend that
+# decodes them: refused (Traefik refuses the same three by default; Apache refuses %2F).
+_REFUSED_ESCAPES: Final = frozenset((0x2F, 0x5C, 0x00))
+# What a host may be made of (RFC 3986 3.2.2): a reg-name's unreserved characters and
+# sub-delims (no percent-encoding: no client sends it), or an IP literal's.
+_REG_NAME: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;="
+_IP_LITERAL: Final = b"0123456789abcdefABCDEF:."
+
+
+def normalize_path(path: bytes) -> bytes | None:
+    """The path routes match and the backend is sent (RFC 3986 6.2.2): percent-encoded
+    unreserved characters decoded, other escapes in upper case, `//` merged into `/`. None
+    (a 400) for a malformed or refused escape, a `.`/`..` segment or a fragment."""
+    if path.find(b"#") >= 0:
+        return None  # RFC 9112 3.2: no fragment in a request target
+    if path.find(b"%") >= 0:
+        decoded = _decode_unreserved(path)
+        if decoded is None:
+            return None
+        path = decoded
+    while path.find(b"//") >= 0:
+        path = path.replace(b"//", b"/")
+    if path.find(b"/.") >= 0 and any(seg == b"." or seg == b".." for seg in path.split(b"/")):
+        return None
+    return path
+
+
+def _decode_unreserved(path: bytes) -> bytes | None:
+    out = bytearray()
+    start = 0
+    at = path.find(b"%")
+    while at >= 0:
+        out += path[start:at]
+        if at + 2 >= len(path):
+            return None
+        high = _HEX.get(path[at + 1], -1)
+        low = _HEX.get(path[at + 2], -1)
+        if high < 0 or low < 0:
+            return None
+        value = high * 16 + low
+        if value in _UNRESERVED:
+            out.append(value)
+        elif value in _REFUSED_ESCAPES:
+            return None
+        else:
+            out += b"%%%02X" % value
+        start = at + 3
+        at = path.find(b"%", start)
+    out += path[start:]
+    return bytes(out)
+
+
+def absolute_form(target: bytes) -> tuple[bytes, bytes] | None:
+    """(authority, path) of an absolute-form target without its query; None if it is not
+    one (RFC 9112 3.2.2)."""
+    lowered = target[:8].lower()
+    if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
+        return None
+    rest = target[target.find(b"://") + 3:]
+    slash = rest.find(b"/")
+    return (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
+
+
+def host_name(host: bytes) -> bytes | None:
+    """The name a Host value routes by: lower case, without port or trailing dot. None if
+    it is not a host and optional port (RFC 3986 3.2.2: a reg-name or an IP literal)."""
+    if host[:1] == b"[":
+        end = host.find(b"]")
+        if end < 2 or host[1:end].translate(None, _IP_LITERAL):
+            return None
+        name, port = host[:end + 1], host[end + 1:]
+    else:
+        colon = host.find(b":")
+        name, port = (host, b"") if colon < 0 else (host[:colon], host[colon:])
+        if name[-1:] == b".":
+            name = name[:-1]  # `example.com.` is `example.com`
+        if not name or name.translate(None, _REG_NAME) or name.find(b"..") >= 0:
+            return None
+    if port and port != b":" and not (port[:1] == b":" and port[1:].isdigit()):
+        return None
+    return name.lower()
+
+
 def split_target(target: bytes) -> tuple[str, str, str] | None:
     """(host, path, query) of a request target; host is "" for origin-form; None if invalid."""
     host = ""
@@ -79,14 +166,6 @@ def split_target(target: bytes) -> tuple[str, str, str] | None:
             return None
     path, _, query = target.partition(b"?")
     return host, path.decode("latin-1"), query.decode("latin-1")
-
-
-def host_without_port(host: bytes) -> bytes:
-    """`Example.com:8080` → `example.com`; IPv6 literals keep their brackets."""
-    if host[:1] == b"[":
-        return host[:host.find(b"]") + 1].lower()
-    colon = host.find(b":")
-    return (host if colon < 0 else host[:colon]).lower()
 
 
 def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

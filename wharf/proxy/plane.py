@@ -49,6 +49,7 @@ class DataPlane:
         self.connect_timeout = self.settings.connect_timeout
         self.max_header_size = self.settings.max_header_size
         self.max_body_size = self.settings.max_body_size
+        self.underscores_in_headers = self.settings.underscores_in_headers
         self.router = Router(())
         self.services: dict[str, ServiceState] = {}
         self.pools: dict[tuple[str, int], Pool] = {}
@@ -80,6 +81,7 @@ class DataPlane:
         self.connect_timeout = settings.connect_timeout
         self.max_header_size = settings.max_header_size
         self.max_body_size = settings.max_body_size
+        self.underscores_in_headers = settings.underscores_in_headers
         self.router = Router(snapshot.routes)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
         for key in [k for k in self.pools if k not in wanted]:

@@ -14,6 +14,9 @@ from wharf.proxy.routing import strip
 if TYPE_CHECKING:
     from wharf.proxy.exchange import Exchange
 
+# Answered by the proxy (Expect), or meaningless without the Upgrade that goes with it.
+_NOT_FORWARDED = frozenset({b"expect", b"http2-settings"})
+
 
 def request_head(ex: Exchange) -> bytes:
     """The head to send upstream: hop-by-hop headers out, X-Forwarded-*, Via and
@@ -22,8 +25,8 @@ def request_head(ex: Exchange) -> bytes:
     assert route is not None
     client = ex.client
     target = ex.target
-    if route.strip_prefix or target[:1] != b"/":
-        path = strip(route.path, ex.path) if route.strip_prefix else ex.path
+    if route.strip_prefix:  # the target is in origin-form and normalized (Exchange.resolve)
+        path = strip(route.path, ex.path)
         query = ex.query
         target = (path + ("?" + query if query else "")).encode("latin-1")
     lines = [ex.method, b" ", target, b" HTTP/1.1\r\n"]
@@ -47,9 +50,13 @@ def request_head(ex: Exchange) -> bytes:
         lines.append(b"\r\n")
     for name_s, value_s in route.add_request_headers:
         lines += (name_s.encode(), b": ", value_s.encode(), b"\r\n")
-    if ex.upgrade:
-        lines.append(b"Connection: upgrade\r\nUpgrade: ")
+    if ex.upgrade:  # allowed by its route (server.py): else the Upgrade headers are gone
+        settings = header_value(ex.headers, b"http2-settings")
+        lines.append(b"Connection: upgrade\r\nUpgrade: " if settings is None else
+                     b"Connection: upgrade, HTTP2-Settings\r\nUpgrade: ")
         lines += (header_value(ex.headers, b"upgrade") or b"", b"\r\n")
+        if settings is not None:
+            lines += (b"HTTP2-Settings: ", settings, b"\r\n")
     if ex.body_chunked:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     lines.append(b"\r\n")
@@ -67,7 +74,7 @@ def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
     seen_proto = seen_host = False
     for name, value in ex.headers:
         lname = name.lower()
-        if lname in HOP_BY_HOP or lname in connection_tokens or lname == b"expect":
+        if lname in HOP_BY_HOP or lname in connection_tokens or lname in _NOT_FORWARDED:
             continue
         if lname in FORWARDED:
             if not trusted:

@@ -6,15 +6,21 @@ Order, most specific first (documented in docs/proxy.md):
 3. more conditions (methods, headers) before fewer;
 4. config order.
 A path prefix matches whole segments: "/api" matches "/api" and "/api/x", not "/apix".
-Matching works on the request's bytes as they arrive (host lower-cased, without port), so the
-request path decodes nothing.
+Matching works on the request's bytes (host lower-cased, without port or trailing dot), once
+`resolve` has normalized the path (docs/proxy.md, "What Wharf refuses and normalizes"): most
+paths are normal already, and four byte searches say so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from wharf.proxy import http1
 from wharf.registry.snapshot import Route
+
+if TYPE_CHECKING:
+    from wharf.proxy.exchange import Exchange
 
 HeaderLookup = Callable[[bytes], bytes | None]
 # (route, exact host, wildcard suffix, path prefix, prefix ends with "/", methods, headers)
@@ -89,3 +95,74 @@ def strip(prefix: str, path: str) -> str:
     """`path` without the route prefix, still starting with '/'."""
     rest = path[len(prefix.rstrip("/")):]
     return rest if rest.startswith("/") else "/" + rest
+
+
+def resolve(ex: Exchange) -> int:
+    """Route a request by its normalized path and validated host: 0, or the status that
+    refuses it (400 malformed, 404 no route). The target becomes what was matched, in
+    origin-form, and an absolute-form target's host replaces Host (RFC 9112 3.2.2)."""
+    client = ex.client
+    target = ex.target
+    query_at = target.find(b"?")
+    path = target if query_at < 0 else target[:query_at]
+    host = ex.host
+    changed = False
+    if path[:1] != b"/":
+        parts = http1.absolute_form(path)
+        if parts is None:
+            return 400
+        host, path = parts
+        _replace_host(ex, host)
+        changed = True
+    if path.find(b"%") >= 0 or path.find(b"//") >= 0 or path.find(b"/.") >= 0 or \
+            path.find(b"#") >= 0:  # else it is normal already: the common case
+        normalized = http1.normalize_path(path)
+        if normalized is None:
+            return 400
+        changed = changed or normalized != path
+        path = normalized
+    if changed:
+        ex.target = path if query_at < 0 else path + target[query_at:]
+    if not host and ex.version == "1.1":
+        return 400  # RFC 9112 3.2: a 1.1 request without Host is invalid
+    if host == client.host_seen:  # a client sends the same Host on every request
+        name = client.host_name
+    else:
+        checked = http1.host_name(host)
+        if checked is None:
+            return 400
+        client.host_seen = host
+        name = client.host_name = checked
+    router = client.plane.router
+    headers = ex.headers
+    route = router.match(name, path, ex.method, (lambda n: http1.header_value(headers, n))
+                         if router.needs_headers else None)
+    if route is None:
+        return 404
+    ex.route = route
+    return 0
+
+
+def _replace_host(ex: Exchange, host: bytes) -> None:
+    ex.host = host
+    headers = ex.headers
+    for i, (name, _) in enumerate(headers):
+        if len(name) == 4 and name.lower() == b"host":
+            headers[i] = (name, host)
+            return
+    headers.append((b"Host", host))
+
+
+def upgrade_allowed(ex: Exchange) -> bool:
+    """May this request switch protocols? In HTTP/1.1 only, and to protocols that its route
+    lists (WebSocket by default): routed now, as the parser must know before it reads on."""
+    if ex.version != "1.1" or ex.method == b"CONNECT":
+        return False
+    offered = http1.header_value(ex.headers, b"upgrade")
+    if not offered or resolve(ex):
+        return False
+    route = ex.route
+    if route is None or route.service is None:
+        return False
+    return all(token.strip().split(b"/")[0].lower().decode("latin-1") in route.upgrade
+               for token in offered.split(b","))

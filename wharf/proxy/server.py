@@ -19,6 +19,7 @@ import httptools
 
 from wharf.proxy import http1
 from wharf.proxy.exchange import Exchange
+from wharf.proxy.routing import upgrade_allowed
 
 if TYPE_CHECKING:
     from wharf.proxy.plane import DataPlane
@@ -46,6 +47,16 @@ _SPECIAL: Final = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST
 _SPECIAL_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL)
 # The same names as clients usually spell them ("Host"): found without lower-casing.
 _SPECIAL_AS_SENT: Final = {**_SPECIAL, **{name.title(): kind for name, kind in _SPECIAL.items()}}
+
+
+# upgrade_refused: none, or the request that was refused has no body, or has one.
+_NO_REFUSAL: Final = 0
+_REFUSED: Final = 1
+_REFUSED_WITH_BODY: Final = 2
+# _replay: no, or its end of message is llhttp's skip of the body, or its framing head is fed.
+_NO_REPLAY: Final = 0
+_SKIPPED_END: Final = 1
+_FRAMING_HEAD: Final = 2
 
 
 def _nowhere(data: bytes) -> None:
@@ -88,6 +99,7 @@ class ClientConnection:
         "_queue",
         "_refusal",
         "_reject",
+        "_replay",
         "_tunnel_buffer",
         "_write",
         "_writing_paused",
@@ -105,6 +117,7 @@ class ClientConnection:
         "transport",
         "trusted",
         "tunnel_to",
+        "upgrade_refused",
     )
 
     def __init__(self, plane: DataPlane) -> None:
@@ -138,6 +151,10 @@ class ClientConnection:
         self._eof = False
         self._refusal = 0  # a parse error to answer once the responses owed are sent
         self._batch: list[bytes] | None = None
+        # A refused Upgrade makes llhttp skip the body and stop, as if the protocol switched:
+        # the rest is parsed on as HTTP, the body through a framing head fed in its place.
+        self.upgrade_refused = _NO_REFUSAL
+        self._replay = _NO_REPLAY
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.peer_ip.decode()} active={self.active!r}>"
@@ -171,23 +188,53 @@ class ClientConnection:
             self.set_deadline(self.plane.header_timeout, "header")
         if self._in_head:
             self._head_size += len(data)
+        rest: bytes | None = None
         try:
             self._feed(data)
         except httptools.HttpParserUpgrade as exc:
             rest = data[exc.args[0]:]
-            if rest:
-                self._tunnel_buffer.append(rest)
         except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            if cause is not None and not isinstance(cause, _Rejected):
-                # A bug of ours inside a parser callback: the client is not at fault.
-                log.error("wharf-proxy: internal error", exc_info=cause)
-                self._bad_request(500)
-                return
-            self._bad_request(self._reject or 400)
-            return
+            return self._parse_error(exc)
+        if rest is not None:  # outside the handler, or a parse error would have it as cause
+            try:
+                self._after_upgrade(rest)
+            except httptools.HttpParserError as exc:
+                return self._parse_error(exc)
         if self._in_head and self._head_size > self.plane.max_header_size:
             self._bad_request(431)
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        cause = exc.__context__
+        if cause is not None and not isinstance(cause, _Rejected):
+            # A bug of ours inside a parser callback: the client is not at fault.
+            log.error("wharf-proxy: internal error", exc_info=cause)
+            self._bad_request(500)
+            return
+        self._bad_request(self._reject or 400)
+
+    def _after_upgrade(self, rest: bytes) -> None:
+        """llhttp stopped after a request with Upgrade: tunnel what follows, or parse on."""
+        while True:
+            refused, self.upgrade_refused = self.upgrade_refused, _NO_REFUSAL
+            if refused == _NO_REFUSAL:
+                if rest:
+                    self._tunnel_buffer.append(rest)
+                return
+            if refused == _REFUSED_WITH_BODY:
+                ex = self.ex
+                if ex is None:
+                    return
+                self._replay = _FRAMING_HEAD
+                rest = (b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" if ex.body_chunked
+                        else b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
+                        % (ex.content_length or 0)) + rest
+            if not rest:
+                return
+            try:
+                self._feed(rest)
+                return
+            except httptools.HttpParserUpgrade as exc:  # the next request asks to upgrade too
+                rest = rest[exc.args[0]:]
 
     def eof_received(self) -> bool | None:
         if self.active is not None and not self.closed and self.tunnel_to is None:
@@ -220,6 +267,8 @@ class ClientConnection:
 
     def on_url(self, url: bytes) -> None:
         ex = self.ex
+        if self._replay == _FRAMING_HEAD:
+            return
         if ex is None:
             self.ex = ex = Exchange(self)
             ex.target = url
@@ -234,9 +283,11 @@ class ClientConnection:
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.ex
         assert ex is not None
-        ex.headers.append((name, value))
         size = len(name)
         ex.head_size += size + len(value) + 4
+        if b"_" in name and not self.plane.underscores_in_headers:
+            return  # as nginx: X_Forwarded_For would reach a WSGI app as X-Forwarded-For
+        ex.headers.append((name, value))
         if size in _SPECIAL_LENGTHS:
             kind = _SPECIAL_AS_SENT.get(name)
             if kind is None:
@@ -247,6 +298,10 @@ class ClientConnection:
     def on_headers_complete(self) -> None:
         ex = self.ex
         assert ex is not None
+        if self._replay == _FRAMING_HEAD:  # the head that frames a refused upgrade's body
+            self._replay = _NO_REPLAY
+            ex.headers.pop()
+            return
         parser = self.parser
         self._in_head = False
         if self.active is None:  # else the deadline is the answer's, not this head's
@@ -263,11 +318,18 @@ class ClientConnection:
         else:
             version = self._get_version()
             ex.keep_alive = self._keep_alive()
-        if version != "1.1" and version != "1.0":
-            raise _Rejected  # HTTP/0.9 and 2.0, which llhttp accepts: no HTTP/1 to route
+            if version != "1.1" and (version != "1.0" or ex.body_chunked):
+                # HTTP/0.9 and 2.0, which llhttp accepts: no HTTP/1 to route. And RFC 9112
+                # 6.1: Transfer-Encoding in 1.0 is a faulty framing, to answer 400 and close.
+                raise _Rejected
         ex.version = version
-        if not ex.plain:
-            ex.upgrade = parser.should_upgrade()
+        if not ex.plain and parser.should_upgrade():
+            ex.upgrade = upgrade_allowed(ex)
+            if not ex.upgrade:
+                has_body = ex.body_chunked or bool(ex.content_length)
+                self.upgrade_refused = _REFUSED_WITH_BODY if has_body else _REFUSED
+                if has_body:
+                    self._replay = _SKIPPED_END
         ex.request_id = ex.x_request_id or self.plane.next_request_id()
         if not ex.body_chunked and not ex.content_length:
             ex.request_complete = True
@@ -284,6 +346,9 @@ class ClientConnection:
             ex.request_body(body)
 
     def on_message_complete(self) -> None:
+        if self._replay == _SKIPPED_END:  # not the end: the body was skipped, read it now
+            self._replay = _NO_REPLAY
+            return
         ex, self.ex = self.ex, None
         if ex is not None and not ex.request_complete:
             ex.request_end()
@@ -347,7 +412,8 @@ class ClientConnection:
         if ex is not self.active:
             return
         self.active = None
-        if ex.close_client or not ex.keep_alive or self.closed or (
+        # After an Upgrade that was allowed but not taken, what llhttp left is not parseable.
+        if ex.close_client or not ex.keep_alive or ex.upgrade or self.closed or (
                 self._eof and not self._queue):
             self.close()
             return

@@ -51,7 +51,8 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
         access_log_file=str(proxy.access_log_file) if proxy.access_log_file else None,
         access_log_max_size=proxy.access_log_max_size, access_log_backups=proxy.access_log_backups,
         trusted_proxies=proxy.trusted_proxies, pool_max_idle=proxy.pool_max_idle,
-        pool_idle_timeout=proxy.pool_idle_timeout)
+        pool_idle_timeout=proxy.pool_idle_timeout,
+        underscores_in_headers=proxy.underscores_in_headers)
     services: dict[str, Service] = {}
     routes = []
     for index, rc in enumerate(config.routes):
@@ -75,6 +76,6 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
             add_response_headers=tuple(rc.add_response_headers.items()),
             remove_response_headers=rc.remove_response_headers,
             rate=rc.rate_limit.rate if rc.rate_limit else 0.0,
-            burst=rc.rate_limit.burst if rc.rate_limit else 1))
+            burst=rc.rate_limit.burst if rc.rate_limit else 1, upgrade=rc.upgrade))
     return Snapshot(version=version, listen=proxy.listen, settings=settings,
                     routes=tuple(routes), services=tuple(services.values()))

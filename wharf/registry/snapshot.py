@@ -57,6 +57,7 @@ class Route:
     remove_response_headers: tuple[str, ...] = ()
     rate: float = 0.0  # requests per second per client address; 0: no limit
     burst: int = 1
+    upgrade: tuple[str, ...] = ("websocket",)  # the protocols a request may switch to
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     pool_max_idle: int = 64
     pool_idle_timeout: float = 60.0
+    underscores_in_headers: bool = False  # else request headers named with `_` are dropped
 
 
 @dataclass(frozen=True, slots=True)
