@@ -58,6 +58,20 @@ def test_a_refused_upgrade_with_a_body_forwards_the_body_and_parses_on(proxy: Pr
     assert all("upgrade" not in names(echoed(r.body)["headers"]) for r in responses)
 
 
+def test_a_refused_upgrade_whose_body_comes_later_is_read_in_full(proxy: Proxy):
+    t = tag()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(f"POST /echo-{t} HTTP/1.1\r\nHost: t\r\n{H2C}Content-Length: 10\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        s.sendall(b"hello")
+        s.sendall(b"world")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    [r] = parse_responses(data)
+    assert r.status == 200 and echoed(r.body)["body"] == "helloworld"
+
+
 def test_a_switch_to_a_protocol_the_client_was_not_allowed_is_a_502(proxy: Proxy):
     """/ws answers 101 whatever it is asked: after a refused upgrade, no tunnel opens."""
     data, _ = exchange(proxy.port, f"GET /ws-{tag()} HTTP/1.1\r\nHost: t\r\n{H2C}"

@@ -49,7 +49,7 @@ _SPECIAL_LENGTHS: Final = frozenset(len(name) for name in _SPECIAL)
 _SPECIAL_AS_SENT: Final = {**_SPECIAL, **{name.title(): kind for name, kind in _SPECIAL.items()}}
 
 
-# upgrade_refused: none, or the request that was refused has no body, or has one.
+# _upgrade_refused: none, or the request that was refused has no body, or has one.
 _NO_REFUSAL: Final = 0
 _REFUSED: Final = 1
 _REFUSED_WITH_BODY: Final = 2
@@ -101,6 +101,7 @@ class ClientConnection:
         "_reject",
         "_replay",
         "_tunnel_buffer",
+        "_upgrade_refused",
         "_write",
         "_writing_paused",
         "active",
@@ -117,7 +118,6 @@ class ClientConnection:
         "transport",
         "trusted",
         "tunnel_to",
-        "upgrade_refused",
     )
 
     def __init__(self, plane: DataPlane) -> None:
@@ -153,7 +153,7 @@ class ClientConnection:
         self._batch: list[bytes] | None = None
         # A refused Upgrade makes llhttp skip the body and stop, as if the protocol switched:
         # the rest is parsed on as HTTP, the body through a framing head fed in its place.
-        self.upgrade_refused = _NO_REFUSAL
+        self._upgrade_refused = _NO_REFUSAL
         self._replay = _NO_REPLAY
 
     def __repr__(self) -> str:
@@ -215,7 +215,7 @@ class ClientConnection:
     def _after_upgrade(self, rest: bytes) -> None:
         """llhttp stopped after a request with Upgrade: tunnel what follows, or parse on."""
         while True:
-            refused, self.upgrade_refused = self.upgrade_refused, _NO_REFUSAL
+            refused, self._upgrade_refused = self._upgrade_refused, _NO_REFUSAL
             if refused == _NO_REFUSAL:
                 if rest:
                     self._tunnel_buffer.append(rest)
@@ -224,6 +224,7 @@ class ClientConnection:
                 ex = self.ex
                 if ex is None:
                     return
+                self._new_parser()  # llhttp takes nothing more after `Connection: close`
                 self._replay = _FRAMING_HEAD
                 rest = (b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" if ex.body_chunked
                         else b"PUT / HTTP/1.1\r\nContent-Length: %d\r\n\r\n"
@@ -235,6 +236,13 @@ class ClientConnection:
                 return
             except httptools.HttpParserUpgrade as exc:  # the next request asks to upgrade too
                 rest = rest[exc.args[0]:]
+
+    def _new_parser(self) -> None:
+        parser = self.parser = httptools.HttpRequestParser(self)
+        self._feed = parser.feed_data
+        self._get_method = parser.get_method
+        self._get_version = parser.get_http_version
+        self._keep_alive = parser.should_keep_alive
 
     def eof_received(self) -> bool | None:
         if self.active is not None and not self.closed and self.tunnel_to is None:
@@ -327,7 +335,7 @@ class ClientConnection:
             ex.upgrade = upgrade_allowed(ex)
             if not ex.upgrade:
                 has_body = ex.body_chunked or bool(ex.content_length)
-                self.upgrade_refused = _REFUSED_WITH_BODY if has_body else _REFUSED
+                self._upgrade_refused = _REFUSED_WITH_BODY if has_body else _REFUSED
                 if has_body:
                     self._replay = _SKIPPED_END
         ex.request_id = ex.x_request_id or self.plane.next_request_id()
