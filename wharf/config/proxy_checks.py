@@ -53,6 +53,11 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
             # It becomes a Location header: a CR or LF would end it and start another.
             problems.append(Problem(f"{key}.redirect", "must be a valid header value (no line "
                                     f"breaks or control characters), got {route.redirect!r}"))
+        elif route.redirect is not None and route.redirect[1:2] in ("/", "\\", "{"):
+            # `//host` is another host to a browser, and `/{path}` would make one of the path.
+            problems.append(Problem(f"{key}.redirect", "a path must not start with '//', '/\\' "
+                                    f"or '/{{': that is a URL of another host, got "
+                                    f"{route.redirect!r}"))
         for field in ("headers", "add_request_headers", "add_response_headers"):
             for name, value in getattr(route, field).items():
                 if not TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):

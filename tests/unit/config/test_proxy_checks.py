@@ -61,6 +61,14 @@ def test_a_redirect_that_would_break_its_location_header_is_a_problem(tmp_path, 
         f"characters), got {target!r}"]
 
 
+@pytest.mark.parametrize("target", ["//evil.com/x", "/{path}", "/{uri}", "/\\evil.com"])
+def test_a_redirect_path_that_names_another_host_is_a_problem(tmp_path, target):
+    [found] = route_problems(tmp_path, {"redirect": target})
+    assert found.startswith("routes[0].redirect: a path must not start with '//'"), found
+    assert route_problems(tmp_path, {"redirect": "/new{path}"}) == []
+    assert route_problems(tmp_path, {"redirect": "https://{host}{uri}"}) == []
+
+
 @pytest.mark.parametrize("field", ["add_request_headers", "add_response_headers", "headers"])
 def test_header_values_with_line_breaks_are_problems(tmp_path, field):
     found = route_problems(tmp_path, {"servers": ["127.0.0.1:9000"],
