@@ -287,7 +287,7 @@ class Exchange:
         uri = self.path + ("?" + self.query if self.query else "")
         # The host the request was routed by: validated, so it cannot carry a path, a user or
         # a line break into Location; without one, there is nothing to send the client back to.
-        host = self.client.host_name
+        host = http1.host_name(self.host) or b""
         if not host and "{host}" in route.redirect:
             return self.fail(400)
         location = route.redirect.replace("{host}", host.decode("latin-1")) \
