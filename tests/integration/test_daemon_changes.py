@@ -106,6 +106,7 @@ def test_a_shutdown_during_a_roll_stops_the_instances_it_replaced(wharf: Wharf):
         assert pid_alive(old)  # it ignores SIGTERM: the roll waits for it to exit
         assert wharf.daemon is not None
         wharf.daemon.send_signal(signal.SIGTERM)
+        wait_until(lambda: "stopping every app" in wharf.daemon_log.read_text())
         wharf.daemon.send_signal(signal.SIGTERM)  # the second one kills every process now
         wharf.daemon.wait(timeout=20)
         wait_until(lambda: not pid_alive(old), message="the replaced instance to be gone")
