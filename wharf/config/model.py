@@ -35,6 +35,10 @@ def _path(value: Any) -> Path:
 WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
+def _size_or_zero(value: Any) -> int:
+    return 0 if value == 0 or value == "0" else c.byte_size(value)
+
+
 def _socket(value: Any) -> tuple[str, int]:
     if not isinstance(value, str) or not value.startswith("tcp://"):
         raise ValueError(f"must be \"tcp://host:port\", got {value!r}")
@@ -357,6 +361,8 @@ class RouteConfig:
     slow_start: Annotated[float, c.duration] = 0.0
     rate_limit: RateLimit | None = None
     upgrade: Annotated[tuple[str, ...], _protocols] = ("websocket",)
+    buffering: bool = True  # read the backend's answer ahead of a slow client (nginx's default)
+    max_temp_file_size: Annotated[int, _size_or_zero] = 1024 * 1024 * 1024  # 0: memory only
 
     def target_kind(self) -> str:
         """Which of app, servers, static, redirect this route uses ("" if none or several)."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, cast
 from wharf.proxy import http1
 from wharf.proxy.balancers import NOTHING, Load
 from wharf.proxy.balancers.peak_ewma import observe
+from wharf.proxy.buffering import ResponseBuffer
 from wharf.proxy.date import HTTP_DATE
 from wharf.proxy.http1 import LAST_CHUNK, chunk
 from wharf.proxy.pool import Pool
@@ -46,15 +47,22 @@ _VIA_LINE: Final = b"Via: " + http1.VIA + b"\r\n"
 BODY_BUFFER: Final = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
 PENDING_LIMIT: Final = 256 * 1024
+# With buffering on, larger pieces of a response go to the client in slices of this size, so
+# that what its transport cannot send is kept by the response buffer instead.
+WRITE_SLICE: Final = 64 * 1024
 
 
 class Exchange:
     """A request/response pair on one client connection."""
 
     __slots__ = (
+        "answered",
         "backend",
+        "backend_paused",
         "body_chunked",
         "body_seen",
+        "buffer",
+        "buffering",
         "client",
         "close_client",
         "connecting",
@@ -138,6 +146,13 @@ class Exchange:
         self.sent_at = 0.0
         self.pinned = b""  # the sticky id of the chosen backend
         self.connecting: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]] | None = None
+        # Response buffering (see wharf/proxy/buffering.py): whether this response may be
+        # read ahead of its client, what waits for the client, whether the backend is paused
+        # because that is full, and whether the backend's whole answer is in.
+        self.buffering = False
+        self.buffer: ResponseBuffer | None = None
+        self.backend_paused = False
+        self.answered = False
 
     def __repr__(self) -> str:
         return (f"<Exchange {self.method.decode()} {self.target.decode('latin-1')} "
@@ -356,8 +371,13 @@ class Exchange:
                 return
             return self.fail(413)
         framed = chunk(data) if self.body_chunked else data
-        if self.connecting is None:  # a stalled upload is the client's fault: 408, not 504
-            self.client.set_deadline(self.client.plane.header_timeout, "body")
+        client = self.client
+        if self.upstream is not None:
+            if not self.response_started:  # the body streams: now the backend's pace counts
+                client.deadline = client.plane.now + client.plane.upstream_timeout
+                client.deadline_kind = "upstream"
+        elif self.connecting is None:  # a stalled upload is the client's fault: 408, not 504
+            client.set_deadline(client.plane.header_timeout, "body")
         if self.pending is not None:
             self.pending.append(framed)
             self.pending_size += len(framed)
@@ -446,8 +466,11 @@ class Exchange:
             lines.append(b"Connection: keep-alive\r\n")
         lines.append(b"\r\n")
         client.write(b"".join(lines))
+        upstream = self.upstream
+        accel = upstream.accel_buffering if upstream is not None else b""
+        # As nginx: X-Accel-Buffering from the backend overrides the route's `buffering`.
+        self.buffering = not tunnel and (route.buffering if not accel else accel == b"yes")
         if no_body and not tunnel:
-            upstream = self.upstream
             if upstream is not None and self.head_only:
                 self.upstream = None
                 upstream.ex = None
@@ -462,22 +485,72 @@ class Exchange:
         self.response_bytes += len(data)
         client = self.client
         client.deadline = client.plane.now + client.plane.upstream_timeout
-        client.write(chunk(data) if self.response_chunked else data)
+        framed = chunk(data) if self.response_chunked else data
+        if self.buffer is not None or (self.buffering and client._writing_paused):
+            self._hold(framed)
+        elif self.buffering and len(framed) > WRITE_SLICE:
+            self._write_sliced(framed)
+        else:
+            client.write(framed)
+
+    def _write_sliced(self, data: bytes) -> None:
+        """Hand a large piece to the client's transport a slice at a time, and keep what it
+        cannot take yet in the buffer: one read from a backend can be 256 KiB, which a slow
+        client's transport would otherwise hold in memory whole."""
+        client = self.client
+        client.flush()  # what the batch holds goes first
+        view = memoryview(data)
+        for start in range(0, len(view), WRITE_SLICE):
+            if client._writing_paused:
+                self._hold(view[start:])
+                return
+            client.write(bytes(view[start:start + WRITE_SLICE]))  # a copy frees `data`
+
+    def _hold(self, data: bytes | memoryview) -> None:
+        """Keep response bytes the client cannot take yet; a full buffer pauses the backend."""
+        buffer = self.buffer
+        if buffer is None:
+            route = self.route
+            assert route is not None
+            buffer = self.buffer = ResponseBuffer(route.max_temp_file_size)
+        buffer.add(data)
+        if buffer.full() and not self.backend_paused and not self.answered:
+            upstream = self.upstream
+            if upstream is not None and upstream.transport is not None:
+                self.backend_paused = True
+                upstream.transport.pause_reading()
+            client = self.client
+            client.set_deadline(client.plane.idle_timeout, "send")  # the client's stall now
 
     def response_complete(self, upstream_keep_alive: bool) -> None:
-        """The backend's response is complete."""
+        """The backend's response is complete: its connection is let go at once, even if
+        the client has yet to take what is buffered of it."""
         if self.done:
             return
+        buffer = self.buffer
         if self.response_chunked:
-            self.client.write(LAST_CHUNK)
+            if buffer is None:
+                self.client.write(LAST_CHUNK)
+            else:
+                buffer.add(LAST_CHUNK)
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             upstream.ex = None
+            if self.backend_paused and upstream.transport is not None:
+                upstream.transport.resume_reading()
+            self.backend_paused = False
             if upstream_keep_alive and self.request_complete and not upstream.closed:
                 upstream.pool.put(upstream, self.client.plane.now)
             else:
                 upstream.close()
-        self.finish()
+        if buffer is None:
+            self.finish()
+            return
+        self.answered = True
+        if self.load is not None:
+            self._release()  # the backend is free for the next request, the client is not
+        client = self.client
+        client.set_deadline(client.plane.idle_timeout, "send")
 
     def upstream_upgraded(self, rest: bytes) -> None:
         """The backend switched protocols: relay bytes both ways from now on."""
@@ -530,14 +603,46 @@ class Exchange:
         self.client.resume_reading()
 
     def pause_upstream(self) -> None:
-        """The client cannot take more: stop reading the response."""
+        """The client cannot take more: stop reading the response (unless it is buffered)."""
+        if self.buffering and self.response_started:
+            return
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.pause_reading()
 
     def resume_upstream(self) -> None:
-        """The client drained: read the response again."""
+        """The client drained: send it what is buffered, and read the response again."""
+        buffer = self.buffer
+        if buffer is not None:
+            client = self.client
+            while not client._writing_paused and not client.closed:
+                data = buffer.take()
+                if not data:
+                    break
+                self.client.write(data)
+            if len(buffer):
+                if self.backend_paused and not buffer.full():
+                    self._resume_backend()
+                if self.answered or self.backend_paused:
+                    client.set_deadline(client.plane.idle_timeout, "send")
+                return
+            buffer.close()
+            self.buffer = None
+            if self.answered:
+                self.finish()
+                return
+            if self.backend_paused:
+                self._resume_backend()
+                return
         if self.upstream is not None and self.upstream.transport is not None:
             self.upstream.transport.resume_reading()
+
+    def _resume_backend(self) -> None:
+        self.backend_paused = False
+        upstream = self.upstream
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.resume_reading()
+        client = self.client
+        client.set_deadline(client.plane.upstream_timeout, "upstream")
 
     def timed_out(self, kind: str) -> None:
         """A deadline passed: the client's body stalled (408), no backend freed up in time
@@ -554,11 +659,16 @@ class Exchange:
         self.fail({"body": 408, "queue": 503}.get(kind, 504))
 
     def client_gone(self) -> None:
-        """The client disconnected: abandon the backend connection (it may be mid-response)."""
+        """The client disconnected: abandon the backend connection (it may be mid-response),
+        or the connect that was to make one."""
         self.done = True
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
         if self.load is not None:
             self._release()
         self._drop_upstream(close=True)
+        self._drop_buffer()
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -580,6 +690,7 @@ class Exchange:
             self.status = self.status or status
             if self.load is not None:
                 self._release()
+            self._drop_buffer()
             self.client.abort()
             return
         # As nginx: after a 400 or 413 the client is not trusted with the connection.
@@ -594,6 +705,11 @@ class Exchange:
         if self.load is not None:
             self._release()
         self.client.exchange_finished(self)
+
+    def _drop_buffer(self) -> None:
+        if self.buffer is not None:
+            self.buffer.close()
+            self.buffer = None
 
     def _drop_upstream(self, close: bool) -> None:
         upstream, self.upstream = self.upstream, None

@@ -57,6 +57,9 @@ _REFUSED_WITH_BODY: Final = 2
 _NO_REPLAY: Final = 0
 _SKIPPED_END: Final = 1
 _FRAMING_HEAD: Final = 2
+# While an Upgrade request waits for its answer, the client's bytes for the new protocol are
+# kept; past this much, reading from the client pauses until the backend has switched.
+UPGRADE_AHEAD_LIMIT: Final = 64 * 1024
 
 
 def _nowhere(data: bytes) -> None:
@@ -101,6 +104,7 @@ class ClientConnection:
         "_reject",
         "_replay",
         "_tunnel_buffer",
+        "_tunnel_size",
         "_upgrade_refused",
         "_write",
         "_writing_paused",
@@ -147,6 +151,7 @@ class ClientConnection:
         self.closed = False
         self.tunnel_to: Exchange | None = None
         self._tunnel_buffer: list[bytes] = []
+        self._tunnel_size = 0
         self._reject = 0  # the status of a request refused inside a parser callback
         self._eof = False
         self._refusal = 0  # a parse error to answer once the responses owed are sent
@@ -180,7 +185,7 @@ class ClientConnection:
                 upstream.write(data)
             return
         if self.ex is None and self.active is not None and self.active.upgrade:
-            self._tunnel_buffer.append(data)  # early bytes for a protocol switch in progress
+            self._hold_for_tunnel(data)  # early bytes for a protocol switch in progress
             return
         if not self._in_head and self.ex is None:
             self._in_head = True
@@ -218,7 +223,7 @@ class ClientConnection:
             refused, self._upgrade_refused = self._upgrade_refused, _NO_REFUSAL
             if refused == _NO_REFUSAL:
                 if rest:
-                    self._tunnel_buffer.append(rest)
+                    self._hold_for_tunnel(rest)
                 return
             if refused == _REFUSED_WITH_BODY:
                 ex = self.ex
@@ -439,11 +444,18 @@ class ClientConnection:
         if self.ex is None:
             self.set_deadline(self.plane.idle_timeout, "idle")
 
+    def _hold_for_tunnel(self, data: bytes) -> None:
+        self._tunnel_buffer.append(data)
+        self._tunnel_size += len(data)
+        if self._tunnel_size > UPGRADE_AHEAD_LIMIT:
+            self.pause_reading()
+
     def start_tunnel(self, ex: Exchange) -> None:
         """Switch to relaying raw bytes between the client and `ex`'s upstream."""
         self.tunnel_to = ex
         self.deadline = 0.0
         buffered, self._tunnel_buffer = self._tunnel_buffer, []
+        self._tunnel_size = 0
         if buffered and ex.upstream is not None:
             ex.upstream.write(b"".join(buffered))
         self.resume_reading()
@@ -454,6 +466,8 @@ class ClientConnection:
         self.deadline = 0.0
         if kind in ("connect", "upstream", "body", "queue") and self.active is not None:
             self.active.timed_out(kind)
+        elif kind == "send":
+            self.abort()  # it does not read: a graceful close would wait on it forever
         else:
             self.close()
 

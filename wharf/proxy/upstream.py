@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from wharf.proxy.pool import Pool
 
 
-_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in HOP_BY_HOP | {b"content-length", b"date"})
+# X-Accel-Buffering is for the proxy only: nginx hides it from clients too.
+_ACCEL: Final = b"x-accel-buffering"
+_SPECIAL_NAMES: Final = HOP_BY_HOP | {b"content-length", b"date", _ACCEL}
+_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in _SPECIAL_NAMES)
 # Those names as servers usually spell them ("Content-Length"), mapped to lower case.
-_AS_SENT: Final = {n.title(): n for n in HOP_BY_HOP | {b"content-length", b"date"}}
+_AS_SENT: Final = {n.title(): n for n in _SPECIAL_NAMES}
 
 
 def _nowhere(data: bytes) -> None:
@@ -38,9 +41,10 @@ def _not_connected() -> bool:
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
-    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write", "chunked",
-                 "closed", "ex", "has_date", "has_length", "headers", "hop", "idle_since", "pool",
-                 "reuse", "stale", "stray", "transport", "until_eof", "uses")
+    __slots__ = ("_feed", "_is_closing", "_keep_alive", "_parser", "_status", "_write",
+                 "accel_buffering", "chunked", "closed", "ex", "has_date", "has_length",
+                 "headers", "hop", "idle_since", "pool", "reuse", "stale", "stray", "transport",
+                 "until_eof", "uses")
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -60,6 +64,7 @@ class UpstreamConnection:
         self.has_date = False  # else the proxy adds one (RFC 9110 6.6.1)
         self.chunked = False
         self.hop = False
+        self.accel_buffering = b""  # X-Accel-Buffering of the current response, lower case
         self.until_eof = False  # the response's body runs until the backend closes
         self.stale = False  # the parser running now is a replaced one (see end_head_response)
         self.stray = False  # and it saw bytes the backend should not have sent
@@ -185,6 +190,9 @@ class UpstreamConnection:
                 self.has_length = True
             elif lname == b"date":
                 self.has_date = True
+            elif lname == _ACCEL:
+                self.accel_buffering = value.strip().lower()
+                return
             elif lname in HOP_BY_HOP:
                 if lname == b"transfer-encoding":
                     self.chunked = True
@@ -211,11 +219,13 @@ class UpstreamConnection:
             return
         if 100 <= status < 200 and status != 101:
             self.has_length = self.chunked = self.hop = self.has_date = False
+            self.accel_buffering = b""
             return  # interim responses end here; the real one follows
         self.until_eof = not self.has_length and not self.chunked
         ex.response_head(status, headers, self._keep_alive(),
                          self.has_length, self.chunked, self.hop)
         self.has_length = self.chunked = self.hop = self.has_date = False
+        self.accel_buffering = b""
 
     def on_body(self, body: bytes) -> None:
         if self.stale:

@@ -76,6 +76,7 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
             add_response_headers=tuple(rc.add_response_headers.items()),
             remove_response_headers=rc.remove_response_headers,
             rate=rc.rate_limit.rate if rc.rate_limit else 0.0,
-            burst=rc.rate_limit.burst if rc.rate_limit else 1, upgrade=rc.upgrade))
+            burst=rc.rate_limit.burst if rc.rate_limit else 1, upgrade=rc.upgrade,
+            buffering=rc.buffering, max_temp_file_size=rc.max_temp_file_size))
     return Snapshot(version=version, listen=proxy.listen, settings=settings,
                     routes=tuple(routes), services=tuple(services.values()))

@@ -58,6 +58,8 @@ class Route:
     rate: float = 0.0  # requests per second per client address; 0: no limit
     burst: int = 1
     upgrade: tuple[str, ...] = ("websocket",)  # the protocols a request may switch to
+    buffering: bool = True  # see wharf/proxy/buffering.py
+    max_temp_file_size: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
