@@ -6,6 +6,7 @@ slow), every backend a raw socket server run in a thread of the test."""
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import struct
@@ -163,6 +164,29 @@ def test_a_client_that_does_not_read_lets_go_of_its_backend(tmp_path: Path):
             head, body = data.split(b"\r\n\r\n", 1)
             assert head.startswith(b"HTTP/1.1 200")
             assert len(body) == BIG and body.count(b"x") == BIG
+            # and its connection serves the next request
+            reader.sendall(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(reader, 2).endswith(b"\r\n\r\nok")
+
+
+def response_files(wharf: Wharf) -> int:
+    """How many response buffer temp files the proxy worker holds open."""
+    pid = next(r["pid"] for r in wharf.status() if r["app"] == "wharf-proxy")
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += "wharf-response-" in os.readlink(fd)
+    return count
+
+
+def test_a_client_that_never_reads_is_cut_after_the_idle_timeout(tmp_path: Path):
+    backend = OneAtATime(big_answers())
+    settings = 'timeouts = { idle = "1s" }\n'
+    with proxy_to(tmp_path, backend, settings=settings) as port, slow_reader(port, "/big"):
+        wharf = Wharf(tmp_path)
+        wait_until(lambda: response_files(wharf) == 1, message="the answer in a temp file")
+        wait_until(lambda: response_files(wharf) == 0, message="the reader cut, its file freed")
 
 
 def test_an_answer_buffered_only_in_memory_holds_its_backend(tmp_path: Path):
