@@ -638,6 +638,8 @@ class Daemon:
         if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
             self._schedule_record()
         name = instance.app.name
+        if name == PROXY_APP and new == State.FATAL:
+            self._proxy_fatal(instance)
         if State.RUNNING in (old, new) and name != PROXY_APP:
             if self._readiness is not None and self._routed(name):
                 if new == State.RUNNING and instance.pid is not None:
@@ -657,6 +659,15 @@ class Daemon:
             name=PROXY_APP, cwd=config.path.parent, instances=config.proxy.workers,
             startsecs=0.5, stop_timeout=DRAIN_TIMEOUT + 2.0,
             stdout_log=logs / f"{PROXY_APP}.out.log", stderr_log=logs / f"{PROXY_APP}.err.log")
+
+    def _proxy_fatal(self, instance: Instance) -> None:
+        """Say loudly that a proxy worker gave up: nothing else would tell the user why every
+        request is refused."""
+        serving = [i for i in self._programs[PROXY_APP].instances if i.state == State.RUNNING]
+        down = f"{len(serving)} other worker(s) still serve" if serving else "the proxy is down"
+        log.error("wharf: %s: %s is FATAL (%s); its output is in %s and %s; `wharf restart %s`"
+                  " tries again", down, instance.name, instance.machine.reason or "gave up",
+                  instance.app.stdout_log, instance.app.stderr_log, PROXY_APP)
 
     def _sync_proxy(self, config: Config) -> None:
         """Publish the snapshot of `config`; start the workers if there are none yet."""
