@@ -40,7 +40,8 @@ def get(port: int, path: str, backend: Backend) -> bytes:
 
 def test_a_route_with_10000_servers_is_served_and_reported(
         upstreams: tuple[ScriptedUpstream, ScriptedUpstream], wharf: Wharf) -> None:
-    # (upstreams first: they are closed after the daemon, which lets the slow request finish)
+    # (upstreams first: they are closed after the daemon, which lets the slow request finish;
+    # it is in flight for 10 s, time enough for a few `status` calls of 10,000 rows each)
     a, b = upstreams
     port = free_port()
     servers = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}",
@@ -62,7 +63,7 @@ def test_a_route_with_10000_servers_is_served_and_reported(
     worker = wharf.row("wharf-proxy")
     # A request in flight is reported back: the worker's reports reach the daemon.
     with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
-        slow.sendall(f"GET /slow/5 HTTP/1.1\r\nHost: t\r\nCookie: wharf_backend="
+        slow.sendall(f"GET /slow/10 HTTP/1.1\r\nHost: t\r\nCookie: wharf_backend="
                      f"{backend_id(to_b)}\r\n\r\n".encode())
         row = wait_until(lambda: next((r for r in wharf.backends()
                                        if r["backend"] == f"127.0.0.1:{b.port}"
