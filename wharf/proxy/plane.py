@@ -94,7 +94,8 @@ class DataPlane:
         now = self.loop.time()
         old_services, self.services = self.services, {
             s.name: ServiceState(s, [self._load(b) for b in s.backends],
-                                 [self._pool(b) for b in s.backends], now)
+                                 [self._pool(b) for b in s.backends], now,
+                                 self.services.get(s.name))
             for s in snapshot.services}
         for name, svc in self.services.items():
             before = old_services.get(name)
