@@ -8,8 +8,9 @@ from tests.integration.proxy_fixture import free_port
 
 def test_a_fatal_proxy_is_logged_as_down_with_its_reason(wharf: Wharf) -> None:
     # The worker runs `python -m wharf.proxy.worker` in the project directory, so this module
-    # shadows the real uvloop for it alone (the daemon runs elsewhere): it cannot start.
-    (wharf.root / "uvloop.py").write_text("raise ImportError('uvloop planted by the test')\n")
+    # shadows the real asyncio for it alone (the daemon runs elsewhere): it cannot start. It is
+    # the worker's first import, so it fails well within startsecs even on a loaded machine.
+    (wharf.root / "asyncio.py").write_text("raise ImportError('asyncio planted by the test')\n")
     wharf.write_config(f"""
         [proxy]
         listen = ["127.0.0.1:{free_port()}"]
