@@ -35,15 +35,16 @@ from wharf.observability.process_stats import ProcessSampler
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import (
     Address,
+    Target,
     build_snapshot,
+    health_targets,
     instance_address,
     route_backends,
-    service_name,
+    service_names,
 )
 from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
-from wharf.registry.snapshot import Backend
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
@@ -226,12 +227,11 @@ class Daemon:
         health = self._health.states() if self._health is not None else {}
         seen = self._publisher.backend_totals()
         rows = []
-        for index, route in enumerate(config.routes):
-            if not (route.app or route.servers) or (app is not None and route.app != app):
+        for name, route in zip(service_names(config), config.routes, strict=True):
+            if name is None or (app is not None and route.app != app):
                 continue
-            name = service_name(index)
             for backend in route_backends(config, route, ready):
-                state = health.get((name, backend))
+                state = health.get((name, backend.host, backend.port))
                 live = seen.get((name, backend.host, backend.port), {})
                 errors = [e for e in (state.last_error if state else "",
                                       live.get("last_error", "")) if e]
@@ -402,12 +402,13 @@ class Daemon:
         """The health-checked routes to its app in which the instance is not up yet."""
         if self._health is None:
             return []
-        up = {(name, b.host, b.port) for (name, b), state in self._health.states().items()
-              if state.up}
+        up = {target for target, state in self._health.states().items() if state.up}
         address = instance_address(instance.app, instance.port)
-        return [service_name(index) for index, route in enumerate(self.config.routes)
-                if route.app == instance.app.name and route.health is not None
-                and (service_name(index), *address) not in up]
+        return list(dict.fromkeys(  # two routes may share a service
+            name for name, route in zip(service_names(self.config), self.config.routes,
+                                        strict=True)
+            if name is not None and route.app == instance.app.name
+            and route.health is not None and (name, *address) not in up))
 
     def _start_timeout(self, app: AppConfig) -> float:
         """How long a new instance of `app` may take to take traffic: start, readiness,
@@ -638,6 +639,8 @@ class Daemon:
         if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
             self._schedule_record()
         name = instance.app.name
+        if name == PROXY_APP and new == State.FATAL:
+            self._proxy_fatal(instance)
         if State.RUNNING in (old, new) and name != PROXY_APP:
             if self._readiness is not None and self._routed(name):
                 if new == State.RUNNING and instance.pid is not None:
@@ -657,6 +660,15 @@ class Daemon:
             name=PROXY_APP, cwd=config.path.parent, instances=config.proxy.workers,
             startsecs=0.5, stop_timeout=DRAIN_TIMEOUT + 2.0,
             stdout_log=logs / f"{PROXY_APP}.out.log", stderr_log=logs / f"{PROXY_APP}.err.log")
+
+    def _proxy_fatal(self, instance: Instance) -> None:
+        """Say loudly that a proxy worker gave up: nothing else would tell the user why every
+        request is refused."""
+        serving = [i for i in self._programs[PROXY_APP].instances if i.state == State.RUNNING]
+        down = f"{len(serving)} other worker(s) still serve" if serving else "the proxy is down"
+        log.error("wharf: %s: %s is FATAL (%s); its output is in %s and %s; `wharf restart %s`"
+                  " tries again", down, instance.name, instance.machine.reason or "gave up",
+                  instance.app.stdout_log, instance.app.stderr_log, PROXY_APP)
 
     def _sync_proxy(self, config: Config) -> None:
         """Publish the snapshot of `config`; start the workers if there are none yet."""
@@ -718,12 +730,9 @@ class Daemon:
         ready = {name: _addresses(i for i in (*program.instances, *program.pending)
                                   if self._takes_traffic(i))
                  for name, program in self._programs.items() if name != PROXY_APP}
-        down: frozenset[tuple[str, Backend]] = frozenset()
+        down: frozenset[Target] = frozenset()
         if self._health is not None:
-            self._health.sync({
-                (service_name(index), backend): route.health
-                for index, route in enumerate(config.routes) if route.health is not None
-                for backend in route_backends(config, route, ready)})
+            self._health.sync(health_targets(config, ready))
             down = self._health.down()
         self._snapshot_version += 1
         self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down))

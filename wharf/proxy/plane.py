@@ -22,6 +22,7 @@ from wharf.proxy.ratelimit import RateLimiter
 from wharf.proxy.routing import Router
 from wharf.proxy.services import ServiceState
 from wharf.proxy.static import StaticServer
+from wharf.registry.reports import Key, State
 from wharf.registry.snapshot import Backend, Route, Settings, Snapshot
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ class DataPlane:
         now = self.loop.time()
         old_services, self.services = self.services, {
             s.name: ServiceState(s, [self._load(b) for b in s.backends],
-                                 [self._pool(b) for b in s.backends], now)
+                                 [self._pool(b) for b in s.backends], now,
+                                 self.services.get(s.name))
             for s in snapshot.services}
         for name, svc in self.services.items():
             before = old_services.get(name)
@@ -178,16 +180,20 @@ class DataPlane:
         self.tick()
         self.access.flush()
 
-    def backend_report(self) -> list[dict[str, object]]:
-        """What this worker knows of each backend, for the daemon's status."""
+    def backend_states(self) -> dict[Key, State]:
+        """What this worker knows of each backend that has something to say (a request in
+        flight, ejected, an error), for the daemon's status; the others are left out."""
         now = self.loop.time()
-        return [{"service": name, "host": b.host, "port": b.port, "inflight": load.inflight,
-                 "ejected": load.ejected_until > now, "last_error": load.last_error}
-                for name, svc in self.services.items()
-                for b, load in zip(svc.all_backends, svc.all_loads, strict=True)] + [
-                {"service": "", "host": host, "port": port, "inflight": load.inflight,
-                 "ejected": False, "last_error": ""}
-                for (host, port), load in self.leaving.items() if load.inflight > 0]
+        states: dict[Key, State] = {}
+        for name, svc in self.services.items():
+            for b, load in zip(svc.all_backends, svc.all_loads, strict=True):
+                ejected = load.ejected_until > now
+                if load.inflight or ejected or load.last_error:
+                    states[(name, b.host, b.port)] = (load.inflight, ejected, load.last_error)
+        for (host, port), load in self.leaving.items():
+            if load.inflight > 0:
+                states[("", host, port)] = (load.inflight, False, "")
+        return states
 
     def active_exchanges(self) -> int:
         """How many requests are being answered right now."""

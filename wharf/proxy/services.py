@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from wharf.proxy.balancers import Balancer, Load, backend_id, make_balancer
+from wharf.proxy.balancers.consistent_hash import ConsistentHash
 from wharf.proxy.pool import Pool
 from wharf.registry.snapshot import Backend, Service
 
@@ -38,13 +39,14 @@ RETRY_BUDGET_CAP: Final = 100.0
 MAX_EJECTION_DOUBLINGS: Final = 5  # a cool-down grows to at most 32 times `ejection`
 RAMP_SCALE: Final = 64  # weight units per unit of configured weight while some backend ramps
 RAMPS: Final = frozenset({"round_robin", "weighted", "least_conn", "p2c", "ewma"})
+HASHES: Final = frozenset({"ip_hash", "hash"})
 
 
 class ServiceState:
     """One service in one worker."""
 
     def __init__(self, service: Service, loads: list[Load], pools: list[Pool],
-                 now: float) -> None:
+                 now: float, previous: ServiceState | None = None) -> None:
         self.service = service
         self.all_backends = service.backends
         self.all_loads = loads
@@ -75,6 +77,12 @@ class ServiceState:
         self._pick: Callable[[bytes | None, frozenset[int]], int] = self.balancer.pick
         self.ramping = False
         self.live: list[int] = []  # indexes into all_* of the backends in the pool
+        # A hash ring over every backend, built once: an ejection takes points out of it, and
+        # the next snapshot keeps it if this service's backends are the same.
+        self._ring: ConsistentHash | None = None
+        if previous is not None and previous.service.balance == kind \
+                and previous.all_backends == service.backends:
+            self._ring = previous._ring
         self.rebuild(now)
 
     def __repr__(self) -> str:
@@ -103,7 +111,13 @@ class ServiceState:
                 for b, load in zip(self.backends, self.loads, strict=True))
             if kind == "round_robin":
                 kind = "weighted"  # equal full weights: round robin while nothing ramps
-        self.balancer = make_balancer(kind, self.backends, self.loads)
+        if kind in HASHES:
+            if self._ring is None:
+                self._ring = ConsistentHash(self.all_backends)
+            ring = self._ring
+            self.balancer = ring if len(live) == len(self.all_backends) else ring.without(live)
+        else:
+            self.balancer = make_balancer(kind, self.backends, self.loads)
         self._pick = self.balancer.pick  # bound once: the request path calls it every time
 
     def pick(self, key: bytes | None, avoid: frozenset[int]) -> int:

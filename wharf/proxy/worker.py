@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import resource
@@ -25,10 +24,12 @@ from typing import cast
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
+from wharf.registry.frames import frame, read_frame
+from wharf.registry.reports import ReportWriter
 from wharf.registry.snapshot import Snapshot
 
 SWEEP_INTERVAL = 0.5  # deadlines are enforced to within this (nginx's timers are as coarse)
-REPORT_INTERVAL = 1.0  # how often the daemon hears of in-flight requests and ejections
+REPORT_INTERVAL = 1.0  # how often the daemon hears of changes to in-flight requests, ejections
 CLOCK_TICK = 0.1  # the data plane's clock for deadlines lags the real one by at most this
 CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
@@ -50,6 +51,7 @@ class Worker:
         self._servers: dict[tuple[str, int], asyncio.Server] = {}
         self._stop = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
+        self._reports = ReportWriter()
 
     async def run(self) -> int:
         """Serve until SIGTERM or until the daemon goes away."""
@@ -66,6 +68,8 @@ class Worker:
             if follow in done and follow.exception() is not None:
                 print(f"wharf-proxy: {follow.exception()}", flush=True)
                 return 1
+            if follow in done:
+                print("wharf-proxy: the daemon closed the snapshot socket; exiting", flush=True)
         finally:
             follow.cancel()
             stop.cancel()
@@ -79,8 +83,7 @@ class Worker:
         deadline = self._loop.time() + CONNECT_TIMEOUT
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(self._socket),
-                                                                    limit=64 * 1024 * 1024)
+                reader, writer = await asyncio.open_unix_connection(str(self._socket))
                 self._writer = writer  # dropping it would close the connection
                 return reader
             except OSError:
@@ -89,8 +92,8 @@ class Worker:
                 await asyncio.sleep(0.05)
 
     async def _follow(self, reader: asyncio.StreamReader) -> None:
-        while line := await reader.readline():
-            snapshot = Snapshot.from_json(line)
+        while (payload := await read_frame(reader)) is not None:
+            snapshot = Snapshot.from_json(payload)
             await self._listen(snapshot.listen)
             self.plane.apply(snapshot)
             self._report()  # at once: the daemon may be waiting to know this snapshot arrived
@@ -125,9 +128,8 @@ class Worker:
 
     def _report(self) -> None:
         if self._writer is not None and not self._writer.is_closing():
-            report = {"pid": os.getpid(), "version": self.plane.snapshot.version,
-                      "backends": self.plane.backend_report()}
-            self._writer.write(json.dumps(report, separators=(",", ":")).encode() + b"\n")
+            self._writer.write(frame(self._reports.encode(
+                os.getpid(), self.plane.snapshot.version, self.plane.backend_states())))
 
     async def _drain(self) -> None:
         for server in self._servers.values():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wharf.config.model import WILDCARD_HOSTS, AppConfig, Config, RouteConfig
+from wharf.config.model import WILDCARD_HOSTS, AppConfig, Config, HealthConfig, RouteConfig
 from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 
 LOCALHOST = "127.0.0.1"
@@ -10,9 +10,45 @@ LOCALHOST = "127.0.0.1"
 Address = tuple[str, int]
 
 
-def service_name(index: int) -> str:
-    """The service of route number `index`: each route balances its own way."""
-    return f"route:{index}"
+Target = tuple[str, str, int]  # (service, host, port): what health and ejection are kept by
+
+
+def service_names(config: Config) -> list[str | None]:
+    """The service of each route, in route order (None for a route with no backends).
+
+    A service is named for what it balances over, never for its position, so that inserting
+    or moving a route keeps every service's health, queue and retry budget: `app:NAME` for a
+    route to an app, `route:HOSTPATH` for a route with `servers`. Routes with the same name,
+    backends and balancing settings share one service; a route that differs (two routes to
+    one app balanced two ways) is another service, `NAME#2`, `#3`, numbered in route order.
+    """
+    names: list[str | None] = []
+    groups: dict[tuple[object, ...], str] = {}
+    taken: dict[str, int] = {}
+    for rc in config.routes:
+        if not (rc.app or rc.servers):
+            names.append(None)
+            continue
+        label = f"app:{rc.app}" if rc.app else f"route:{rc.host or ''}{rc.path}"
+        key = (label, rc.servers, rc.balance, rc.hash_key,
+               rc.cookie, rc.max_conns, rc.queue_timeout, rc.retries, rc.retry_budget,
+               rc.eject_after, rc.ejection, rc.slow_start, rc.health)
+        name = groups.get(key)
+        if name is None:
+            count = taken[label] = taken.get(label, 0) + 1
+            name = groups[key] = label if count == 1 else f"{label}#{count}"
+        names.append(name)
+    return names
+
+
+def health_targets(config: Config, ready: dict[str, list[Address]]
+                   ) -> dict[Target, HealthConfig]:
+    """Every (service, host, port) that active health checks must watch, with its check. A
+    backend's weight is not part of it: a change of weight keeps its health."""
+    return {(name, b.host, b.port): rc.health
+            for name, rc in zip(service_names(config), config.routes, strict=True)
+            if name is not None and rc.health is not None
+            for b in route_backends(config, rc, ready)}
 
 
 def instance_address(app: AppConfig, port: int) -> Address:
@@ -37,10 +73,10 @@ def route_backends(config: Config, route: RouteConfig,
 
 
 def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]],
-                   down: frozenset[tuple[str, Backend]] = frozenset()) -> Snapshot:
+                   down: frozenset[Target] = frozenset()) -> Snapshot:
     """The snapshot for `config`: `ready[app]` lists the addresses of the app's instances that
-    take traffic (see `instance_address`), `down` the (service, backend) pairs that active
-    health checks have taken out."""
+    take traffic (see `instance_address`), `down` the (service, host, port) that active health
+    checks have taken out."""
     assert config.proxy is not None
     proxy = config.proxy
     t = proxy.timeouts
@@ -55,12 +91,10 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
         underscores_in_headers=proxy.underscores_in_headers)
     services: dict[str, Service] = {}
     routes = []
-    for index, rc in enumerate(config.routes):
-        name = None
-        if rc.app or rc.servers:
-            name = service_name(index)
+    for name, rc in zip(service_names(config), config.routes, strict=True):
+        if name is not None and name not in services:
             backends = tuple(b for b in route_backends(config, rc, ready)
-                             if (name, b) not in down)
+                             if (name, b.host, b.port) not in down)
             services[name] = Service(
                 name, backends, balance=rc.balance, hash_key=rc.hash_key, cookie=rc.cookie,
                 max_conns=rc.max_conns, queue_timeout=rc.queue_timeout, retries=rc.retries,

@@ -2,9 +2,11 @@
 
 `HealthState` is the pure part: `rise` passes in a row bring a backend up, `fall` failures in a
 row take it down. A backend starts down and enters the pool only once it has passed. The
-`HealthChecker` drives one asyncio task per (service, backend): an HTTP GET of the configured
+`HealthChecker` drives one asyncio task per (service, host, port): an HTTP GET of the configured
 path whose status must fall in the expected range, or a plain TCP connect; and it reports
 every change of state, so the daemon publishes a snapshot without the backends that are down.
+A target is named by its service's stable name and its address, not by the backend's weight
+or its route's position, so a reload that changes either keeps what the checks have learnt.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wharf.config.model import HealthConfig
+from wharf.registry.build import Target
 from wharf.registry.snapshot import Backend
 
 log = logging.getLogger("wharf.health")
-
-Target = tuple[str, Backend]  # (service name, backend)
 
 
 class HealthState:
@@ -130,7 +131,8 @@ class HealthChecker:
         self._checks.clear()
 
     async def _run(self, target: Target, check: _Check) -> None:
-        service, backend = target
+        service, host, port = target
+        backend = Backend(host, port)
         while True:
             error = await probe(backend, check.config)
             if check.state.record(not error, error):

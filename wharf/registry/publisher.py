@@ -1,27 +1,26 @@
 """Pushes snapshots to the proxy workers over a Unix socket in the state directory.
 
-A worker connects, receives the current snapshot at once, then every newer one. A worker that
-reads too slowly to keep up is disconnected (it reconnects and gets the newest snapshot): the
-daemon never buffers without bound for it. Each worker reports back, once a second, a line of
-JSON with what it alone knows of the backends (requests in flight, ejections, last error).
+A worker connects, receives the current snapshot at once, then every newer one, each as one
+length-prefixed frame (see `frames`: no size cap but MAX_FRAME). Only the newest snapshot
+matters, so a worker that reads slowly skips the ones published meanwhile: the daemon holds at
+most one unsent snapshot per worker, whatever the rate of publishing. Each worker reports back
+(see `reports`) what it alone knows of the backends: requests in flight, ejections, last error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wharf.registry.frames import FrameError, frame, read_frame
+from wharf.registry.reports import Key, WorkerReport
 from wharf.registry.snapshot import Snapshot
 
 log = logging.getLogger("wharf.registry")
-
-# A snapshot is a few KB; a worker this far behind is stuck.
-MAX_BACKLOG = 4 * 1024 * 1024
 
 
 class Publisher:
@@ -30,13 +29,13 @@ class Publisher:
     def __init__(self, path: Path, on_report: Callable[[], None] = lambda: None) -> None:
         self.path = path
         self._on_report = on_report  # a worker reported (or left): whoever waits may look
-        self._current: bytes | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._current: bytes | None = None  # the newest snapshot, framed
+        self._wake: dict[asyncio.StreamWriter, asyncio.Event] = {}  # set: a newer one to send
         self._server: asyncio.AbstractServer | None = None
-        self.reports: dict[asyncio.StreamWriter, dict[str, Any]] = {}  # each worker's latest
+        self.reports: dict[asyncio.StreamWriter, WorkerReport] = {}  # each worker's, summed
 
     def __repr__(self) -> str:
-        return f"<Publisher {self.path} workers={len(self._writers)}>"
+        return f"<Publisher {self.path} workers={len(self._wake)}>"
 
     async def start(self) -> None:
         """Listen on the socket (mode 0600)."""
@@ -51,65 +50,73 @@ class Publisher:
         """Disconnect every worker and remove the socket."""
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
+        for writer in list(self._wake):
             writer.close()
         self.path.unlink(missing_ok=True)
 
     def publish(self, snapshot: Snapshot) -> None:
         """Send `snapshot` to every worker, and to every worker that connects later."""
-        self._current = snapshot.to_json()
-        for writer in list(self._writers):
-            self._send(writer)
+        self._current = frame(snapshot.to_json())
+        for wake in self._wake.values():
+            wake.set()
 
     def serving(self, version: int) -> bool:
         """True when every connected worker has said it serves `version` or newer."""
-        return all(self.reports.get(w, {}).get("version", -1) >= version for w in self._writers)
+        return all(self.reports[w].version >= version for w in self._wake)
 
-    def backend_totals(self) -> dict[tuple[str, str, int], dict[str, Any]]:
+    def backend_totals(self) -> dict[Key, dict[str, Any]]:
         """What every worker last said of each (service, host, port): requests in flight
-        summed, ejected if any worker ejected it, the first last error."""
-        totals: dict[tuple[str, str, int], dict[str, Any]] = {}
+        summed, ejected if any worker ejected it, the first last error. A backend that no
+        worker has news of is absent."""
+        totals: dict[Key, dict[str, Any]] = {}
         for report in self.reports.values():
-            for b in report.get("backends", []):
-                total = totals.setdefault((b["service"], b["host"], b["port"]),
-                                          {"inflight": 0, "ejected": False, "last_error": ""})
-                total["inflight"] += b["inflight"]
-                total["ejected"] = total["ejected"] or b["ejected"]
-                total["last_error"] = total["last_error"] or b["last_error"]
+            for key, (inflight, ejected, error) in report.backends.items():
+                total = totals.setdefault(key, {"inflight": 0, "ejected": False,
+                                                "last_error": ""})
+                total["inflight"] += inflight
+                total["ejected"] = total["ejected"] or ejected
+                total["last_error"] = total["last_error"] or error
         return totals
 
     def inflight(self, host: str, port: int) -> int:
         """Requests in flight to a backend, over every worker, as they last reported."""
-        return sum(b.get("inflight", 0) for report in self.reports.values()
-                   for b in report.get("backends", [])
-                   if b.get("host") == host and b.get("port") == port)
+        return sum(state[0] for report in self.reports.values()
+                   for key, state in report.backends.items() if key[1:] == (host, port))
 
-    def _send(self, writer: asyncio.StreamWriter) -> None:
-        assert self._current is not None
-        if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
-            log.warning("wharf: a proxy worker is not reading its snapshots; disconnecting it")
-            writer.close()
-            self._writers.discard(writer)
-            return
-        writer.write(self._current)
+    async def _feed(self, writer: asyncio.StreamWriter, wake: asyncio.Event) -> None:
+        # A zero high-water mark makes drain() wait until the kernel took the whole snapshot:
+        # snapshots published meanwhile only set `wake`, and the newest goes next.
+        writer.transport.set_write_buffer_limits(high=0)
+        sent = None
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                if self._current is not None and self._current is not sent:
+                    sent = self._current
+                    writer.write(sent)
+                    await writer.drain()
+        except ConnectionError:
+            pass  # the worker went away; _serve sees it too
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        if self._current is not None:
-            self._send(writer)
+        wake = self._wake[writer] = asyncio.Event()
+        wake.set()
+        self.reports[writer] = report = WorkerReport()
+        feed = asyncio.get_running_loop().create_task(self._feed(writer, wake))
         try:
-            while line := await reader.readline():
-                try:
-                    report = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(report, dict):
-                    self.reports[writer] = report
+            while (payload := await read_frame(reader)) is not None:
+                if report.apply(payload):
                     self._on_report()
-        except (ConnectionError, ValueError):
+                else:
+                    log.warning("wharf: a proxy worker sent a report that is not one")
+        except FrameError as exc:
+            log.warning("wharf: disconnecting a proxy worker: %s", exc)
+        except ConnectionError:
             pass
         finally:
-            self._writers.discard(writer)
+            feed.cancel()
+            self._wake.pop(writer, None)
             self.reports.pop(writer, None)
             writer.close()
             self._on_report()

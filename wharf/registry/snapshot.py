@@ -1,13 +1,13 @@
 """The immutable, versioned snapshot that the daemon pushes to every proxy worker.
 
 It holds everything a worker needs and nothing it must compute: listeners, settings, routes in
-match order, and each service's current backends. It travels as one line of JSON.
+match order, and each service's current backends. It travels as JSON, in one frame (`frames`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 
@@ -93,22 +93,35 @@ class Snapshot:
     services: tuple[Service, ...] = ()
 
     def to_json(self) -> bytes:
-        """One line of JSON."""
-        return json.dumps(asdict(self), separators=(",", ":")).encode() + b"\n"
+        """The snapshot as JSON. Backends go as [host, port, weight] lists: a snapshot may
+        have tens of thousands, and `asdict` took 140 ms over 10,000."""
+        return json.dumps({
+            "version": self.version, "listen": self.listen, "settings": _fields(self.settings),
+            "routes": [_fields(r) for r in self.routes],
+            "services": [{**_fields(s), "backends": [[b.host, b.port, b.weight]
+                                                     for b in s.backends]}
+                         for s in self.services],
+        }, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, line: bytes) -> Snapshot:
+    def from_json(cls, payload: bytes) -> Snapshot:
         """Parse what `to_json` wrote."""
-        data: dict[str, Any] = json.loads(line)
+        data: dict[str, Any] = json.loads(payload)
         return cls(
             version=data["version"],
             listen=tuple((h, p) for h, p in data["listen"]),
             settings=Settings(**cast(dict[str, Any], {
                 k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})),
             routes=tuple(_route(r) for r in data["routes"]),
-            services=tuple(Service(**{**s, "backends": tuple(Backend(**b) for b in s["backends"])})
+            services=tuple(Service(**{**s, "backends": tuple(Backend(h, p, w)
+                                                             for h, p, w in s["backends"])})
                            for s in data["services"]),
         )
+
+
+def _fields(obj: Settings | Route | Service) -> dict[str, Any]:
+    """A dataclass's fields by name, one level deep (not `asdict`, which copies every value)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _route(data: dict[str, Any]) -> Route:

@@ -42,8 +42,7 @@ def test_a_backend_that_leaves_is_reported_until_its_requests_finish():
         load = plane.loads[("127.0.0.1", 9001)]
         load.inflight = 2
         plane.apply(snapshot(2, 9002))  # drained
-        inflight = {(b["host"], b["port"]): b["inflight"] for b in plane.backend_report()}
-        assert inflight[("127.0.0.1", 9001)] == 2
+        assert plane.backend_states()[("", "127.0.0.1", 9001)] == (2, False, "")
         drained: list[bool] = []
         plane.on_drained = lambda: drained.append(True)  # the worker reports at once
         plane.tick()
@@ -51,7 +50,7 @@ def test_a_backend_that_leaves_is_reported_until_its_requests_finish():
         load.inflight = 0
         plane.tick()
         assert drained == [True]
-        assert ("127.0.0.1", 9001) not in {(b["host"], b["port"]) for b in plane.backend_report()}
+        assert not plane.backend_states()  # nothing to say of any backend
         load.inflight = 1
         plane.leaving[("127.0.0.1", 9001)] = load
         plane.apply(snapshot(3, 9001, 9002))  # back before its last request finished
@@ -132,3 +131,32 @@ def test_a_response_cut_midway_gives_its_backend_slot_back():
 
     inflight, drained = asyncio.run(scenario())
     assert inflight == 0 and drained == [True]
+
+
+def test_a_route_inserted_above_keeps_the_services_queue_and_rate_limit(tmp_path):
+    """A worker carries state by service name: the name must not follow the route's index."""
+    from wharf.config import config_from_data
+    from wharf.registry.build import build_snapshot
+
+    def built(version: int, *above: dict) -> Snapshot:
+        return build_snapshot(config_from_data({
+            "apps": {"web": {"command": "x"}}, "proxy": {"listen": ["127.0.0.1:8080"]},
+            "routes": [*above, {"path": "/", "app": "web", "max_conns": 1,
+                                "rate_limit": {"rate": "10/s", "burst": 5}}]},
+            tmp_path / "wharf.toml"), version, {"web": [("127.0.0.1", 9001)]})
+
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        plane.apply(built(1))
+        (old,) = plane.services.values()
+        waiting = Exchange(ClientConnection(plane))
+        waiting.svc = old
+        old.queue.append(waiting)
+        (limiter,) = plane.limiters.values()
+        plane.apply(built(2, {"path": "/old", "redirect": "/new"}))
+        (new,) = plane.services.values()
+        assert list(new.queue) == [waiting] and waiting.svc is new
+        assert limiter in plane.limiters.values()
+    finally:
+        loop.close()

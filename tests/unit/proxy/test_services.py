@@ -82,6 +82,23 @@ def test_hashing_never_ramps():
     assert not svc.ramping and [b.weight for b in svc.backends] == [1, 1]
 
 
+def test_ejecting_a_backend_from_a_hash_ring_moves_only_its_keys():
+    svc = state(1, 1, 1, 1, balance="hash", eject_after=1)
+    keys = [f"/user/{i}".encode() for i in range(400)]
+    before = {k: svc.backends[svc.pick(k, NOTHING)] for k in keys}
+    bad = svc.all_loads[2]
+    assert svc.failed(bad, "status 500", 1.0)
+    after = {k: svc.backends[svc.pick(k, NOTHING)] for k in keys}
+    assert all(after[k] == before[k] for k in keys if before[k] != svc.all_backends[2])
+    assert svc.all_backends[2] not in after.values()
+
+
+def test_the_hash_ring_outlives_a_snapshot_with_the_same_backends():
+    svc = state(1, 1, 1, balance="hash")
+    again = ServiceState(svc.service, svc.all_loads, svc.all_pools, 1.0, previous=svc)
+    assert again.balancer is svc.balancer
+
+
 def test_the_retry_budget_caps_retries_to_a_share_of_requests():
     svc = state(1, 1, retry_budget=0.2)
     allowed = sum(svc.may_retry() for _ in range(100))

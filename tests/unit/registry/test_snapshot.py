@@ -35,11 +35,12 @@ def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
     ready = {"web": [("127.0.0.1", 20001), ("127.0.0.1", 20002)]}
     snap = build_snapshot(config(tmp_path), 7, ready)
     services = {s.name: s for s in snap.services}
-    assert services["route:0"].backends == (Backend("127.0.0.1", 20001),
+    assert services["app:web"].backends == (Backend("127.0.0.1", 20001),
                                             Backend("127.0.0.1", 20002))
-    assert services["route:4"].backends == services["route:0"].backends
-    assert services["route:1"].backends == (Backend("10.0.0.1", 80, 1),
-                                            Backend("10.0.0.2", 80, 3))
+    assert snap.routes[0].service == snap.routes[4].service == "app:web"
+    assert services["route:/ext"].backends == (Backend("10.0.0.1", 80, 1),
+                                               Backend("10.0.0.2", 80, 3))
+    assert len(snap.services) == 2
     assert snap.version == 7 and snap.settings.upstream_timeout == 3.0
     assert snap.routes[2].static == str((tmp_path / "www").resolve())
     assert snap.routes[4].headers == (("x-version", "2"),)
@@ -47,11 +48,9 @@ def test_app_routes_get_the_ready_instances_and_share_a_service(tmp_path):
 
 def test_no_ready_instance_means_no_backend(tmp_path):
     snap = build_snapshot(config(tmp_path), 1, {})
-    assert next(s for s in snap.services if s.name == "route:0").backends == ()
+    assert next(s for s in snap.services if s.name == "app:web").backends == ()
 
 
 def test_json_round_trip(tmp_path):
     snap = build_snapshot(config(tmp_path), 3, {"web": [("127.0.0.1", 20001)]})
-    line = snap.to_json()
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert Snapshot.from_json(line) == snap
+    assert Snapshot.from_json(snap.to_json()) == snap
