@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import socket
 import time
 
+import psutil
 import pytest
 
 from tests.integration.conftest import Wharf, pid_alive, wait_until
@@ -123,6 +125,48 @@ def test_autorestart_never_leaves_the_app_exited(wharf: Wharf):
     wharf.up()
     row = wharf.wait_state("once", "EXITED")
     assert row["exit_code"] == 0 and row["restarts"] == 0
+
+
+def test_a_one_shot_job_that_finishes_within_startsecs_runs_once(wharf: Wharf):
+    runs = wharf.root / "runs.txt"
+    wharf.write_config(f"""
+        [apps.migrate]
+        command = ["/bin/sh", "-c", "echo ran >> {runs}"]
+        startsecs = "1s"
+        autorestart = "never"
+        backoff = "10ms"
+    """)
+    wharf.up()
+    row = wharf.wait_state("migrate", "EXITED")
+    assert row["exit_code"] == 0 and row["restarts"] == 0
+    assert runs.read_text() == "ran\n"
+    assert "migrate.0: STARTING -> EXITED (exit status 0)" in wharf.daemon_log.read_text()
+
+
+def test_a_fixed_port_held_by_another_process_is_fatal_at_once(wharf: Wharf):
+    """Spawning would only crash again and again: the instance fails with the holder's name."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        wharf.write_config(f"""
+            [apps.web]
+            command = "{{py}} {{apps}}/httpapp.py"
+            port = {port}
+            startsecs = 0
+            backoff = "10ms"
+        """)
+        wharf.up()
+        row = wharf.wait_state("web", "FATAL")
+        me = psutil.Process().name()
+        assert row["reason"] == f"port {port} is already in use by pid {os.getpid()} ({me})"
+        assert row["pid"] is None and row["restarts"] == 0 and row["exit_code"] is None
+        log = wharf.daemon_log.read_text()
+        assert "BACKOFF" not in log and f"web.0: STARTING -> FATAL (port {port}" in log
+        assert f"port {port} is already in use" in wharf.run("status").stdout
+    started = wharf.run("start", "web")  # the port is free now
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert wharf.row("web")["state"] == "RUNNING"
 
 
 def test_stop_kills_the_whole_group_after_stop_timeout(wharf: Wharf):
@@ -246,6 +290,34 @@ def test_max_memory_restarts_the_app(wharf: Wharf):
     assert "max_memory" in wharf.daemon_log.read_text()
     assert "over max_memory 40000000" in wharf.row("hog")["last_restart"]
     assert "hog.0: last restarted: RSS " in wharf.run("status").stdout
+
+
+def test_the_memory_column_counts_the_children_of_the_app(wharf: Wharf):
+    """Three forked workers of 40 MB each: the main process alone is a few MB."""
+    wharf.write_config("""
+        [apps.pool]
+        command = "{py} {apps}/forkhog.py"
+        env = { CHILDREN = "3", MB = "40" }
+        startsecs = 0
+    """)
+    wharf.up()
+    wharf.wait_state("pool", "RUNNING")
+    wait_until(lambda: (wharf.row("pool")["rss_bytes"] or 0) > 3 * 40 * 1024 * 1024,
+               timeout=15, message="an RSS sample with the children's memory")
+
+
+def test_max_memory_counts_the_children_of_the_app(wharf: Wharf):
+    wharf.write_config("""
+        [apps.pool]
+        command = "{py} {apps}/forkhog.py"
+        env = { CHILDREN = "3", MB = "40" }
+        startsecs = 0
+        max_memory = "80MB"
+    """)
+    wharf.up()
+    wait_until(lambda: wharf.row("pool")["restarts"] >= 1, timeout=15,
+               message="a restart for the tree's memory")
+    assert "over max_memory 80000000" in wharf.row("pool")["last_restart"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")

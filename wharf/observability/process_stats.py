@@ -1,4 +1,10 @@
-"""CPU and memory of supervised processes, sampled with psutil."""
+"""CPU and memory of supervised instances, each its whole process tree, sampled with psutil.
+
+An instance's figures are the sums over its tree (`procfs.process_tree`): gunicorn's workers
+and whatever else the app started count, as the memory limit must see them. RSS is summed as
+Superlance's memmon does with `-c`: pages a forked worker still shares with its parent count
+once per process, so the sum errs on the high side, never hides a growing worker.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,17 @@ from dataclasses import dataclass
 
 import psutil
 
+from wharf.observability.procfs import process_table, process_tree
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessSample:
-    """One process at one moment: CPU % since the previous sample, and resident memory."""
+    """One instance at one moment: CPU % since the previous sample and resident memory,
+    summed over its processes, and how many processes it has."""
 
     cpu_percent: float
     rss_bytes: int
+    processes: int = 1
 
 
 class ProcessSampler:
@@ -25,21 +35,36 @@ class ProcessSampler:
     def __repr__(self) -> str:
         return f"<ProcessSampler tracking={len(self._procs)}>"
 
-    def sample(self, pids: list[int]) -> dict[int, ProcessSample]:
-        """Sample `pids` now; forget pids that are gone."""
-        wanted = set(pids)
+    def sample(self, roots: list[int]) -> dict[int, ProcessSample]:
+        """Sample the process tree of each main pid in `roots` now, keyed by that pid; forget
+        processes that are gone. (A process first seen counts 0 % CPU until the next sample.)"""
+        table = process_table()
+        trees = {root: process_tree(root, table) for root in set(roots)}
+        wanted = {pid for tree in trees.values() for pid in tree}
         for pid in list(self._procs):
             if pid not in wanted:
                 del self._procs[pid]
         samples: dict[int, ProcessSample] = {}
-        for pid in wanted:
-            proc = self._procs.get(pid)
-            try:
-                if proc is None:
-                    proc = self._procs[pid] = psutil.Process(pid)
-                with proc.oneshot():
-                    samples[pid] = ProcessSample(proc.cpu_percent(None), proc.memory_info().rss)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                self._procs.pop(pid, None)
+        for root, tree in trees.items():
+            cpu, rss, count = 0.0, 0, 0
+            for pid in tree:
+                measured = self._measure(pid)
+                if measured is not None:
+                    cpu += measured[0]
+                    rss += measured[1]
+                    count += 1
+            if count:
+                samples[root] = ProcessSample(cpu, rss, count)
         self.samples = samples
         return samples
+
+    def _measure(self, pid: int) -> tuple[float, int] | None:
+        proc = self._procs.get(pid)
+        try:
+            if proc is None:
+                proc = self._procs[pid] = psutil.Process(pid)
+            with proc.oneshot():
+                return proc.cpu_percent(None), proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            self._procs.pop(pid, None)
+            return None

@@ -7,18 +7,21 @@ and arms the one timer the machine asks for. Every state change is reported to `
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from wharf.config.model import AppConfig
+from wharf.observability.procfs import bind_error, listener_on
 from wharf.supervise.logs import Clock, LineSplitter
 from wharf.supervise.machine import Action, Machine, Policy
 from wharf.supervise.spawner import Child, Spawner, SpawnError, SpawnSpec, kill_group
 from wharf.supervise.states import State
 
 READ_SIZE = 65536
+LOCALHOST = "127.0.0.1"  # where the proxy reaches an app on its own port
 
 
 class Output(Protocol):
@@ -118,6 +121,13 @@ class Instance:
         """Stop the process if it runs, then start it again (`why`: the daemon's reason)."""
         self._drive(lambda now: self.machine.restart(now, why))
 
+    def send_signal(self, sig: int) -> int | None:
+        """Send `sig` to the main process, if there is one; return its pid."""
+        if self._child is None:
+            return None
+        self._spawner.signal_process(self._child, sig)
+        return self._child.pid
+
     def statistics(self) -> InstanceStatus:
         """A frozen snapshot for status and metrics."""
         m = self.machine
@@ -158,6 +168,10 @@ class Instance:
     def _spawn(self) -> None:
         spec = spawn_spec(self.app, self.index, self.port, self.listen_fd)
         now = self._loop.time()
+        taken = self._fixed_port_taken()
+        if taken:
+            self._perform(self.machine.spawn_refused(taken, now))
+            return
         try:
             child = self._spawner.spawn(spec)
         except SpawnError as exc:
@@ -170,6 +184,22 @@ class Instance:
             splitter = LineSplitter(self.name, self._clock)
             self._loop.add_reader(fd, self._on_output, fd, stream, splitter)
         self._perform(self.machine.spawned(now))
+
+    def _fixed_port_taken(self) -> str:
+        """Why the app's fixed port cannot be ours ("" if it can): someone else listens there,
+        and an app that cannot bind it would only crash again and again. A leftover of this
+        instance's own last process group (just killed, still dying) is a failed start, tried
+        again after the backoff like any."""
+        if self.app.port is None or self.app.socket is not None:
+            return ""
+        error = bind_error(LOCALHOST, self.port)
+        if error is None or error.errno != errno.EADDRINUSE:
+            return ""
+        holder = listener_on(LOCALHOST, self.port)
+        if holder is not None and holder.pid is not None and self.last_pid \
+                and _group_of(holder.pid) == self.last_pid:
+            return ""
+        return f"port {self.port} is already in use by {holder or 'another process'}"
 
     def _arm_timer(self) -> None:
         deadline = self.machine.deadline
@@ -210,3 +240,11 @@ class Instance:
             lines = splitter.flush()
         if lines:
             self._output.write(self.app.name, stream, lines)
+
+
+def _group_of(pid: int) -> int:
+    """The process group of `pid`, or 0 if it is gone."""
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return 0

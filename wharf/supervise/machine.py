@@ -12,6 +12,9 @@ Rules, as in Supervisor unless noted:
   `backoff_max` (Supervisor waits 1 s, 2 s, 3 s...; PM2 doubles from 100 ms).
 - After `startsecs` the process is RUNNING. When it exits, `autorestart` decides: "always",
   "on-failure" (an exit code not in `exit_codes`, or death by a signal we did not send), "never".
+- Unlike Supervisor, an expected exit (a code in `exit_codes`) ends EXITED whatever the uptime
+  when `autorestart` is not "always": a one-shot job (a migration) that succeeds within
+  `startsecs` has done its work, and must not run again as if it had failed to start.
 - A restart after a crash from RUNNING is immediate the first time. Crashes that follow each
   other before the process has been up for STABLE_UPTIME wait, with the same doubling delay,
   so that an app that dies after startsecs cannot spin (PM2's exp_backoff_restart_delay).
@@ -157,6 +160,15 @@ class Machine:
         self.reason = f"spawn error: {reason}"
         return self._failed_start(now)
 
+    def spawn_refused(self, reason: str, now: float) -> list[Action]:
+        """The process was not created because retrying cannot help (its fixed port is held by
+        someone else): FATAL at once, until someone starts it again."""
+        self.reason = reason
+        self.started_at = None
+        self.deadline = None
+        self._set(State.FATAL)
+        return []
+
     def exited(self, status: ExitStatus, now: float) -> list[Action]:
         """The process ended."""
         self.last_exit = status
@@ -173,8 +185,13 @@ class Machine:
                 return self._spawn(now)
             return []
         if self.state == State.STARTING:
-            self.reason = f"exited too quickly ({status})"
-            return self._failed_start(now)
+            if self.policy.autorestart == "always" or not self._expected(status):
+                self.reason = f"exited too quickly ({status})"
+                return self._failed_start(now)
+            self.failed_starts = 0
+            self._set(State.EXITED)
+            self.reason = str(status)
+            return []
         self._set(State.EXITED)
         self.reason = str(status)
         if not self._should_restart(status):
@@ -232,7 +249,11 @@ class Machine:
             return True
         if self.policy.autorestart == "never":
             return False
-        return status.signal is not None or status.code not in self.policy.exit_codes
+        return not self._expected(status)
+
+    def _expected(self, status: ExitStatus) -> bool:
+        """An exit with one of `exit_codes` (a death by a signal never is)."""
+        return status.signal is None and status.code in self.policy.exit_codes
 
     def _set(self, new: State) -> None:
         check_transition(self.state, new)

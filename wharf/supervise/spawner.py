@@ -7,6 +7,7 @@ ends, so there is no SIGCHLD handler to share and no polling.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pwd
@@ -46,6 +47,8 @@ class Spawner(Protocol):
     def spawn(self, spec: SpawnSpec) -> Child: ...
 
     def signal_group(self, pid: int, sig: int) -> None: ...
+
+    def signal_process(self, child: Child, sig: int) -> None: ...
 
     def reap(self, pid: int) -> ExitStatus | None: ...
 
@@ -112,6 +115,12 @@ class OsSpawner:
         except PermissionError as exc:  # the group was taken over by another user's process
             if exc.errno != errno.EPERM:
                 raise
+
+    def signal_process(self, child: Child, sig: int) -> None:
+        """Send `sig` to the child's main process alone, through its pidfd (so never to a
+        process that took over its pid); a process that has just ended is fine."""
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(child.pidfd, sig)
 
     def reap(self, pid: int) -> ExitStatus | None:
         """Collect the exit status of `pid` if it has ended, else None."""

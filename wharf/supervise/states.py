@@ -5,7 +5,8 @@ STARTING  spawned; becomes RUNNING once it has stayed up for `startsecs`
 RUNNING   up for at least `startsecs`
 BACKOFF   waiting before the next start, after a failed start or a crash loop
 STOPPING  asked to stop; `stop_signal` sent, SIGKILL follows after `stop_timeout`
-EXITED    exited from RUNNING and `autorestart` said not to restart
+EXITED    exited and `autorestart` said not to restart (from STARTING too: an expected exit
+          of a one-shot job)
 FATAL     could not be started `startretries` + 1 times in a row; stays until started again
 """
 
@@ -30,7 +31,7 @@ S = State
 
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING}),
+    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.FATAL, S.STOPPING, S.EXITED}),
     S.RUNNING: frozenset({S.STOPPING, S.EXITED}),
     S.BACKOFF: frozenset({S.STARTING, S.STOPPED}),
     S.STOPPING: frozenset({S.STOPPED}),

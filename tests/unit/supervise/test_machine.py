@@ -140,6 +140,45 @@ def test_on_failure_respects_expected_exit_codes():
     assert m.state == State.EXITED
 
 
+def one_shot(autorestart: str, status: ExitStatus, **policy: object) -> Machine:
+    """A process that exits with `status` well before its startsecs."""
+    m = Machine(Policy(autorestart=autorestart, startsecs=1.0, **policy))  # type: ignore[arg-type]
+    m.start(0.0)
+    m.spawned(0.0)
+    m.exited(status, 0.1)
+    return m
+
+
+@pytest.mark.parametrize("autorestart", ["never", "on-failure"])
+def test_a_one_shot_job_that_succeeds_before_startsecs_is_exited_not_retried(autorestart):
+    m = one_shot(autorestart, CLEAN)
+    assert m.state == State.EXITED
+    assert m.deadline is None and m.spawns == 1 and m.restarts == 0
+    assert m.reason == "exit status 0" and m.last_exit == CLEAN
+    assert m.timer(100.0) == [] and m.state == State.EXITED
+
+
+def test_a_quick_exit_with_another_expected_code_is_exited_too():
+    assert one_shot("on-failure", ExitStatus(3), exit_codes=(0, 3)).state == State.EXITED
+
+
+@pytest.mark.parametrize("status", [CRASH, KILLED])
+def test_a_one_shot_job_that_fails_before_startsecs_is_a_failed_start(status):
+    m = one_shot("never", status)
+    assert m.state == State.BACKOFF and "exited too quickly" in m.reason
+
+
+def test_with_autorestart_always_a_quick_clean_exit_is_still_a_failed_start():
+    """A server that exits 0 at once (a bad flag) must not look like a finished job."""
+    m = one_shot("always", CLEAN)
+    assert m.state == State.BACKOFF and "exited too quickly (exit status 0)" in m.reason
+
+
+def test_an_exited_one_shot_job_runs_again_when_started():
+    m = one_shot("never", CLEAN)
+    assert m.start(5.0) == [Action.SPAWN] and m.state == State.STARTING
+
+
 def test_stop_signals_then_kills_after_timeout():
     m = running(Policy(stop_timeout=5.0))
     assert m.stop(10.0) == [Action.SIGNAL]
@@ -270,7 +309,8 @@ def test_machine_only_makes_legal_transitions_under_random_events():
     rng = random.Random(7)
     events = ["start", "stop", "restart", "spawned", "failed", "exit", "timer"]
     for _ in range(300):
-        m = Machine(Policy(startsecs=rng.choice([0, 1.0]), startretries=rng.randint(0, 3)))
+        m = Machine(Policy(startsecs=rng.choice([0, 1.0]), startretries=rng.randint(0, 3),
+                           autorestart=rng.choice(["always", "on-failure", "never"])))
         now = 0.0
         alive = False
         for _ in range(40):
@@ -311,3 +351,12 @@ def test_startsecs_zero_restart_clears_the_reason_like_any_start():
     m.exited(KILLED, 5.0)
     m.spawned(5.0)
     assert m.state == State.RUNNING and m.reason == "" and m.failed_starts == 0
+
+
+def test_a_refused_spawn_is_fatal_at_once_with_its_reason():
+    m = Machine(Policy(startretries=3))
+    assert m.start(0.0) == [Action.SPAWN]
+    assert m.spawn_refused("port 8001 is already in use by pid 7 (nginx)", 0.0) == []
+    assert m.state == State.FATAL and m.deadline is None
+    assert m.reason == "port 8001 is already in use by pid 7 (nginx)"
+    assert m.start(1.0) == [Action.SPAWN]  # a start tries again

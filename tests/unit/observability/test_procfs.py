@@ -1,0 +1,31 @@
+"""An instance's process tree, computed from a table of (pid -> parent, group)."""
+
+from wharf.observability.procfs import _serves, process_tree
+
+# 100 is the instance (its own group); 101, 102 its workers; 103 a grandchild; 104 left the
+# tree by daemonizing (parent 1) but stayed in the group; 105 a child of 104 in its own group;
+# 200 and 201 belong to someone else.
+TABLE = {1: (0, 1), 100: (1, 100), 101: (100, 100), 102: (100, 100), 103: (101, 100),
+         104: (1, 100), 105: (104, 105), 200: (1, 200), 201: (200, 200)}
+
+
+def test_the_tree_is_the_root_then_its_descendants_and_its_group():
+    assert process_tree(100, TABLE) == [100, 101, 102, 103, 104, 105]
+
+
+def test_a_process_with_no_children_is_its_own_tree():
+    assert process_tree(201, TABLE) == [201]
+
+
+def test_a_root_that_is_gone_has_no_tree():
+    assert process_tree(999, TABLE) == []
+
+
+def test_a_cycle_in_the_table_does_not_loop():
+    assert process_tree(10, {10: (11, 10), 11: (10, 10)}) == [10, 11]
+
+
+def test_a_wildcard_listener_serves_every_address():
+    assert _serves("0.0.0.0", "127.0.0.1") and _serves("::", "::1")
+    assert _serves("::ffff:127.0.0.1", "127.0.0.1") and _serves("::1", "::1")
+    assert not _serves("127.0.0.2", "127.0.0.1") and not _serves("::1", "127.0.0.1")

@@ -1,0 +1,121 @@
+"""What the kernel says about processes and sockets: an instance's process tree, and who
+listens on a port.
+
+An instance is more than its main process: gunicorn's workers are its children, and whatever
+the app started stays in its process group (which the stop path kills). Memory limits, the
+status columns and readiness all mean that whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+Table = dict[int, tuple[int, int]]  # pid -> (parent pid, process group id)
+
+
+def process_table() -> Table:
+    """Every live (non-zombie) process now, with its parent and process group, from /proc."""
+    table: Table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:  # it ended meanwhile
+            continue
+        # The command name, in parentheses, may hold spaces and parentheses: split after it.
+        fields = data.rpartition(b")")[2].split()
+        if len(fields) < 3 or fields[0] == b"Z":
+            continue
+        table[int(name)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def process_tree(root: int, table: Table | None = None) -> list[int]:
+    """`root`, its descendants and every member of its process group (a child that left the
+    tree by daemonizing), with their descendants; empty if `root` is gone."""
+    table = process_table() if table is None else table
+    if root not in table:
+        return []
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found = {root}
+    todo = [root, *(pid for pid, (_, pgid) in table.items() if pgid == root and pid != root)]
+    found.update(todo)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return [root, *sorted(found - {root})]
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A process listening on a TCP port."""
+
+    pid: int | None  # None when the kernel will not tell us (another user's process)
+    name: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} ({self.name})" if self.pid is not None else "another process"
+
+
+def _serves(laddr_ip: str, host: str) -> bool:
+    """True if a socket bound to `laddr_ip` accepts connections made to `host`."""
+    if laddr_ip in ("0.0.0.0", "::", host):
+        return True
+    # An IPv4-mapped address, as an IPv6 socket reports it: ::ffff:127.0.0.1.
+    return laddr_ip.removeprefix("::ffff:") == host
+
+
+def listens_on(pids: Iterable[int], host: str, port: int) -> bool:
+    """True if one of `pids` holds a socket listening on `port` that serves `host`."""
+    for pid in pids:
+        try:
+            connections = psutil.Process(pid).net_connections("tcp")
+        except psutil.Error:
+            continue
+        for c in connections:
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port \
+                    and _serves(c.laddr.ip, host):
+                return True
+    return False
+
+
+def listener_on(host: str, port: int) -> Listener | None:
+    """Who listens on `port` at `host` (or on a wildcard address), if anyone does."""
+    try:
+        connections = psutil.net_connections("tcp")
+    except psutil.Error:
+        connections = []
+    for c in connections:
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and _serves(c.laddr.ip, host):
+            name = "?"
+            if c.pid is not None:
+                try:
+                    name = psutil.Process(c.pid).name()
+                except psutil.Error:
+                    pass
+            return Listener(c.pid, name)
+    return None
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Try to bind `host:port` as an app would (SO_REUSEADDR, as servers set it); the error if
+    it cannot be bound, else None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
