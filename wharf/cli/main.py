@@ -91,6 +91,9 @@ def show(args: argparse.Namespace, result: Any) -> int:
         print(json.dumps(result, indent=2) if args.json else output.status_table(result))
     elif args.command in ("start", "restart", "scale", "stop", "wait"):
         print(output.status_table(result))  # a failure to start is an error, exit 1
+    elif args.command == "signal":
+        for r in result:
+            print(f"{r['app']}.{r['instance']}: {r['signal']} sent to pid {r['pid']}")
     elif args.command == "reload":
         print(output.reload_summary(result))
         return 1 if result.get("failed") else 0

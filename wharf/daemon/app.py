@@ -283,6 +283,18 @@ class Daemon:
         programs = self._selected(app)
         await self._raise_failures(programs, None)
 
+    def signal_app(self, app: str | None, sig: int) -> list[tuple[str, int, int]]:
+        """Send `sig` to the main process of every instance of one app or all (the proxy
+        workers excepted); return (app, index, pid) of each process signalled."""
+        sent = []
+        for program in self._selected(app):
+            if program.name != PROXY_APP:
+                for instance in (*program.instances, *program.pending):
+                    pid = instance.send_signal(sig)
+                    if pid is not None:
+                        sent.append((program.name, instance.index, pid))
+        return sent
+
     async def scale_app(self, app: str, count: int, timeout: float) -> None:
         """Run `count` instances of `app`: new ones join the pool once running; removed ones
         leave the pool first and are stopped once their requests in flight have finished."""

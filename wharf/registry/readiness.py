@@ -1,8 +1,15 @@
 """Readiness: an instance of an app that a route sends to joins the pool only once it answers.
 
-Each RUNNING instance is probed on its PORT - a TCP connect, or a GET of the app's
-`ready_path` with a 2xx/3xx answer - every PROBE_INTERVAL until it passes or `ready_timeout`
-runs out (then it stays out of the pool, and says why). A restarted process starts over.
+Each RUNNING instance is probed at the address it serves (`instance_address`: 127.0.0.1:PORT,
+or its app's socket) - a TCP connect, or a GET of the app's `ready_path` with a 2xx/3xx answer -
+every PROBE_INTERVAL until it passes or `ready_timeout` runs out (then it stays out of the pool,
+and says why). A restarted process starts over.
+
+An answer proves nothing unless it comes from the instance: an orphan of a daemon killed with
+SIGKILL may still listen on the port, and the new instance, unable to bind it, would pass. So
+an instance on its own port is ready only once a process of its tree listens there. (In socket
+mode the daemon holds the listening socket and every instance inherits it, so which instance
+answers cannot be told: there the probe stays as it was.)
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import logging
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig, HealthConfig
-from wharf.registry.build import LOCALHOST
+from wharf.observability.procfs import listener_on, listens_on, process_tree
+from wharf.registry.build import instance_address
 from wharf.registry.health import probe
 from wharf.registry.snapshot import Backend
 
@@ -45,7 +53,7 @@ class Readiness:
             return
         self.failures.pop((app.name, index), None)
         self._probes[key] = asyncio.get_running_loop().create_task(
-            self._probe(key, app, port))
+            self._probe(key, app, port, pid))
 
     def forget(self, app: str, index: int, pid: int) -> None:
         """That process left RUNNING: the instance's next process must pass again. (During a
@@ -62,14 +70,17 @@ class Readiness:
             task.cancel()
         self._probes.clear()
 
-    async def _probe(self, key: Key, app: AppConfig, port: int) -> None:
+    async def _probe(self, key: Key, app: AppConfig, port: int, pid: int) -> None:
         config = HealthConfig(path=app.ready_path, timeout=1.0, status=(200, 399))
+        host, port = instance_address(app, port)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + app.ready_timeout
         error = ""
         try:
             while loop.time() < deadline:
-                error = await probe(Backend(LOCALHOST, port), config)
+                error = await probe(Backend(host, port), config)
+                if not error and app.socket is None:
+                    error = await asyncio.to_thread(_not_its_own, pid, host, port)
                 if not error:
                     self._ready.add(key)
                     self._on_ready()
@@ -80,3 +91,11 @@ class Readiness:
             self._on_ready()  # a change too: whoever waits for this instance may stop waiting
         finally:
             self._probes.pop(key, None)
+
+
+def _not_its_own(pid: int, host: str, port: int) -> str:
+    """"" if a process of `pid`'s tree listens on `host:port`, else who answered there."""
+    if listens_on(process_tree(pid), host, port):
+        return ""
+    return f"{host}:{port} is answered by {listener_on(host, port) or 'another process'}, " \
+        "not by this instance"

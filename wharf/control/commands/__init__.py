@@ -27,6 +27,7 @@ def _registry() -> dict[str, Command]:
         reload,
         restart,
         scale,
+        signal,
         start,
         status,
         stop,
@@ -34,7 +35,7 @@ def _registry() -> dict[str, Command]:
     )
 
     commands = [status.COMMAND, start.COMMAND, stop.COMMAND, restart.COMMAND, scale.COMMAND,
-                logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND]
+                signal.COMMAND, logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND]
     return {c.name: c for c in commands}
 
 

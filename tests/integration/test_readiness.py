@@ -1,0 +1,65 @@
+"""Readiness with real apps: probed where the instance serves, and only its own answer counts."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Wharf, wait_until
+from tests.integration.proxy_fixture import free_port
+from tests.integration.proxyutil import get
+
+
+@pytest.mark.parametrize("host", ["[::1]", "127.0.0.2"])
+def test_a_socket_mode_app_on_another_address_than_127_0_0_1_becomes_ready(wharf: Wharf,
+                                                                          host: str):
+    proxy_port, app_port = free_port(), free_port()
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{proxy_port}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/fdapp.py"
+        socket = "tcp://{host}:{app_port}"
+        startsecs = 0
+        ready_timeout = "10s"
+        [[routes]]
+        app = "web"
+    """)
+    wharf.up()
+    wharf.wait_ready("web", 1)
+    assert get(proxy_port, "/").status == 200
+
+
+def test_an_instance_whose_port_another_process_answers_is_not_ready(wharf: Wharf,
+                                                                    tmp_path: Path):
+    """An orphan (of a daemon killed with SIGKILL, say) listens on the instance's port: the
+    instance, which never listens, must not pass for ready because the orphan answers."""
+    hang = tmp_path / "hang"
+    hang.write_text("this instance never listens")
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{free_port()}"]
+        [apps.web]
+        command = "{{py}} {{apps}}/httpapp.py"
+        env = {{ HANG_IF_EXISTS = "{hang}" }}
+        startsecs = 0
+        ready_timeout = "1s"
+        [[routes]]
+        app = "web"
+    """)
+    wharf.up()
+    port = wharf.wait_state("web", "RUNNING")["port"]
+    assert wharf.run("stop", "web").returncode == 0
+    with socket.socket() as orphan:
+        orphan.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        orphan.bind(("127.0.0.1", port))
+        orphan.listen()
+        assert wharf.run("start", "web").returncode == 0  # the same port again
+        row = wait_until(lambda: (r := wharf.row("web"))["reason"] and r, timeout=15,
+                         message="the readiness verdict")
+        assert f"127.0.0.1:{port} is answered by pid {os.getpid()} (" in row["reason"]
+        assert "not by this instance" in row["reason"]
+        assert row["port"] == port and row["state"] == "RUNNING" and not row["ready"]
