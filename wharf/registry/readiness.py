@@ -28,6 +28,7 @@ log = logging.getLogger("wharf.ready")
 
 PROBE_INTERVAL = 0.05  # fast: a new instance should take traffic as soon as it can
 Key = tuple[str, int, int]  # (app, instance index, pid)
+NOT_ITS_OWN = "answered by another process than this instance"
 
 
 class Readiness:
@@ -79,13 +80,18 @@ class Readiness:
         try:
             while loop.time() < deadline:
                 error = await probe(Backend(host, port), config)
-                if not error and app.socket is None:
-                    error = await asyncio.to_thread(_not_its_own, pid, host, port)
+                if not error and app.socket is None and not await asyncio.to_thread(
+                        _its_own, pid, host, port):
+                    error = NOT_ITS_OWN
                 if not error:
                     self._ready.add(key)
                     self._on_ready()
                     return
                 await asyncio.sleep(PROBE_INTERVAL)
+            if error == NOT_ITS_OWN:  # name the intruder once, not at every probe
+                holder = await asyncio.to_thread(listener_on, host, port)
+                error = f"{host}:{port} is answered by {holder or 'another process'}, not by " \
+                    "this instance"
             self.failures[key[:2]] = f"not ready after {app.ready_timeout:g}s: {error}"
             log.warning("%s.%d: %s", key[0], key[1], self.failures[key[:2]])
             self._on_ready()  # a change too: whoever waits for this instance may stop waiting
@@ -93,9 +99,7 @@ class Readiness:
             self._probes.pop(key, None)
 
 
-def _not_its_own(pid: int, host: str, port: int) -> str:
-    """"" if a process of `pid`'s tree listens on `host:port`, else who answered there."""
-    if listens_on(process_tree(pid), host, port):
-        return ""
-    return f"{host}:{port} is answered by {listener_on(host, port) or 'another process'}, " \
-        "not by this instance"
+def _its_own(pid: int, host: str, port: int) -> bool:
+    """True if a process of `pid`'s tree listens on `host:port` (it reads /proc: run it in a
+    thread)."""
+    return listens_on(process_tree(pid), host, port)
