@@ -39,7 +39,12 @@ def test_an_instance_whose_port_another_process_answers_is_not_ready(wharf: Whar
     instance, which never listens, must not pass for ready because the orphan answers."""
     hang = tmp_path / "hang"
     hang.write_text("this instance never listens")
+    # A range of one port outside the default one, which other daemons on this machine take
+    # from while this instance is stopped.
+    only = free_port()
     wharf.write_config(f"""
+        [daemon]
+        port_range = "{only}-{only}"
         [proxy]
         listen = ["127.0.0.1:{free_port()}"]
         [apps.web]
@@ -52,6 +57,7 @@ def test_an_instance_whose_port_another_process_answers_is_not_ready(wharf: Whar
     """)
     wharf.up()
     port = wharf.wait_state("web", "RUNNING")["port"]
+    assert port == only
     assert wharf.run("stop", "web").returncode == 0
     with socket.socket() as orphan:
         orphan.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
