@@ -18,11 +18,10 @@ from wharf.observability.procfs import process_table, process_tree
 @dataclass(frozen=True, slots=True)
 class ProcessSample:
     """One instance at one moment: CPU % since the previous sample and resident memory,
-    summed over its processes, and how many processes it has."""
+    summed over its processes."""
 
     cpu_percent: float
     rss_bytes: int
-    processes: int = 1
 
 
 class ProcessSampler:
@@ -46,15 +45,10 @@ class ProcessSampler:
                 del self._procs[pid]
         samples: dict[int, ProcessSample] = {}
         for root, tree in trees.items():
-            cpu, rss, count = 0.0, 0, 0
-            for pid in tree:
-                measured = self._measure(pid)
-                if measured is not None:
-                    cpu += measured[0]
-                    rss += measured[1]
-                    count += 1
-            if count:
-                samples[root] = ProcessSample(cpu, rss, count)
+            measured = [m for m in map(self._measure, tree) if m is not None]
+            if measured:
+                samples[root] = ProcessSample(sum(m[0] for m in measured),
+                                              sum(m[1] for m in measured))
         self.samples = samples
         return samples
 
