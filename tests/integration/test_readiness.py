@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Wharf, wait_until
+from tests.integration.conftest import Wharf
 from tests.integration.proxy_fixture import free_port
 from tests.integration.proxyutil import get
 
@@ -63,9 +63,9 @@ def test_an_instance_whose_port_another_process_answers_is_not_ready(wharf: Whar
         orphan.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         orphan.bind(("127.0.0.1", port))
         orphan.listen()
-        assert wharf.run("start", "web").returncode == 0  # the same port again
-        row = wait_until(lambda: (r := wharf.row("web"))["reason"] and r, timeout=15,
-                         message="the readiness verdict")
-        assert f"127.0.0.1:{port} is answered by pid {os.getpid()} (" in row["reason"]
-        assert "not by this instance" in row["reason"]
+        started = wharf.run("start", "web")  # on the same port again
+        says = f"127.0.0.1:{port} is answered by pid {os.getpid()} ("
+        assert started.returncode == 1 and says in started.stderr, started.stderr
+        row = wharf.row("web")
+        assert says in row["reason"] and "not by this instance" in row["reason"]
         assert row["port"] == port and row["state"] == "RUNNING" and not row["ready"]

@@ -169,6 +169,28 @@ def test_a_fixed_port_held_by_another_process_is_fatal_at_once(wharf: Wharf):
     assert wharf.row("web")["state"] == "RUNNING"
 
 
+def test_up_detached_exits_1_naming_the_holder_of_a_fixed_port(wharf: Wharf):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        wharf.write_config(f"""
+            [apps.web]
+            command = "sleep 1000"
+            port = {port}
+        """)
+        result = wharf.run("up", "-d")
+        daemon_pid = int((wharf.root / ".wharf" / "wharf.pid").read_text())
+        try:
+            assert result.returncode == 1
+            assert f"web.0: FATAL (port {port} is already in use by pid {os.getpid()}" \
+                in result.stderr
+        finally:
+            wharf.run("down")
+            if pid_alive(daemon_pid):
+                os.kill(daemon_pid, signal.SIGKILL)
+
+
 def test_stop_kills_the_whole_group_after_stop_timeout(wharf: Wharf):
     wharf.write_config("""
         [apps.stubborn]
