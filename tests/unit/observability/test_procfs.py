@@ -1,6 +1,8 @@
 """An instance's process tree, computed from a table of (pid -> parent, group)."""
 
-from wharf.observability.procfs import _serves, process_tree
+import socket
+
+from wharf.observability.procfs import _decode, _serves, process_tree
 
 # 100 is the instance (its own group); 101, 102 its workers; 103 a grandchild; 104 left the
 # tree by daemonizing (parent 1) but stayed in the group; 105 a child of 104 in its own group;
@@ -29,3 +31,9 @@ def test_a_wildcard_listener_serves_every_address():
     assert _serves("0.0.0.0", "127.0.0.1") and _serves("::", "::1")
     assert _serves("::ffff:127.0.0.1", "127.0.0.1") and _serves("::1", "::1")
     assert not _serves("127.0.0.2", "127.0.0.1") and not _serves("::1", "127.0.0.1")
+
+
+def test_addresses_are_decoded_as_proc_net_tcp_writes_them():
+    assert _decode("0100007F", socket.AF_INET) == "127.0.0.1"
+    assert _decode("00000000000000000000000001000000", socket.AF_INET6) == "::1"
+    assert _decode("0000000000000000FFFF00000100007F", socket.AF_INET6) == "::ffff:127.0.0.1"
