@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 from wharf.errors import SupervisorError
@@ -23,7 +24,11 @@ class PortAllocator:
     def __init__(self, first: int, last: int) -> None:
         self._first = first
         self._last = last
-        self._next = first
+        # Start anywhere in the range, as the kernel picks ephemeral ports: daemons of other
+        # projects on the machine take from the same default range, and two that began at its
+        # first port would hand out the same ports at the same moment (one app then cannot
+        # bind, and the other daemon's instance answers for it).
+        self._next = random.randint(first, last)
         self._owned: dict[tuple[str, int], int] = {}
         self.reserved: frozenset[int] = frozenset()  # fixed ports of apps: never handed out
 
