@@ -44,8 +44,18 @@ def test_up_after_kill_9_of_the_daemon_stops_its_leftovers_first(wharf: Wharf):
         assert [r["state"] for r in rows] == ["RUNNING"] * 2 and all(r["ready"] for r in rows)
         assert not set(old) & {r["pid"] for r in rows}
         assert all(r["restarts"] == 0 for r in rows)  # no crash loop on a taken port
-        new_ports = {f"port={r['port']}" for r in rows}
-        wait_until(lambda: any(p.encode() in probe(port) for p in new_ports), message="new app")
+        new_ports = {f"port={r['port']} ".encode() for r in rows}
+        answers: list[bytes] = []
+
+        def a_new_instance_answers() -> bool:
+            answers.append(probe(port))
+            return any(p in answers[-1] for p in new_ports)
+
+        try:
+            wait_until(a_new_instance_answers, message="a new instance to answer")
+        except AssertionError:
+            raise AssertionError(f"no new instance answered; the last answers: {answers[-3:]}") \
+                from None
     finally:
         wharf.run("down")
 
