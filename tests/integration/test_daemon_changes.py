@@ -32,9 +32,8 @@ def test_status_says_when_the_running_count_differs_from_the_file(tmp_path):
         wharf.up()
         wharf.wait_ready("web", 4)
         assert wharf.run("scale", "web", "2").returncode == 0
-        apps = [r for r in wharf.status_json() if r["kind"] == "app"]
-        assert apps == [{"kind": "app", "app": "web", "instances": 2, "configured": 4}]
-        assert "web: 2 instances run, wharf.toml says 4" in wharf.run("status").stdout
+        assert [r["configured_instances"] for r in wharf.instances("web")] == [4, 4]
+        assert "web: 2 instances run, the config file says 4" in wharf.run("status").stdout
     finally:
         wharf.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,10 +80,12 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     """The `wharf status` table, with reasons for instances that are not running, then the
     backends of the routes."""
     backends = [r for r in rows if r.get("kind") == "backend"]
-    drift = [f"  {r['app']}: {r['instances']} instances run, wharf.toml says {r['configured']} "
-             "(`wharf reload` applies the file)"
-             for r in rows if r.get("kind") == "app" and r["instances"] != r["configured"]]
-    rows = [r for r in rows if r.get("kind") not in ("backend", "app")]
+    rows = [r for r in rows if r.get("kind") != "backend"]
+    counts = Counter(r["app"] for r in rows)
+    drift = [f"  {app}: {n} instances run, the config file says {wanted} (`wharf reload` "
+             "applies it)" for app, n, wanted in dict.fromkeys(
+                 (r["app"], counts[r["app"]], r.get("configured_instances", counts[r["app"]]))
+                 for r in rows) if n != wanted]
     header = ("APP", "INST", "PID", "STATE", "PORT", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM")
     table = [header]
     notes = []

@@ -187,6 +187,9 @@ class Daemon:
         for program in self._selected(app):
             is_proxy = program.name == PROXY_APP
             routed = self._routed(program.name)
+            # What the file asks for: it differs after `wharf scale`, until a reload.
+            configured = self.config.apps[program.name].instances \
+                if program.name in self.config.apps else len(program.instances)
             for instance in program.instances:
                 stats = instance.statistics()
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
@@ -207,18 +210,11 @@ class Daemon:
                     "uses_port": not is_proxy and uses_port(instance.app, routed),
                     "next_try_in_s": round(stats.next_try_in_s, 3)
                     if stats.next_try_in_s is not None else None,
+                    "configured_instances": configured,
                 })
-        rows += self._app_rows(app)
         if backends:
             rows += self._backend_rows(app)
         return rows
-
-    def _app_rows(self, app: str | None) -> list[dict[str, Any]]:
-        """One row per app: how many instances run, and how many the file asks for (they
-        differ after `wharf scale`, until a reload brings the app back to the file)."""
-        return [{"kind": "app", "app": p.name, "instances": len(p.instances),
-                 "configured": self.config.apps[p.name].instances}
-                for p in self._selected(app) if p.name in self.config.apps]
 
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
         config = self.config
