@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Wharf
+from tests.integration.conftest import Wharf, wait_until
 from tests.integration.proxy_fixture import free_port
 from tests.integration.proxyutil import get
 
@@ -69,3 +69,28 @@ def test_an_instance_whose_port_another_process_answers_is_not_ready(wharf: Whar
         row = wharf.row("web")
         assert says in row["reason"] and "not by this instance" in row["reason"]
         assert row["port"] == port and row["state"] == "RUNNING" and not row["ready"]
+
+
+def test_a_socket_mode_instance_that_never_accepts_is_not_ready(wharf: Wharf):
+    """Every instance inherits the daemon's listening socket, so a connect succeeds (the
+    kernel's backlog, or a sibling, answers) even for an instance that never accepts: it is
+    ready only once its own process has accepted a connection."""
+    proxy_port, app_port = free_port(), free_port()
+    second_sleeps = 'test "$WHARF_INSTANCE" = 1 && exec sleep 3600; exec {py} {apps}/fdapp.py'
+    wharf.write_config(f"""
+        [proxy]
+        listen = ["127.0.0.1:{proxy_port}"]
+        [apps.web]
+        command = ["sh", "-c", '{second_sleeps}']
+        instances = 2
+        socket = "tcp://127.0.0.1:{app_port}"
+        startsecs = 0
+        ready_timeout = "2s"
+        [[routes]]
+        app = "web"
+    """)
+    wharf.up()
+    wharf.wait_ready("web", 1)
+    wait_until(lambda: "has not accepted" in wharf.row("web", 1)["reason"], message="why")
+    assert wharf.row("web", 0)["ready"] and not wharf.row("web", 1)["ready"]
+    assert get(proxy_port, "/").status == 200

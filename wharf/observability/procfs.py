@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -76,9 +76,10 @@ def _serves(laddr_ip: str, host: str) -> bool:
     return laddr_ip.removeprefix("::ffff:") == host
 
 
-def _listening_inodes(host: str, port: int) -> set[str]:
-    """The inodes of the sockets listening on `port` that serve `host`, from /proc/net/tcp*
-    (the kernel's own table: cheaper than asking psutil for every connection of a process)."""
+def _socket_inodes(match: Callable[[list[str], int], bool]) -> set[str]:
+    """The inodes of the TCP sockets whose /proc/net/tcp* line `match` accepts (the fields of
+    the line, and the address family), from the kernel's own table: cheaper than asking psutil
+    for every connection of a process."""
     inodes = set()
     for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
         try:
@@ -88,12 +89,13 @@ def _listening_inodes(host: str, port: int) -> set[str]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 10 or fields[3] != "0A":  # 0A: LISTEN
-                continue
-            address, _, hex_port = fields[1].partition(":")
-            if int(hex_port, 16) == port and _serves(_decode(address, family), host):
+            if len(fields) >= 10 and match(fields, family):
                 inodes.add(fields[9])
     return inodes
+
+
+def _port(address: str) -> int:
+    return int(address.rpartition(":")[2], 16)
 
 
 def _decode(address: str, family: int) -> str:
@@ -103,9 +105,9 @@ def _decode(address: str, family: int) -> str:
     return socket.inet_ntop(family, words)
 
 
-def listens_on(pids: Iterable[int], host: str, port: int) -> bool:
-    """True if one of `pids` holds a socket listening on `port` that serves `host`."""
-    targets = {f"socket:[{inode}]" for inode in _listening_inodes(host, port)}
+def _held_by(pids: Iterable[int], inodes: set[str]) -> bool:
+    """True if one of `pids` has one of these sockets open."""
+    targets = {f"socket:[{inode}]" for inode in inodes}
     if not targets:
         return False
     for pid in pids:
@@ -120,6 +122,24 @@ def listens_on(pids: Iterable[int], host: str, port: int) -> bool:
             except OSError:
                 continue
     return False
+
+
+def listens_on(pids: Iterable[int], host: str, port: int) -> bool:
+    """True if one of `pids` holds a socket listening on `port` that serves `host`."""
+    def listening(fields: list[str], family: int) -> bool:
+        return fields[3] == "0A" and _port(fields[1]) == port and \
+            _serves(_decode(fields[1].partition(":")[0], family), host)  # 0A: LISTEN
+
+    return _held_by(pids, _socket_inodes(listening))
+
+
+def accepted(pids: Iterable[int], port: int) -> bool:
+    """True if one of `pids` holds the accepted end of a connection to its local `port`
+    (established, or closed by the peer only)."""
+    def ours(fields: list[str], family: int) -> bool:
+        return fields[3] in ("01", "08") and _port(fields[1]) == port  # ESTABLISHED, CLOSE_WAIT
+
+    return _held_by(pids, _socket_inodes(ours))
 
 
 def listener_on(host: str, port: int) -> Listener | None:

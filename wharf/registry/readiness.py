@@ -7,9 +7,11 @@ and says why). A restarted process starts over.
 
 An answer proves nothing unless it comes from the instance: an orphan of a daemon killed with
 SIGKILL may still listen on the port, and the new instance, unable to bind it, would pass. So
-an instance on its own port is ready only once a process of its tree listens there. (In socket
-mode the daemon holds the listening socket and every instance inherits it, so which instance
-answers cannot be told: there the probe stays as it was.)
+an instance on its own port is ready only once a process of its tree listens there. In socket
+mode the daemon holds the listening socket and every instance inherits it, so the kernel's
+backlog would answer a connect for any of them: there an instance is ready once its tree holds
+the accepted end of one of the probe's connections (a sibling that takes it means another try),
+and then passes the HTTP check if the app has `ready_path`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig, HealthConfig
-from wharf.observability.procfs import listener_on, listens_on, process_tree
+from wharf.observability.procfs import accepted, listener_on, listens_on, process_tree
 from wharf.registry.build import instance_address
 from wharf.registry.health import probe
 from wharf.registry.snapshot import Backend
@@ -29,6 +31,10 @@ log = logging.getLogger("wharf.ready")
 PROBE_INTERVAL = 0.05  # fast: a new instance should take traffic as soon as it can
 Key = tuple[str, int, int]  # (app, instance index, pid)
 NOT_ITS_OWN = "answered by another process than this instance"
+NOT_ACCEPTED = "has not accepted a connection on its socket"
+# How long a probe's connection waits to be accepted by the instance, looking every ACCEPT_LOOK.
+ACCEPT_WAIT = 0.5
+ACCEPT_LOOK = 0.02
 
 
 class Readiness:
@@ -79,7 +85,8 @@ class Readiness:
         error = ""
         try:
             while loop.time() < deadline:
-                error = await probe(Backend(host, port), config)
+                error = await _accepts(pid, host, port) if app.socket is not None else ""
+                error = error or await probe(Backend(host, port), config)
                 if not error and app.socket is None and not await asyncio.to_thread(
                         _its_own, pid, host, port):
                     error = NOT_ITS_OWN
@@ -103,3 +110,28 @@ def _its_own(pid: int, host: str, port: int) -> bool:
     """True if a process of `pid`'s tree listens on `host:port` (it reads /proc: run it in a
     thread)."""
     return listens_on(process_tree(pid), host, port)
+
+
+async def _accepts(pid: int, host: str, port: int) -> str:
+    """"" once `pid`'s tree holds a connection it accepted on the shared socket at `host:port`
+    (the probe's own, held open meanwhile, or the proxy's); else why not."""
+    if await asyncio.to_thread(_accepted, pid, port):
+        return ""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), ACCEPT_WAIT)
+    except (OSError, TimeoutError) as exc:
+        return f"connect: {exc.strerror if isinstance(exc, OSError) else 'timeout'}"
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACCEPT_WAIT
+        while loop.time() < deadline:
+            await asyncio.sleep(ACCEPT_LOOK)
+            if await asyncio.to_thread(_accepted, pid, port):
+                return ""
+        return NOT_ACCEPTED
+    finally:
+        writer.close()
+
+
+def _accepted(pid: int, port: int) -> bool:
+    return accepted(process_tree(pid), port)
