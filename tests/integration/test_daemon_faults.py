@@ -112,7 +112,8 @@ def test_up_detached_waits_until_the_routed_instances_take_traffic(wharf: Wharf)
     started = wharf.run("up", "-d")
     try:
         assert started.returncode == 0, started.stderr
-        assert all(r["ready"] for r in wharf.instances("web"))  # when up -d returned
+        assert probe(port).startswith(b"HTTP/1.1 200")  # the proxy listens, the app answers
+        assert all(r["ready"] for r in wharf.status())
     finally:
         wharf.run("down")
 

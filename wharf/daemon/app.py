@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import resource
@@ -32,6 +33,7 @@ from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.process_stats import ProcessSampler
+from wharf.observability.procfs import listens_on
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import (
     Address,
@@ -84,6 +86,8 @@ class Daemon:
         self._sockets = SharedSockets()
         self._rollout = Rollout(self, self._notifier)
         self._next: Config | None = None  # the file a reload is bringing in
+        # (worker pid, listen addresses) seen listening: /proc is read once per worker.
+        self._listening: set[tuple[int, tuple[tuple[str, int], ...]]] = set()
         self._snapshot_version = 0
         self._publish_scheduled = False
         self._recorder: Recorder | None = None
@@ -401,10 +405,25 @@ class Daemon:
         would leave the pool short)."""
         if instance.state != State.RUNNING:
             return False
+        if instance.app.name == PROXY_APP:
+            return self._listens(instance)
         if not self._routed(instance.app.name) or self._readiness is None:
             return True
         return self._readiness.is_ready(instance.app.name, instance.index, instance.pid) \
             and not self._health_pending(instance)
+
+    def _listens(self, worker: Instance) -> bool:
+        """True once a proxy worker listens on every address of the config (it binds them
+        after its first snapshot, a moment after it counts as RUNNING)."""
+        if self.config.proxy is None or worker.pid is None:
+            return False
+        key = (worker.pid, self.config.proxy.listen)
+        if key not in self._listening:
+            if not all(listens_on([worker.pid], host, port)
+                       for host, port in self.config.proxy.listen if _is_ip(host)):
+                return False
+            self._listening.add(key)
+        return True
 
     def _health_pending(self, instance: Instance) -> list[str]:
         """The health-checked routes to its app in which the instance is not up yet."""
@@ -800,6 +819,15 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _is_ip(host: str) -> bool:
+    """True for an IP literal (a name such as localhost is bound as its lookup says)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _addresses(instances: Iterable[Instance]) -> list[Address]:
