@@ -317,7 +317,7 @@ class Daemon:
         """One change at a time: start, stop, restart, scale, roll, reload."""
         assert self._change_lock is not None
         async with self._change_lock:
-            self._check_running()
+            self.check_running()
             yield
 
     async def _raise_failures(self, programs: list[Program], timeout: float | None) -> None:
@@ -383,7 +383,6 @@ class Daemon:
         if self._stopping is not None and self._stopping.is_set():
             raise ControlError("the daemon is stopping")
 
-    _check_running = check_running
 
     @contextlib.asynccontextmanager
     async def out_of_pool(self, program: Program,
@@ -572,12 +571,12 @@ class Daemon:
         """Roll a running app to a changed config, at its current instance count."""
         program = self._programs[name]
         self._output.configure(app)
-        program.listen_fd = self._listen_fd(app)
+        program.listen_fd = self.listen_fd(app)
         try:
             await self._rollout.roll(program, self._start_timeout(app),
                                      replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
-            program.listen_fd = self._listen_fd(program.app)
+            program.listen_fd = self.listen_fd(program.app)
             self._close_unused_sockets()
 
     def _held_for(self, new: Config) -> dict[Address, str]:
@@ -618,7 +617,7 @@ class Daemon:
         self._output.configure(app)
         ports = None if app.name == PROXY_APP else self._ports
         program = Program(app, self._spawner, ports, self._output, self._clock,
-                          self._notifier, self._on_change, self._listen_fd(app))
+                          self._notifier, self._on_change, self.listen_fd(app))
         self._programs[app.name] = program
         return program
 
@@ -634,9 +633,6 @@ class Daemon:
         program.release_ports()
         self._output.remove(name)
         self._close_unused_sockets()
-
-    def _listen_fd(self, app: AppConfig) -> int | None:
-        return self._sockets.listen_fd(app)
 
     def _close_unused_sockets(self) -> None:
         """Close the shared sockets that no instance serves any more, nor the next ones."""
