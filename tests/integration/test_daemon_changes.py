@@ -3,9 +3,12 @@ a shutdown reaches every process, a max_memory restart drains first."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 from tests.integration.conftest import PY, Wharf, pid_alive, wait_until
 from tests.integration.proxy_fixture import free_port
@@ -13,38 +16,38 @@ from tests.integration.proxyutil import get, probe
 from tests.integration.test_balancing import _web, under_load
 
 
-def test_reload_scales_an_app_back_to_the_file(tmp_path):
-    wharf = _web(tmp_path, free_port())
-    try:
-        wharf.up()
-        wharf.wait_ready("web", 4)
-        assert wharf.run("scale", "web", "2").returncode == 0
-        reloaded = wharf.run("reload")
-        assert reloaded.returncode == 0 and "scaled: web" in reloaded.stdout, reloaded.stdout
-        wharf.wait_ready("web", 4)
-    finally:
-        wharf.close()
-
-
-def test_status_says_when_the_running_count_differs_from_the_file(tmp_path):
-    wharf = _web(tmp_path, free_port())
-    try:
-        wharf.up()
-        wharf.wait_ready("web", 4)
-        assert wharf.run("scale", "web", "2").returncode == 0
-        assert [r["configured_instances"] for r in wharf.instances("web")] == [4, 4]
-        assert "web: 2 instances run, the config file says 4" in wharf.run("status").stdout
-    finally:
-        wharf.close()
-
-
-def test_restart_of_a_routed_app_fails_no_request(tmp_path):
+@contextlib.contextmanager
+def serving(tmp_path: Path, extra: str = "") -> Iterator[tuple[Wharf, int]]:
+    """A daemon whose 4 routed instances of `web` take traffic through the proxy; (wharf,
+    proxy port). Stopped, with every process it started, after the block."""
     port = free_port()
-    wharf = _web(tmp_path, port)
+    wharf = _web(tmp_path, port, extra)
     try:
         wharf.up()
         wharf.wait_ready("web", 4)
         wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+        yield wharf, port
+    finally:
+        wharf.close()
+
+
+def test_reload_scales_an_app_back_to_the_file(tmp_path):
+    with serving(tmp_path) as (wharf, _):
+        assert wharf.run("scale", "web", "2").returncode == 0
+        reloaded = wharf.run("reload")
+        assert reloaded.returncode == 0 and "scaled: web" in reloaded.stdout, reloaded.stdout
+        wharf.wait_ready("web", 4)
+
+
+def test_status_says_when_the_running_count_differs_from_the_file(tmp_path):
+    with serving(tmp_path) as (wharf, _):
+        assert wharf.run("scale", "web", "2").returncode == 0
+        assert [r["configured_instances"] for r in wharf.instances("web")] == [4, 4]
+        assert "web: 2 instances run, the config file says 4" in wharf.run("status").stdout
+
+
+def test_restart_of_a_routed_app_fails_no_request(tmp_path):
+    with serving(tmp_path) as (wharf, port):
         before = {r["pid"] for r in wharf.instances("web")}
         with under_load(port) as results:
             restarted = wharf.run("restart", "web")
@@ -52,30 +55,18 @@ def test_restart_of_a_routed_app_fails_no_request(tmp_path):
         rows = wharf.instances("web")
         assert all(r["ready"] for r in rows) and not before & {r["pid"] for r in rows}
         assert results and set(results) == {200}, {s: results.count(s) for s in set(results)}
-    finally:
-        wharf.close()
 
 
 def test_start_returns_once_the_instances_take_traffic(tmp_path):
-    wharf = _web(tmp_path, free_port(), 'env = { LISTEN_AFTER = "0.7" }')
-    try:
-        wharf.up()
-        wharf.wait_ready("web", 4)
+    with serving(tmp_path, 'env = { LISTEN_AFTER = "0.7" }') as (wharf, _):
         assert wharf.run("stop", "web").returncode == 0
         started = wharf.run("start", "web")
         assert started.returncode == 0, started.stderr
         assert all(r["ready"] for r in wharf.instances("web"))
-    finally:
-        wharf.close()
 
 
 def test_renaming_a_routed_app_fails_no_request(tmp_path):
-    port = free_port()
-    wharf = _web(tmp_path, port)
-    try:
-        wharf.up()
-        wharf.wait_ready("web", 4)
-        wait_until(lambda: b"instance=" in probe(port), message="the proxy")
+    with serving(tmp_path) as (wharf, port):
         text = wharf.config.read_text()
         wharf.config.write_text(text.replace("[apps.web]", "[apps.www]")
                                 .replace('app = "web"', 'app = "www"'))
@@ -85,8 +76,6 @@ def test_renaming_a_routed_app_fails_no_request(tmp_path):
         assert "added: www" in reloaded.stdout and "removed: web" in reloaded.stdout
         assert results and set(results) == {200}, {s: results.count(s) for s in set(results)}
         assert [r["app"] for r in wharf.status()] == ["www"] * 4 + ["wharf-proxy"]
-    finally:
-        wharf.close()
 
 
 def test_a_shutdown_during_a_roll_stops_the_instances_it_replaced(wharf: Wharf):
