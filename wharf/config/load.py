@@ -73,10 +73,12 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         proxy = resolve_proxy(proxy, daemon.state_dir, base)
     _check_ports({n: a for n, a in apps.items() if not any(
         failed(problems, f"apps.{n}.{k}") for k in ("port", "instances", "socket"))},
-        None if failed(problems, "proxy.listen") else proxy, problems)
+        None if failed(problems, "proxy.listen") or failed(problems, "proxy.listen_tls")
+        else proxy, problems)
     if problems:
         raise ConfigError(str(path), problems)
-    return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, path=path)
+    return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=config.tls,
+                  path=path)
 
 
 def state_dir_of(path: Path | str) -> Path:
@@ -177,6 +179,8 @@ def _check_ports(apps: dict[str, AppConfig], proxy: ProxyConfig | None,
     if proxy is not None:
         claims += [(f"proxy.listen[{i}]", host, port)
                    for i, (host, port) in enumerate(proxy.listen)]
+        claims += [(f"proxy.listen_tls[{i}]", host, port)
+                   for i, (host, port) in enumerate(proxy.listen_tls)]
     seen: list[tuple[str, str | None, int]] = []
     reported: set[str] = set()
     for key, host, port in claims:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
+from wharf.config.tls import TlsConfig
 
 Autorestart = Literal["always", "on-failure", "never"]
 
@@ -256,6 +257,7 @@ class ProxyConfig:
     """The reverse proxy (`[proxy]`): where it listens and how it treats connections."""
 
     listen: tuple[Annotated[tuple[str, int], c.address], ...] = (("127.0.0.1", 8080),)
+    listen_tls: tuple[Annotated[tuple[str, int], c.address], ...] = ()  # HTTPS listeners
     workers: Annotated[int, _workers] = 1
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_header_size: Annotated[int, c.byte_size] = 16 * 1024
@@ -388,4 +390,5 @@ class Config:
     apps: dict[str, AppConfig] = field(default_factory=dict)
     proxy: ProxyConfig | None = None
     routes: tuple[RouteConfig, ...] = ()
+    tls: TlsConfig | None = None
     path: Path = field(default=Path("wharf.toml"), metadata={"derived": True})

@@ -83,6 +83,32 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class Certificate:
+    """A certificate a worker serves: its names (SANs, exact or `*.` wildcard, lower case),
+    the PEM chain, leaf first, and the PEM private key."""
+
+    names: tuple[str, ...]
+    cert_pem: str
+    key_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """What the TLS listeners need: certificates (the first is the default, for a client with
+    no SNI or an unknown name), the protocol floor, and what the daemon's ACME client asks the
+    workers to answer. Private keys travel only over the daemon's 0600 socket."""
+
+    certificates: tuple[Certificate, ...] = ()
+    min_version: str = "1.2"  # "1.2" or "1.3"
+    hsts: str | None = None  # Strict-Transport-Security value on HTTPS answers
+    redirect_http: bool = False  # plain requests for a covered name get 308 to https
+    redirect_port: int = 443  # the port of the first TLS listener
+    ticket_keys: tuple[str, ...] = ()  # hex session-ticket keys, newest first, same everywhere
+    http01: tuple[tuple[str, str], ...] = ()  # (token, key authorization) for HTTP-01
+    alpn01: tuple[Certificate, ...] = ()  # TLS-ALPN-01 challenge certificates, by name
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a proxy worker serves, at one version."""
 
@@ -91,6 +117,8 @@ class Snapshot:
     settings: Settings = field(default_factory=Settings)
     routes: tuple[Route, ...] = ()
     services: tuple[Service, ...] = ()
+    listen_tls: tuple[tuple[str, int], ...] = ()
+    tls: Tls = field(default_factory=Tls)
 
     def to_json(self) -> bytes:
         """The snapshot as JSON. Backends go as [host, port, weight] lists: a snapshot may
@@ -101,6 +129,7 @@ class Snapshot:
             "services": [{**_fields(s), "backends": [[b.host, b.port, b.weight]
                                                      for b in s.backends]}
                          for s in self.services],
+            "listen_tls": self.listen_tls, "tls": _tls_fields(self.tls),
         }, separators=(",", ":")).encode()
 
     @classmethod
@@ -116,10 +145,12 @@ class Snapshot:
             services=tuple(Service(**{**s, "backends": tuple(Backend(h, p, w)
                                                              for h, p, w in s["backends"])})
                            for s in data["services"]),
+            listen_tls=tuple((h, p) for h, p in data.get("listen_tls", ())),
+            tls=_tls(data["tls"]) if "tls" in data else Tls(),
         )
 
 
-def _fields(obj: Settings | Route | Service) -> dict[str, Any]:
+def _fields(obj: Settings | Route | Service | Tls | Certificate) -> dict[str, Any]:
     """A dataclass's fields by name, one level deep (not `asdict`, which copies every value)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
@@ -129,3 +160,18 @@ def _route(data: dict[str, Any]) -> Route:
     return Route(**cast(dict[str, Any], {
         k: (tuple(tuple(p) for p in v) if k in pairs else tuple(v) if isinstance(v, list) else v)
         for k, v in data.items()}))
+
+
+def _tls_fields(tls: Tls) -> dict[str, Any]:
+    return {**_fields(tls), "certificates": [_fields(c) for c in tls.certificates],
+            "alpn01": [_fields(c) for c in tls.alpn01]}
+
+
+def _tls(data: dict[str, Any]) -> Tls:
+    def certs(items: list[dict[str, Any]]) -> tuple[Certificate, ...]:
+        return tuple(Certificate(tuple(c["names"]), c["cert_pem"], c["key_pem"]) for c in items)
+
+    return Tls(certificates=certs(data["certificates"]), min_version=data["min_version"],
+               hsts=data["hsts"], redirect_http=data["redirect_http"],
+               redirect_port=data["redirect_port"], ticket_keys=tuple(data["ticket_keys"]),
+               http01=tuple((t, k) for t, k in data["http01"]), alpn01=certs(data["alpn01"]))
