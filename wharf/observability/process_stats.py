@@ -17,11 +17,12 @@ from wharf.observability.procfs import process_table, process_tree
 
 @dataclass(frozen=True, slots=True)
 class ProcessSample:
-    """One instance at one moment: CPU % since the previous sample and resident memory,
-    summed over its processes."""
+    """One instance at one moment: CPU % since the previous sample, CPU seconds used so far
+    (by the processes alive now) and resident memory, summed over its processes."""
 
     cpu_percent: float
     rss_bytes: int
+    cpu_seconds: float = 0.0
 
 
 class ProcessSampler:
@@ -48,17 +49,19 @@ class ProcessSampler:
             measured = [m for m in map(self._measure, tree) if m is not None]
             if measured:
                 samples[root] = ProcessSample(sum(m[0] for m in measured),
-                                              sum(m[1] for m in measured))
+                                              sum(m[1] for m in measured),
+                                              sum(m[2] for m in measured))
         self.samples = samples
         return samples
 
-    def _measure(self, pid: int) -> tuple[float, int] | None:
+    def _measure(self, pid: int) -> tuple[float, int, float] | None:
         proc = self._procs.get(pid)
         try:
             if proc is None:
                 proc = self._procs[pid] = psutil.Process(pid)
             with proc.oneshot():
-                return proc.cpu_percent(None), proc.memory_info().rss
+                times = proc.cpu_times()
+                return proc.cpu_percent(None), proc.memory_info().rss, times.user + times.system
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self._procs.pop(pid, None)
             return None
