@@ -209,6 +209,7 @@ class Daemon:
                     "exit_signal": stats.exit_signal, "reason": stats.reason or not_ready,
                     "last_restart": stats.last_restart,
                     "cpu_percent": sample.cpu_percent if sample else None,
+                    "cpu_seconds": round(sample.cpu_seconds, 3) if sample else None,
                     "rss_bytes": sample.rss_bytes if sample else None,
                     "listen": listen_addresses(instance.app, self.config.proxy, is_proxy),
                     "uses_port": not is_proxy and uses_port(instance.app, routed),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wharf.observability.traffic import TrafficTotals
 from wharf.registry.frames import FrameError, frame, read_frame
 from wharf.registry.reports import Key, WorkerReport
 from wharf.registry.snapshot import Snapshot
@@ -33,6 +34,7 @@ class Publisher:
         self._wake: dict[asyncio.StreamWriter, asyncio.Event] = {}  # set: a newer one to send
         self._server: asyncio.AbstractServer | None = None
         self.reports: dict[asyncio.StreamWriter, WorkerReport] = {}  # each worker's, summed
+        self.traffic = TrafficTotals()  # the workers' counters, for /metrics
 
     def __repr__(self) -> str:
         return f"<Publisher {self.path} workers={len(self._wake)}>"
@@ -83,6 +85,13 @@ class Publisher:
         return sum(state[0] for report in self.reports.values()
                    for key, state in report.backends.items() if key[1:] == (host, port))
 
+    def _take_traffic(self, conn_id: int, report: WorkerReport) -> None:
+        if report.traffic is not None:
+            try:
+                self.traffic.worker(conn_id).apply(report.traffic)
+            except (ValueError, TypeError, KeyError, IndexError):
+                log.warning("wharf: a proxy worker sent traffic counters that are not ones")
+
     async def _feed(self, writer: asyncio.StreamWriter, wake: asyncio.Event) -> None:
         # A zero high-water mark makes drain() wait until the kernel took the whole snapshot:
         # snapshots published meanwhile only set `wake`, and the newest goes next.
@@ -107,6 +116,7 @@ class Publisher:
         try:
             while (payload := await read_frame(reader)) is not None:
                 if report.apply(payload):
+                    self._take_traffic(id(writer), report)
                     self._on_report()
                 else:
                     log.warning("wharf: a proxy worker sent a report that is not one")
@@ -118,5 +128,6 @@ class Publisher:
             feed.cancel()
             self._wake.pop(writer, None)
             self.reports.pop(writer, None)
+            self.traffic.worker_gone(id(writer))
             writer.close()
             self._on_report()

@@ -25,14 +25,18 @@ class ReportWriter:
 
     sent: dict[Key, State] = field(default_factory=dict)
 
-    def encode(self, pid: int, version: int, states: dict[Key, State]) -> bytes:
+    def encode(self, pid: int, version: int, states: dict[Key, State],
+               traffic: dict[str, Any] | None = None) -> bytes:
         """A report of the changes from the last one to `states` (the backends that are not
-        quiet now), in JSON."""
+        quiet now), and the traffic counters that changed (see wharf/proxy/counters.py), in
+        JSON."""
         changes = [[*key, *state] for key, state in states.items() if self.sent.get(key) != state]
         changes += [[*key, *QUIET] for key in self.sent if key not in states]
         self.sent = states
-        return json.dumps({"pid": pid, "version": version, "backends": changes},
-                          separators=(",", ":")).encode()
+        report: dict[str, Any] = {"pid": pid, "version": version, "backends": changes}
+        if traffic is not None:
+            report["traffic"] = traffic
+        return json.dumps(report, separators=(",", ":")).encode()
 
 
 @dataclass(slots=True)
@@ -41,6 +45,7 @@ class WorkerReport:
 
     version: int = -1
     backends: dict[Key, State] = field(default_factory=dict)
+    traffic: dict[str, Any] | None = None  # the last report's counters, if it had any
 
     def apply(self, payload: bytes) -> bool:
         """Take in one report; False if it is not one."""
@@ -52,6 +57,7 @@ class WorkerReport:
         except (ValueError, TypeError, KeyError):
             return False
         self.version = version
+        self.traffic = data.get("traffic")
         for key, state in changes:
             if state == QUIET:
                 self.backends.pop(key, None)
