@@ -423,10 +423,11 @@ class Daemon:
         after its first snapshot, a moment after it counts as RUNNING)."""
         if self.config.proxy is None or worker.pid is None:
             return False
-        key = (worker.pid, self.config.proxy.listen)
+        addresses = self.config.proxy.listen + self.config.proxy.listen_tls
+        key = (worker.pid, addresses)
         if key not in self._listening:
             if not all(listens_on([worker.pid], host, port)
-                       for host, port in self.config.proxy.listen if _is_ip(host)):
+                       for host, port in addresses if _is_ip(host)):
                 return False
             self._listening.add(key)
         return True
