@@ -19,6 +19,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -230,9 +231,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_get(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
-    """One `GET /` to 127.0.0.1:port: (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port: int, timeout: float = 2.0,
+             tls: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """One `GET /` to 127.0.0.1:port (over TLS with the client context `tls`): (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout) if tls is None else \
+        http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=tls)
     try:
         conn.request("GET", "/")
         response = conn.getresponse()
@@ -242,7 +245,7 @@ def http_get(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 def wait_serving(port: int, what: str, body: bytes, timeout: float,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, tls: ssl.SSLContext | None = None) -> None:
     """Wait until `GET /` on `port` answers 200 with `body`; BenchError after `timeout`
     seconds, with the last answer (and the tail of `log`, if given)."""
     last = "no answer"
@@ -250,7 +253,7 @@ def wait_serving(port: int, what: str, body: bytes, timeout: float,
     def ok() -> bool:
         nonlocal last
         try:
-            status, got = http_get(port)
+            status, got = http_get(port, tls=tls)
         except OSError as exc:
             last = str(exc)
             return False

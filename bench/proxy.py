@@ -167,12 +167,12 @@ def stop_popen(proc: subprocess.Popen[bytes] | None, sig: int, others: list[int]
 
 # -- nginx, as the upstream and as a proxy ----------------------------------------------------
 
-def nginx_conf(workdir: Path, connections: int, http: str) -> str:
+def nginx_conf(workdir: Path, connections: int, http: str, workers: int = 1) -> str:
     """A self-contained nginx.conf: one worker, files in `workdir`, no access log."""
     w = workdir
     temps = "".join(f"    {kind}_temp_path {w}/tmp/{kind};\n"
                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"daemon off;\nmaster_process on;\nworker_processes 1;\n"
+    return (f"daemon off;\nmaster_process on;\nworker_processes {workers};\n"
             f"worker_rlimit_nofile {connections * 2 + 1024};\n"
             f"pid {w}/nginx.pid;\nerror_log {w}/error.log warn;\n"
             f"events {{\n    worker_connections {connections};\n}}\n"
@@ -185,8 +185,9 @@ class Nginx:
     """An nginx master (`daemon off`, a child of this script) with one worker."""
 
     def __init__(self, workdir: Path, http: str, connections: int = 4096,
-                 cpu: int | None = None) -> None:
+                 cpu: int | None = None, workers: int = 1) -> None:
         self.workdir = workdir
+        self.workers = workers
         self.http = http  # what goes inside `http {}`: upstreams and servers
         self.connections = connections
         self.cpu = cpu  # the whole server is started under taskset when set
@@ -199,7 +200,8 @@ class Nginx:
         """Write the config, start nginx, wait for its worker process."""
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o755)  # the worker runs as nobody when we are root
-        self.conf.write_text(nginx_conf(self.workdir, self.connections, self.http))
+        self.conf.write_text(nginx_conf(self.workdir, self.connections, self.http,
+                                        self.workers))
         argv = [*taskset(self.cpu), "nginx", "-p", str(self.workdir), "-c", str(self.conf),
                 "-e", str(self.log)]
         with (self.workdir / "stdout.log").open("wb") as out:
@@ -245,6 +247,7 @@ class Proxy:
     """One reverse proxy with one worker, in front of the upstream, on its own port."""
 
     name = ""
+    scheme = "http"  # what wrk speaks to it
 
     def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
         self.workdir = workdir
@@ -393,6 +396,7 @@ class WharfProxy(Proxy):
     """Wharf's daemon (`wharf up -d`) running one proxy worker, the `wharf-proxy` app."""
 
     name = "wharf"
+    workers = 1
 
     def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
         super().__init__(workdir, port, upstream, idle)
@@ -410,7 +414,7 @@ class WharfProxy(Proxy):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             f"[daemon]\nstate_dir = {json.dumps(str(self.state))}\n\n"
-            f"[proxy]\nlisten = [\"127.0.0.1:{self.port}\"]\nworkers = 1\n"
+            f"[proxy]\n{self.listen_toml()}\nworkers = {self.workers}\n"
             f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}")
         run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
         pidfile = self.state / "wharf.pid"
@@ -421,6 +425,10 @@ class WharfProxy(Proxy):
         assert row is not None
         self.worker, self.restarts = int(row["pid"]), int(row.get("restarts") or 0)
         self.wait_ready("wharf", self.state / "daemon.log")
+
+    def listen_toml(self) -> str:
+        """Where it listens, in `[proxy]`."""
+        return f"listen = [\"127.0.0.1:{self.port}\"]"
 
     def routes_toml(self) -> str:
         """The `[[routes]]` of its wharf.toml: one route to the upstream."""
@@ -517,10 +525,10 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 
 def wrk(port: int, seconds: int, connections: int, cpu: int | None,
-        host: str | None = None) -> str:
+        host: str | None = None, scheme: str = "http") -> str:
     """Run wrk (one thread) against 127.0.0.1:port (with `Host: host` if given); its output."""
     argv = [*taskset(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-            *(["-H", f"Host: {host}"] if host else []), f"http://127.0.0.1:{port}/"]
+            *(["-H", f"Host: {host}"] if host else []), f"{scheme}://127.0.0.1:{port}/"]
     return run(argv, timeout=seconds + 30).stdout
 
 
@@ -562,7 +570,7 @@ def measure_round(proxy: Proxy, seconds: int, connections: int,
     ticks = cpu_ticks()
     before = cpu_of(pids)
     start = time.perf_counter()
-    out = wrk(proxy.port, seconds, connections, load_cpu, host)
+    out = wrk(proxy.port, seconds, connections, load_cpu, host, proxy.scheme)
     wall = time.perf_counter() - start
     try:
         used = cpu_of(pids) - before
@@ -727,7 +735,7 @@ class Bench(BenchBase):
         self.results[name]["serving_pids"] = proxy.serving_pids()
         self.say(f"[{name}] serving on port {proxy.port} (pid {proxy.serving_pids()}); "
                  f"{WARMUP} s warm-up")
-        wrk(proxy.port, WARMUP, self.args.connections, self.load_cpu)
+        wrk(proxy.port, WARMUP, self.args.connections, self.load_cpu, scheme=proxy.scheme)
 
     def retry(self, name: str, what: str, exc: Exception) -> bool:
         """After a failure: restart the proxy once and say True, or give up and say False."""

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
         from wharf.config import load_config
 
         config = load_config(config_path)
+        output.print_warnings(config)
         print(f"{config.path}: ok, {len(config.apps)} app(s)")
         return 0
     if args.command == "down":

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wharf.config.model import Config
+
+
+def print_warnings(config: Config) -> None:
+    """What the loader found worth saying but not worth refusing (to stderr)."""
+    for warning in config.warnings:
+        print(f"wharf: warning: {config.path}: {warning}", file=sys.stderr)
 
 
 def human_duration(seconds: float | None) -> str:

@@ -22,6 +22,10 @@ def up(config_path: Path, detach: bool, detached_child: bool) -> int:
     from wharf.control.client import socket_path
 
     config = load_config(config_path)  # a bad file exits 2 before anything starts
+    if not detached_child:  # the foreground `up -d` has said it
+        from wharf.cli.output import print_warnings
+
+        print_warnings(config)
     sock = socket_path(config.daemon.state_dir)
     # One started before state_dir was edited in answers in the default state dir.
     if _answers(sock) or _answers(socket_path(default_state_dir(config.path))):

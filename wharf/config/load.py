@@ -15,6 +15,7 @@ from wharf.config.envfile import parse_env_file
 from wharf.config.model import AppConfig, Config, DaemonConfig, ProxyConfig
 from wharf.config.proxy_checks import resolve_proxy, resolve_routes
 from wharf.config.schema import decode, failed
+from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import ConfigError, Problem
 
 # The supervised program that runs the proxy workers.
@@ -75,10 +76,24 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         failed(problems, f"apps.{n}.{k}") for k in ("port", "instances", "socket"))},
         None if failed(problems, "proxy.listen") or failed(problems, "proxy.listen_tls")
         else proxy, problems)
+    tls, tls_files, warnings = _check_tls(config, proxy, base, problems)
     if problems:
         raise ConfigError(str(path), problems)
-    return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=config.tls,
-                  path=path)
+    return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=tls,
+                  path=path, tls_files=tls_files, warnings=tuple(warnings))
+
+
+def _check_tls(config: Config, proxy: ProxyConfig | None, base: Path, problems: list[Problem]
+               ) -> tuple[TlsConfig | None, tuple[LoadedCertificate, ...], list[Problem]]:
+    """`[tls]` with absolute paths, its file certificates read and checked, and warnings."""
+    warnings: list[Problem] = []
+    listen_tls = proxy.listen_tls if proxy is not None else ()
+    if config.tls is None and not listen_tls:
+        return None, (), warnings
+    from wharf.certs.files import check_tls, resolve_tls  # cryptography: only when needed
+
+    tls = resolve_tls(config.tls, base) if config.tls is not None else None
+    return tls, check_tls(tls, listen_tls, problems, warnings), warnings
 
 
 def state_dir_of(path: Path | str) -> Path:

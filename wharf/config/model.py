@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
-from wharf.config.tls import TlsConfig
+from wharf.config.tls import LoadedCertificate, TlsConfig
+from wharf.errors import Problem
 
 Autorestart = Literal["always", "on-failure", "never"]
 
@@ -392,3 +393,7 @@ class Config:
     routes: tuple[RouteConfig, ...] = ()
     tls: TlsConfig | None = None
     path: Path = field(default=Path("wharf.toml"), metadata={"derived": True})
+    # Filled in by the loader: the file certificates it read, and what is worth saying but
+    # does not stop Wharf (a certificate that expires soon), printed by `check` and `up`.
+    tls_files: tuple[LoadedCertificate, ...] = field(default=(), metadata={"derived": True})
+    warnings: tuple[Problem, ...] = field(default=(), metadata={"derived": True})

@@ -72,6 +72,8 @@ def _bound(proxy: ProxyConfig | None,
     """(key path, owner, address) of every address a config has the daemon bind."""
     found = [(f"proxy.listen[{i}]", "the proxy", address)
              for i, address in enumerate(proxy.listen if proxy else ())]
+    found += [(f"proxy.listen_tls[{i}]", "the proxy", address)
+              for i, address in enumerate(proxy.listen_tls if proxy else ())]
     found += [(f"apps.{a.name}.socket", f"app {a.name}", a.socket)
               for a in apps.values() if a.socket]
     return found

@@ -64,6 +64,20 @@ class AcmeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadedCertificate:
+    """A file certificate as read and checked by the loader (`wharf.certs.files`): kept with
+    the config it came from, so that snapshots never read files. `key_pem` is left out of the
+    repr: a config is printed in logs."""
+
+    cert_path: Path
+    names: tuple[str, ...]  # DNS (and IP) SANs, lower case; the CN only if there is no SAN
+    not_after: float  # Unix time
+    issuer: str
+    cert_pem: str  # the chain, leaf first
+    key_pem: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class TlsConfig:
     """`[tls]`: certificate sources and HTTPS behaviour."""
 

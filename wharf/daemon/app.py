@@ -15,11 +15,14 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from wharf.certs.material import build_tls
+from wharf.certs.tickets import TicketKeys
 from wharf.config import AppConfig, Config, load_config
 from wharf.config.load import PROXY_APP
 from wharf.config.proxy_checks import bound_by, listen_problems
@@ -47,6 +50,7 @@ from wharf.registry.build import (
 from wharf.registry.health import HealthChecker
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
+from wharf.registry.snapshot import Tls
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
@@ -93,6 +97,7 @@ class Daemon:
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tickets = TicketKeys()  # one set for every worker: resumption across them
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -111,6 +116,7 @@ class Daemon:
                              (signal.SIGHUP, self.handle_hup), (signal.SIGUSR1, self.handle_usr1)):
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
+        rotator = asyncio.create_task(self._rotate_tickets_forever())
         self._health = HealthChecker(self._pool_changed)
         self._readiness = Readiness(self._pool_changed)
         try:
@@ -128,6 +134,7 @@ class Daemon:
             await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
         finally:
             sampler.cancel()
+            rotator.cancel()
             self._health.close()
             self._readiness.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
@@ -417,10 +424,11 @@ class Daemon:
         after its first snapshot, a moment after it counts as RUNNING)."""
         if self.config.proxy is None or worker.pid is None:
             return False
-        key = (worker.pid, self.config.proxy.listen)
+        addresses = self.config.proxy.listen + self.config.proxy.listen_tls
+        key = (worker.pid, addresses)
         if key not in self._listening:
             if not all(listens_on([worker.pid], host, port)
-                       for host, port in self.config.proxy.listen if _is_ip(host)):
+                       for host, port in addresses if _is_ip(host)):
                 return False
             self._listening.add(key)
         return True
@@ -485,6 +493,8 @@ class Daemon:
             if problems:  # a new listener in use would crash-loop the workers
                 raise ConfigError(str(new.path), problems)
             check_reloadable(self.config, new)  # a new state_dir would lose the CLI
+            for warning in new.warnings:
+                log.warning("wharf: %s: %s", new.path, warning)
             for key in ("port_range",):
                 if getattr(new.daemon, key) != getattr(self.config.daemon, key):
                     log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
@@ -759,7 +769,22 @@ class Daemon:
             self._health.sync(health_targets(config, ready))
             down = self._health.down()
         self._snapshot_version += 1
-        self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down))
+        self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down,
+                                               self._tls(config)))
+
+    def _tls(self, config: Config) -> Tls:
+        """The TLS part of the snapshot: the file certificates read with `config`."""
+        keys = self._tickets.keys(time.monotonic()) if config.proxy and config.proxy.listen_tls \
+            else ()
+        return build_tls(config, ticket_keys=keys)
+
+    async def _rotate_tickets_forever(self) -> None:
+        """Publish when the session-ticket key is due for rotation (see `TicketKeys`)."""
+        while True:
+            wait = self._tickets.next_rotation() - time.monotonic()
+            await asyncio.sleep(min(3600.0, max(1.0, wait)))
+            if time.monotonic() >= self._tickets.next_rotation():
+                self._schedule_publish()
 
     def _schedule_record(self) -> None:
         if not self._record_scheduled:

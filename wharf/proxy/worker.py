@@ -24,6 +24,7 @@ from typing import cast
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
+from wharf.proxy.tls import TlsContexts
 from wharf.registry.frames import frame, read_frame
 from wharf.registry.reports import ReportWriter
 from wharf.registry.snapshot import Snapshot
@@ -35,6 +36,9 @@ CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
 # is the same as nginx's default on Linux.
 BACKLOG = 511
+# A TLS handshake not done by then is dropped (nginx counts it in client_header_timeout, 60 s;
+# a handshake takes round trips, not seconds, and a held one costs a connection slot).
+HANDSHAKE_TIMEOUT = 10.0
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (CPython: 700)
 
 log = logging.getLogger("wharf.proxy")
@@ -48,7 +52,8 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self.plane = DataPlane(self._loop)
         self.plane.on_drained = self._report  # a drain waits for this
-        self._servers: dict[tuple[str, int], asyncio.Server] = {}
+        self._servers: dict[tuple[str, int, bool], asyncio.Server] = {}  # (host, port, tls)
+        self._tls: TlsContexts | None = None  # made at the first TLS listener
         self._stop = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._reports = ReportWriter()
@@ -94,23 +99,35 @@ class Worker:
     async def _follow(self, reader: asyncio.StreamReader) -> None:
         while (payload := await read_frame(reader)) is not None:
             snapshot = Snapshot.from_json(payload)
-            await self._listen(snapshot.listen)
+            if snapshot.listen_tls or self._tls is not None:
+                self._tls = self._tls or TlsContexts()
+                self._tls.apply(snapshot.tls)
+            await self._listen(snapshot.listen, snapshot.listen_tls)
             self.plane.apply(snapshot)
             self._report()  # at once: the daemon may be waiting to know this snapshot arrived
             # Each state change of an instance sends one: not a line for the terminal.
             log.debug("wharf-proxy: serving snapshot %d", snapshot.version)
 
-    async def _listen(self, addresses: tuple[tuple[str, int], ...]) -> None:
-        wanted = set(addresses)
-        for address in [a for a in self._servers if a not in wanted]:
-            self._servers.pop(address).close()
-            print(f"wharf-proxy: stopped listening on {_url(*address)}", flush=True)
-        for host, port in addresses:
-            if (host, port) not in self._servers:
+    async def _listen(self, addresses: tuple[tuple[str, int], ...],
+                      tls_addresses: tuple[tuple[str, int], ...] = ()) -> None:
+        wanted = {(h, p, False) for h, p in addresses} | {(h, p, True) for h, p in tls_addresses}
+        for key in [k for k in self._servers if k not in wanted]:
+            self._servers.pop(key).close()
+            print(f"wharf-proxy: stopped listening on {_url(*key)}", flush=True)
+        for key in [(h, p, False) for h, p in addresses] + [(h, p, True)
+                                                            for h, p in tls_addresses]:
+            if key not in self._servers:
+                host, port, tls = key
                 factory = cast(Callable[[], asyncio.Protocol], lambda: ClientConnection(self.plane))
-                self._servers[(host, port)] = await self._loop.create_server(
-                    factory, sock=listening_socket(host, port))
-                print(f"wharf-proxy: listening on {_url(host, port)}", flush=True)
+                sock = listening_socket(host, port)
+                if tls and self._tls is not None:
+                    server = await self._loop.create_server(
+                        factory, sock=sock, ssl=self._tls.listener,
+                        ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+                else:
+                    server = await self._loop.create_server(factory, sock=sock)
+                self._servers[key] = server
+                print(f"wharf-proxy: listening on {_url(*key)}", flush=True)
 
     async def _sweep_forever(self) -> None:
         ticks = round(SWEEP_INTERVAL / CLOCK_TICK)
@@ -141,9 +158,10 @@ class Worker:
             conn.close()
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, tls: bool = False) -> str:
     """`http://127.0.0.1:8080`: a terminal makes it a link to click."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

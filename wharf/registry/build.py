@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wharf.config.model import WILDCARD_HOSTS, AppConfig, Config, HealthConfig, RouteConfig
-from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
+from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot, Tls
 
 LOCALHOST = "127.0.0.1"
 
@@ -73,10 +73,11 @@ def route_backends(config: Config, route: RouteConfig,
 
 
 def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]],
-                   down: frozenset[Target] = frozenset()) -> Snapshot:
+                   down: frozenset[Target] = frozenset(), tls: Tls | None = None) -> Snapshot:
     """The snapshot for `config`: `ready[app]` lists the addresses of the app's instances that
     take traffic (see `instance_address`), `down` the (service, host, port) that active health
-    checks have taken out."""
+    checks have taken out, `tls` the certificates and settings of the TLS listeners (see
+    `wharf.certs.material.build_tls`)."""
     assert config.proxy is not None
     proxy = config.proxy
     t = proxy.timeouts
@@ -113,4 +114,5 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
             burst=rc.rate_limit.burst if rc.rate_limit else 1, upgrade=rc.upgrade,
             buffering=rc.buffering, max_temp_file_size=rc.max_temp_file_size))
     return Snapshot(version=version, listen=proxy.listen, settings=settings,
-                    routes=tuple(routes), services=tuple(services.values()))
+                    routes=tuple(routes), services=tuple(services.values()),
+                    listen_tls=proxy.listen_tls, tls=tls or Tls())

@@ -1,0 +1,1 @@
+"""Certificates in the control plane: files read at config load, what the workers are sent."""
