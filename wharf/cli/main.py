@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument("--detached-child", action="store_true", help=argparse.SUPPRESS)
     sub.add_parser("check", parents=[common], help="validate the config file and exit")
+    sub.add_parser("monit", parents=[common],
+                   help="a live full-screen view: processes, logs, backends (q quits)")
     for command in COMMANDS.values():
         command.add_arguments(sub.add_parser(command.name, parents=[common], help=command.help))
     return parser
@@ -63,6 +65,10 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
         output.print_warnings(config)
         print(f"{config.path}: ok, {len(config.apps)} app(s)")
         return 0
+    if args.command == "monit":
+        from wharf.cli.monit.run import monit
+
+        return monit(config_path)
     if args.command == "down":
         from wharf.cli.up import down
 

@@ -65,18 +65,26 @@ def stream(path: Path, command: str, args: dict[str, Any],
     """Send one command; yield the streamed messages, then the result message."""
     with connect(path) as sock:
         sock.settimeout(timeout)
-        sock.sendall(encode({"command": command, "args": args}))
-        with sock.makefile("rb") as f:
-            for line in f:
-                message = decode(line)
-                if "stream" in message:
-                    yield message
-                    continue
-                if not message.get("ok"):
-                    raise RemoteError(message.get("error", "unknown error"),
-                                      message.get("hint", ""), int(message.get("exit_code", 1)))
+        yield from exchange(sock, command, args)
+
+
+def exchange(sock: socket.socket, command: str,
+             args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Send one command on a connected socket; yield the streamed messages, then the result
+    message. A caller that owns the socket can end a follow from another thread by shutting
+    the socket down (this then raises ControlError, as a daemon that went away does)."""
+    sock.sendall(encode({"command": command, "args": args}))
+    with sock.makefile("rb") as f:
+        for line in f:
+            message = decode(line)
+            if "stream" in message:
                 yield message
-                return
+                continue
+            if not message.get("ok"):
+                raise RemoteError(message.get("error", "unknown error"),
+                                  message.get("hint", ""), int(message.get("exit_code", 1)))
+            yield message
+            return
     raise ControlError("the daemon closed the connection without answering",
                        hint="it may have stopped; see its log in the state directory")
 
