@@ -123,6 +123,9 @@ class MonitLoop:
                     now = time.monotonic()
                     since = now - drawn
                     if (dirty and since >= FRAME_INTERVAL) or since >= REDRAW_INTERVAL:
+                        # The terminal's size now: not COLUMNS/LINES from the environment
+                        # (rich would take those, and they do not follow a resize).
+                        console.size = os.get_terminal_size(sys.stdout.fileno())
                         live.update(render(self.monitor, *console.size), refresh=True)
                         drawn, dirty, since = now, False, 0.0
                     wait = (FRAME_INTERVAL if dirty else REDRAW_INTERVAL) - since
