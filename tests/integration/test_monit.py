@@ -117,6 +117,8 @@ def test_monit_lists_the_apps_with_the_selected_apps_backends(pane, two_apps):
     backend = two_apps.backends()[0]["backend"]
     screen = pane.wait_for(backend)
     assert "Backends: web" in screen and "Logs: web" in screen
+    piped = two_apps.run("monit")  # not a terminal
+    assert piped.returncode == 2 and "wharf monit needs a terminal" in piped.stderr
 
 
 def test_monit_follows_the_selected_apps_logs_and_restarts_it(pane, two_apps):
