@@ -46,7 +46,7 @@ from wharf.errors import UsageError
 # The screen is redrawn this often even when nothing was posted (uptimes move).
 REDRAW_INTERVAL = 1.0
 # ... and at most this often when news pours in (a flood of log lines must not eat a core).
-FRAME_INTERVAL = 0.05
+FRAME_INTERVAL = 0.1
 
 
 def monit(config_path: Path) -> int:
