@@ -168,6 +168,10 @@ class Exchange:
         self.head_only = method == b"HEAD"
         if method == b"CONNECT":
             return self.fail(405)
+        if plane.https.plain and not client.tls:  # HTTP-01 answers, redirects to https
+            answer = plane.https.plain_answer(self)
+            if answer is not None:
+                return self.respond(answer[1], answer[0])
         status = 0 if self.route is not None else resolve(self)  # an upgrade is routed early
         if status == 400:
             return self.fail(400)
@@ -448,6 +452,8 @@ class Exchange:
             lines += (b"Set-Cookie: ", svc.key_name, b"=", self.pinned,
                       b"; Path=/; HttpOnly; SameSite=Lax\r\n")
         lines.append(_VIA_LINE)
+        if client.tls and client.plane.https.hsts_line:
+            lines.append(client.plane.https.hsts_line)
         if self.upstream is None or not self.upstream.has_date:
             lines.append(HTTP_DATE.line)  # RFC 9110 6.6.1: the backend has no clock
         if not self.request_complete and not tunnel:
@@ -677,6 +683,8 @@ class Exchange:
         self.status = status
         self.response_started = True
         self.response_bytes = len(data) - data.find(b"\r\n\r\n") - 4  # the body, as logged
+        if self.client.tls and self.client.plane.https.hsts_line:
+            data = self.client.plane.https.with_hsts(data)
         self.client.write(data)
         self.finish()
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from wharf.proxy.accesslog import AccessLog
 from wharf.proxy.balancers import Load
 from wharf.proxy.date import HTTP_DATE
+from wharf.proxy.https import Https
 from wharf.proxy.pool import Pool
 from wharf.proxy.ratelimit import RateLimiter
 from wharf.proxy.routing import Router
@@ -62,6 +63,7 @@ class DataPlane:
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
         self.connections: set[ClientConnection] = set()
         self.static = StaticServer()
+        self.https = Https()
         self.access = AccessLog(None, "off")
         self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._id_prefix = os.urandom(8).hex().encode()  # then a hex counter
@@ -84,6 +86,7 @@ class DataPlane:
         self.max_body_size = settings.max_body_size
         self.underscores_in_headers = settings.underscores_in_headers
         self.router = Router(snapshot.routes)
+        self.https = Https(snapshot)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
         for key in [k for k in self.pools if k not in wanted]:
             self.pools.pop(key).close()

@@ -89,7 +89,8 @@ def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
         lines += (name, b": ", value, b"\r\n")
     lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
     if not seen_proto:
-        lines.append(b"X-Forwarded-Proto: http\r\n")
+        lines.append(b"X-Forwarded-Proto: https\r\n" if client.tls else
+                     b"X-Forwarded-Proto: http\r\n")
     if ex.host and not seen_host:
         lines += (b"X-Forwarded-Host: ", ex.host, b"\r\n")
     lines += (b"Via: ", VIA, b"\r\n")

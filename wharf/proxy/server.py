@@ -119,6 +119,7 @@ class ClientConnection:
         "parser",
         "peer_ip",
         "plane",
+        "tls",
         "transport",
         "trusted",
         "tunnel_to",
@@ -136,6 +137,7 @@ class ClientConnection:
         self._write: Callable[[bytes], None] = _nowhere
         self.peer_ip = b""
         self.trusted = False
+        self.tls = False  # came over a TLS listener
         self.forwarded_lines = b""  # X-Forwarded-For/Proto and Via, for this client
         self.host_seen = b""  # the last Host header, and the name it routes by (lower case,
         self.host_name = b""  # no port): worked out once per client connection, not request
@@ -173,8 +175,9 @@ class ClientConnection:
         ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
         self.peer_ip = ip.encode()
         self.trusted = self.plane.is_trusted(ip)
-        self.forwarded_lines = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: %s\r\n" \
-            % (self.peer_ip, http1.VIA)
+        self.tls = transport.get_extra_info("sslcontext") is not None
+        self.forwarded_lines = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nVia: %s\r\n" \
+            % (self.peer_ip, b"https" if self.tls else b"http", http1.VIA)
         self.plane.connections.add(self)
         self.set_deadline(self.plane.header_timeout, "header")
 

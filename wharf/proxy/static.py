@@ -166,6 +166,8 @@ class StaticServer:
         ex.response_started = True
         lines = [http1.status_line(status), HTTP_DATE.line]
         lines += [n + b": " + v + b"\r\n" for n, v in headers]
+        if ex.client.tls and ex.client.plane.https.hsts_line:
+            lines.append(ex.client.plane.https.hsts_line)
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)
         if not ex.keep_alive or not ex.request_complete:
@@ -218,7 +220,8 @@ class _Sender:
         transport = self.ex.client.transport
         assert transport is not None
         sock = transport.get_extra_info("socket")
-        if transport.get_write_buffer_size() == 0 and sock is not None:
+        # Over TLS the bytes must go through the transport: sendfile would send plaintext.
+        if transport.get_write_buffer_size() == 0 and sock is not None and not self.ex.client.tls:
             self.raw = True
             self.sock = os.dup(sock.fileno())
             self.step()
