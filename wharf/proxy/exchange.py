@@ -169,7 +169,8 @@ class Exchange:
         if method == b"CONNECT":
             return self.fail(405)
         if plane.https.plain and not client.tls:  # HTTP-01 answers, redirects to https
-            answer = plane.https.plain_answer(self)
+            answer = plane.https.plain_answer(self.path, self.query, self.host,
+                                               self.keep_alive, self.head_only)
             if answer is not None:
                 return self.respond(answer[1], answer[0])
         status = 0 if self.route is not None else resolve(self)  # an upgrade is routed early

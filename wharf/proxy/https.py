@@ -12,13 +12,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from wharf.proxy import http1
 from wharf.registry.snapshot import Snapshot
-
-if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 
@@ -58,25 +53,25 @@ class Https:
         dot = name.find(b".")
         return dot > 0 and name[dot + 1:] in self.wildcard
 
-    def plain_answer(self, ex: Exchange) -> tuple[int, bytes] | None:
+    def plain_answer(self, path: str, query: str, host: bytes | None, keep_alive: bool,
+                     head_only: bool) -> tuple[int, bytes] | None:
         """The answer to a plain-HTTP request before routing (status, bytes), or None."""
-        path = ex.path
         if path.startswith(CHALLENGE_PREFIX):
             key = self.http01.get(path[len(CHALLENGE_PREFIX):])
             if key is None:
-                return 404, http1.simple_response(404, close=not ex.keep_alive,
-                                                  head_only=ex.head_only)
-            return 200, http1.simple_response(200, key, close=not ex.keep_alive,
-                                              head_only=ex.head_only)
+                return 404, http1.simple_response(404, close=not keep_alive,
+                                                  head_only=head_only)
+            return 200, http1.simple_response(200, key, close=not keep_alive,
+                                              head_only=head_only)
         if not self.redirect:
             return None
-        name = http1.host_name(ex.host) if ex.host else None
+        name = http1.host_name(host) if host else None
         if name is None or not self.covers(name):
             return None
-        target = ex.path + ("?" + ex.query if ex.query else "")
+        target = path + ("?" + query if query else "")
         location = b"https://" + name + self.port_suffix + target.encode("latin-1")
         return 308, http1.simple_response(308, b"", headers=((b"Location", location),),
-                                          close=not ex.keep_alive, head_only=ex.head_only)
+                                          close=not keep_alive, head_only=head_only)
 
     def with_hsts(self, response: bytes) -> bytes:
         """A locally made response with the HSTS header after its status line."""
