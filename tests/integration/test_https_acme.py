@@ -52,9 +52,20 @@ def cert_row(wharf: Wharf, name: str = HOST) -> dict:
     return next(r for r in json.loads(result.stdout) if r["name"] == name)
 
 
-def wait_issued(wharf: Wharf, not_serial: str = "") -> dict:
-    return wait_until(lambda: (r := cert_row(wharf))["serial"] not in ("", not_serial) and r,
-                      timeout=60, message=f"a certificate for {HOST}")  # type: ignore[return-value]
+def wait_issued(wharf: Wharf, pebble: Pebble) -> dict:
+    """The row of HOST once it has a certificate and the workers serve it (the row is
+    written a moment before the snapshot that carries it)."""
+    row: dict = wait_until(lambda: (r := cert_row(wharf))["serial"] and r, timeout=60,
+                           message=f"a certificate for {HOST}")  # type: ignore[assignment]
+
+    def served() -> bool:
+        try:
+            return served_serial(pebble) == row["serial"]
+        except (OSError, ssl.SSLError):
+            return False
+
+    wait_until(served, message="the certificate served")
+    return row
 
 
 def curl(pebble: Pebble, url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,7 +104,7 @@ def https(wharf: Wharf, pebble: Pebble) -> Wharf:
     """A daemon serving a Pebble certificate for HOST (TLS-ALPN-01; HTTP-01 has its test)."""
     configure(wharf, pebble, challenge="tls-alpn-01")
     wharf.up()
-    wait_issued(wharf)
+    wait_issued(wharf, pebble)
     return wharf
 
 
@@ -165,6 +176,6 @@ def test_a_ca_that_is_down_leaves_the_old_certificate_serving_and_says_why(
 def test_http_01_gets_a_certificate(wharf: Wharf, pebble: Pebble):
     configure(wharf, pebble, challenge="http-01")
     wharf.up()
-    row = wait_issued(wharf)
+    row = wait_issued(wharf, pebble)
     assert row["last_error"] == ""
     assert curl(pebble, f"https://{HOST}:{pebble.tls_port}/").returncode == 0
