@@ -147,5 +147,7 @@ def wharf(tmp_path: Path) -> Iterator[Wharf]:
         w.close()
 
 
-# The module-scoped proxy fixture, shared by the proxy test modules.
+# Shared fixtures: the session-scoped Pebble (ACME test CA) for the HTTPS tests, and the
+# module-scoped proxy of the proxy test modules.
+from tests.integration.pebble import pebble  # noqa: E402, F401
 from tests.integration.proxy_fixture import proxy  # noqa: E402, F401

@@ -101,6 +101,13 @@ def show(args: argparse.Namespace, result: Any) -> int:
     elif args.command == "signal":
         for r in result:
             print(f"{r['app']}.{r['instance']}: {r['signal']} sent to pid {r['pid']}")
+    elif args.command == "certs":
+        if args.ca:
+            sys.stdout.write(result["ca_pem"])
+        else:
+            print(json.dumps(result, indent=2) if args.json else output.certs_table(result))
+        if args.renew is not None:
+            return 0
     elif args.command == "reload":
         print(output.reload_summary(result))
         return 1 if result.get("failed") else 0

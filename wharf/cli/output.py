@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -90,7 +92,8 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     """The `wharf status` table, with reasons for instances that are not running, then the
     backends of the routes."""
     backends = [r for r in rows if r.get("kind") == "backend"]
-    rows = [r for r in rows if r.get("kind") != "backend"]
+    certificates = [r for r in rows if r.get("kind") == "certificate"]
+    rows = [r for r in rows if r.get("kind") not in ("backend", "certificate")]
     counts = Counter(r["app"] for r in rows)
     drift = [f"  {app}: {n} instances run, the config file says {wanted} (`wharf reload` "
              "applies it)" for app, n, wanted in dict.fromkeys(
@@ -112,7 +115,44 @@ def status_table(rows: list[dict[str, Any]]) -> str:
         "no apps configured"
     if backends:
         text += "\n\n" + backends_table(backends)
+    if troubled := [c for c in certificates if c["last_error"] or c["not_after"] is None]:
+        text += "\n\n" + certs_table(troubled) + "\n  (see `wharf certs`)"
     return text
+
+
+def _when(ts: float | None, now: float) -> str:
+    """A time as UTC `2026-03-01 12:00`, `now` if past, `-` if none."""
+    if ts is None:
+        return "-"
+    if ts <= now:
+        return "now"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+
+
+def certs_table(rows: list[dict[str, Any]], now: float | None = None) -> str:
+    """The `wharf certs` table: a row per name, its last error below it."""
+    now = time.time() if now is None else now
+    if not rows:
+        return "no certificates (add [tls] certificates, acme or local_ca)"
+    header = ("NAME", "SOURCE", "ISSUER", "NOT AFTER", "NEXT RENEWAL", "LAST ERROR")
+    body = []
+    for r in rows:
+        expires = "-" if r["not_after"] is None else \
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["not_after"])) + \
+            (" (expired)" if r["not_after"] <= now else "")
+        issuer = _short_issuer(r["issuer"]) if r["not_after"] is not None else "(none yet)"
+        body.append((r["name"], r["source"], issuer, expires,
+                     "-" if r["source"] == "file" else _when(r["next_renewal"], now),
+                     r["last_error"] or "-"))
+    return "\n".join(_table(header, body))
+
+
+def _short_issuer(issuer: str) -> str:
+    """The CN of an RFC 4514 issuer (`CN=Pebble Intermediate CA 1a2b`), else all of it."""
+    for part in re.split(r"(?<!\\),", issuer):
+        if part.startswith("CN="):
+            return part[3:]
+    return issuer or "-"
 
 
 def reload_summary(result: dict[str, list[str]]) -> str:

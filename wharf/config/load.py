@@ -91,9 +91,12 @@ def _check_tls(config: Config, proxy: ProxyConfig | None, base: Path, problems: 
     if config.tls is None and not listen_tls:
         return None, (), warnings
     from wharf.certs.files import check_tls, resolve_tls  # cryptography: only when needed
+    from wharf.certs.names import warnings as acme_warnings
 
     tls = resolve_tls(config.tls, base) if config.tls is not None else None
-    return tls, check_tls(tls, listen_tls, problems, warnings), warnings
+    loaded = check_tls(tls, listen_tls, problems, warnings)
+    warnings += acme_warnings(replace(config, tls=tls), [n for c in loaded for n in c.names])
+    return tls, loaded, warnings
 
 
 def state_dir_of(path: Path | str) -> Path:

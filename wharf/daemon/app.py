@@ -31,6 +31,7 @@ from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon import leftovers
+from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
@@ -97,6 +98,7 @@ class Daemon:
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._certs = DaemonCerts(self._publish_now, self._served)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
 
     def __repr__(self) -> str:
@@ -121,6 +123,7 @@ class Daemon:
         self._readiness = Readiness(self._pool_changed)
         try:
             await self._publisher.start()
+            self._certs.sync(self.config)  # stored certificates are in the first snapshot
             self._apply_ports(self.config)
             for app in self.config.apps.values():
                 self._add_program(app).start()
@@ -134,6 +137,7 @@ class Daemon:
             await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
         finally:
             sampler.cancel()
+            await self._certs.close()
             rotator.cancel()
             self._health.close()
             self._readiness.close()
@@ -226,7 +230,20 @@ class Daemon:
                 })
         if backends:
             rows += self._backend_rows(app)
+            rows += self._certs.status_rows() if app is None else []
         return rows
+
+    def cert_rows(self) -> list[dict[str, Any]]:
+        """`wharf certs --json` rows: every name with a certificate source."""
+        return self._certs.rows()
+
+    def cert_ca(self) -> str:
+        """The local CA's certificate (PEM)."""
+        return self._certs.ca_pem()
+
+    async def renew_cert(self, name: str, timeout: float) -> dict[str, Any]:
+        """Renew a managed name's certificate now; its row once done."""
+        return await self._certs.renew(name, timeout)
 
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
         config = self.config
@@ -514,6 +531,7 @@ class Daemon:
             self._programs = {n: self._programs[n] for n in self.config.apps}
             if proxy is not None:
                 self._programs[PROXY_APP] = proxy
+            self._certs.sync(self.config)  # new route hosts get certificates
             await self._sync_proxy_async(new)
             return change.result
 
@@ -776,7 +794,7 @@ class Daemon:
         """The TLS part of the snapshot: the file certificates read with `config`."""
         keys = self._tickets.keys(time.monotonic()) if config.proxy and config.proxy.listen_tls \
             else ()
-        return build_tls(config, ticket_keys=keys)
+        return build_tls(config, *self._certs.material(), ticket_keys=keys)
 
     async def _rotate_tickets_forever(self) -> None:
         """Publish when the session-ticket key is due for rotation (see `TicketKeys`)."""
@@ -785,6 +803,24 @@ class Daemon:
             await asyncio.sleep(min(3600.0, max(1.0, wait)))
             if time.monotonic() >= self._tickets.next_rotation():
                 self._schedule_publish()
+
+    def _publish_now(self) -> int:
+        """Publish now (the certificate manager's challenges wait for it); the version."""
+        self._publish()
+        return self._snapshot_version
+
+    async def _served(self, version: int, timeout: float) -> bool:
+        """Wait until a proxy worker listens and every worker serves `version` (False after
+        `timeout`): an ACME challenge must be answerable before the CA looks. Polled: a
+        worker's first bind wakes nobody."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        proxy = self._programs.get(PROXY_APP)
+        while not (proxy is not None and any(self._is_ready(i) for i in proxy.instances)
+                   and self._publisher.serving(version)):
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _schedule_record(self) -> None:
         if not self._record_scheduled:

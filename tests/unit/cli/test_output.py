@@ -38,3 +38,16 @@ def test_table_shows_both():
                              reason="exited too quickly (exit status 1)")])
     assert "BACKOFF (next try in 1.0s)  -" in text
     assert "web.0: exited too quickly (exit status 1)" in text
+
+
+def test_certs_table_shows_the_issuer_cn_and_when_renewal_is_due():
+    from wharf.cli.output import certs_table
+
+    rows = [{"name": "a.example", "source": "acme", "issuer": "CN=R10\\, x,O=Let's Encrypt",
+             "not_after": 2_000_000.0, "next_renewal": 500.0, "last_error": ""},
+            {"name": "b.example", "source": "acme", "issuer": "", "not_after": None,
+             "next_renewal": 3_000_000.0, "last_error": "cannot reach the CA"}]
+    lines = certs_table(rows, now=1000.0).splitlines()
+    assert lines[1].split()[:4] == ["a.example", "acme", "R10\\,", "x"]
+    assert " now " in lines[1]
+    assert "(none yet)" in lines[2] and lines[2].endswith("cannot reach the CA")

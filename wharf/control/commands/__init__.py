@@ -22,6 +22,7 @@ class Command:
 
 def _registry() -> dict[str, Command]:
     from wharf.control.commands import (
+        certs,
         down,
         logs,
         reload,
@@ -35,7 +36,8 @@ def _registry() -> dict[str, Command]:
     )
 
     commands = [status.COMMAND, start.COMMAND, stop.COMMAND, restart.COMMAND, scale.COMMAND,
-                signal.COMMAND, logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND]
+                signal.COMMAND, logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND,
+                certs.COMMAND]
     return {c.name: c for c in commands}
 
 
