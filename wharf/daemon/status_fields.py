@@ -23,5 +23,6 @@ def listen_addresses(app: AppConfig, proxy: ProxyConfig | None, is_proxy: bool) 
     """The addresses that Wharf binds for an instance of `app`: the proxy's `listen` for a proxy
     worker, the shared socket in socket mode; none for an app that binds its own port."""
     if is_proxy:
-        return [format_address(host, port) for host, port in proxy.listen] if proxy else []
+        return [format_address(host, port)
+                for host, port in (*proxy.listen, *proxy.listen_tls)] if proxy else []
     return [format_address(*app.socket)] if app.socket is not None else []

@@ -23,3 +23,8 @@ def test_listen_addresses_are_the_proxy_s_for_a_worker_and_the_socket_in_socket_
     assert listen_addresses(app(socket=("0.0.0.0", 9000)), proxy, is_proxy=False) == \
         ["0.0.0.0:9000"]
     assert format_address("::", 80) == "[::]:80"
+
+
+def test_a_proxy_worker_lists_its_tls_listeners_after_the_plain_ones():
+    proxy = ProxyConfig(listen=(("127.0.0.1", 8080),), listen_tls=(("127.0.0.1", 8443),))
+    assert listen_addresses(app(), proxy, is_proxy=True) == ["127.0.0.1:8080", "127.0.0.1:8443"]
