@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from wharf.config.schema import failed
 from wharf.config.tls import CertificateFiles, LoadedCertificate, TlsConfig
 from wharf.errors import Problem
 
@@ -48,7 +49,10 @@ def check_tls(tls: TlsConfig | None, listen_tls: tuple[tuple[str, int], ...],
     now = time.time() if now is None else now
     loaded = []
     for index, files in enumerate(tls.certificates if tls else ()):
-        cert = load_certificate(files, f"tls.certificates[{index}]", problems, warnings, now)
+        key = f"tls.certificates[{index}]"
+        if failed(problems, key):  # a missing path stands in as "", the config's directory
+            continue
+        cert = load_certificate(files, key, problems, warnings, now)
         if cert is not None:
             loaded.append(cert)
     sources = tls is not None and (tls.certificates or tls.acme or tls.local_ca)

@@ -134,3 +134,9 @@ def test_tls_problems_come_with_the_other_problems(tmp_path):
     """))
     assert {p.split(":")[0] for p in found} >= {
         "proxy.workers", "tls.min_version", "tls.certificates[0].cert"}
+
+
+def test_a_certificate_entry_without_its_key_reports_only_the_missing_key(tmp_path):
+    problems = problems_of(tls_config(tmp_path, '[{ cert = "a.pem" }]'))
+    assert any(p.startswith("tls.certificates[0].key: missing required key") for p in problems)
+    assert not any("directory" in p for p in problems), problems
