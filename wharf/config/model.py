@@ -384,10 +384,22 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The admin HTTP API (`[admin]`): off unless the table is there."""
+
+    listen: Annotated[tuple[str, int], c.address] = ("127.0.0.1", 9180)
+    # The bearer token, one line. The loader gives the default, `STATE_DIR/admin.token`, which
+    # `up` creates (mode 0600) if it is missing; a non-loopback `listen` must name one.
+    token_file: Annotated[Path | None, _path] = None
+    metrics_auth: bool = False  # the token for /metrics too (Prometheus: `authorization`)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated `wharf.toml`; `path` is the file it came from."""
 
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    admin: AdminConfig | None = None
     apps: dict[str, AppConfig] = field(default_factory=dict)
     proxy: ProxyConfig | None = None
     routes: tuple[RouteConfig, ...] = ()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from wharf.observability.events import EventStream
+
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
@@ -22,6 +24,8 @@ class ReloadResult:
 
 class DaemonApi(Protocol):
     """The daemon as the command handlers see it."""
+
+    events: EventStream
 
     def app_names(self) -> list[str]: ...
 

@@ -1,14 +1,12 @@
 """The control server: a Unix socket, mode 0600 in a 0700 directory, for the daemon's user only.
 
 Each connection carries one request. A handler may stream messages (logs -f) and ends with one
-result or error message. Errors are WharfErrors turned into text; anything else is a bug, logged
-in the daemon and reported to the client as an internal error, never a crash of the daemon.
+result or error message (see `dispatch.execute`, which the admin HTTP API calls too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import struct
@@ -16,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from wharf.control.api import DaemonApi
-from wharf.control.commands import COMMANDS
+from wharf.control.dispatch import error_message, execute
 from wharf.control.protocol import MAX_MESSAGE, decode, encode
-from wharf.errors import ControlError, WharfError
-
-log = logging.getLogger("wharf.control")
+from wharf.errors import ControlError
 
 # The client of a reply that streams (logs -f) may read slowly; past this much unsent output
 # lines are dropped for it rather than buffered without bound.
@@ -100,7 +96,7 @@ class ControlServer:
         try:
             uid = peer_uid(writer.get_extra_info("socket"))
             if uid not in (0, os.geteuid()):
-                writer.write(encode(_error(ControlError("permission denied"))))
+                writer.write(encode(error_message(ControlError("permission denied"))))
                 return
             writer.write(encode(await self._answer(reader, writer)))
             await writer.drain()
@@ -114,26 +110,10 @@ class ControlServer:
                       writer: asyncio.StreamWriter) -> dict[str, Any]:
         try:
             request = decode(await reader.readline())
-            command = COMMANDS.get(str(request.get("command")))
-            if command is None:
-                raise ControlError(f"unknown command {request.get('command')!r}")
-            args = request.get("args") or {}
-            if not isinstance(args, dict):
-                raise ControlError("args must be a JSON object")
-            result = await command.handle(self._api, args, _Reply(reader, writer))
-            return {"ok": True, "result": result}
-        except WharfError as exc:
-            return _error(exc)
         except ValueError as exc:  # bad JSON, or a line over the reader's limit
-            return _error(ControlError(f"malformed request: {exc}"))
-        except Exception as exc:
-            log.exception("control command failed")
-            return _error(ControlError(f"internal error: {exc!r}",
-                                       hint="this is a bug in Wharf; the daemon log has details"))
-
-
-def _error(exc: WharfError) -> dict[str, Any]:
-    return {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+            return error_message(ControlError(f"malformed request: {exc}"))
+        return await execute(self._api, str(request.get("command")), request.get("args") or {},
+                             _Reply(reader, writer))
 
 
 async def _answers(path: Path) -> bool:

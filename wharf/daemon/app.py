@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wharf.certs.material import build_tls
 from wharf.certs.tickets import TicketKeys
@@ -32,10 +32,12 @@ from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
+from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
+from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.procfs import listens_on
 from wharf.proxy import DRAIN_TIMEOUT
@@ -61,6 +63,9 @@ from wharf.supervise.sockets import SharedSockets
 from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
 from wharf.supervise.states import State
 
+if TYPE_CHECKING:
+    from wharf.control.admin.server import AdminServer
+
 log = logging.getLogger("wharf")
 
 SAMPLE_INTERVAL = 2.0  # seconds between CPU/RSS samples (PM2 samples every second or two)
@@ -84,7 +89,10 @@ class Daemon:
         self._signals = 0
         self._change_lock: asyncio.Lock | None = None  # one reload, roll or scale at a time
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
-        self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._notifier.notify)
+        self.events = EventStream()  # what happened: `wharf events`, the admin API
+        self._pool_watch = PoolWatch()
+        self._ejections = EjectionWatch()
+        self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._on_report)
         self._health: HealthChecker | None = None
         self._draining: set[Instance] = set()  # out of the pool
         self._readiness: Readiness | None = None
@@ -100,6 +108,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._certs = DaemonCerts(self._publish_now, self._served)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
+        self._admin: AdminServer | None = None
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -119,10 +128,11 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         rotator = asyncio.create_task(self._rotate_tickets_forever())
-        self._health = HealthChecker(self._pool_changed)
+        self._health = HealthChecker(self._pool_changed, self._on_health)
         self._readiness = Readiness(self._pool_changed)
         try:
             await self._publisher.start()
+            await self._start_admin()
             self._certs.sync(self.config)  # stored certificates are in the first snapshot
             self._apply_ports(self.config)
             for app in self.config.apps.values():
@@ -130,8 +140,11 @@ class Daemon:
             self._sync_proxy(self.config)
             log.info("wharf: running %d app(s) from %s; control socket %s",
                      len(self.config.apps), self.config.path, self._control.path)
+            self.events.emit(EventKind.DAEMON_STARTED, f"running {len(self.config.apps)} app(s) "
+                             f"from {self.config.path}")
             await self._stopping.wait()
             log.info("wharf: stopping every app")
+            self.events.emit(EventKind.DAEMON_STOPPING, "stopping every app")
             if PROXY_APP in self._programs:
                 await self._programs[PROXY_APP].stop_and_wait()
             await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
@@ -145,12 +158,26 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             self._kill_everything()
             self._sockets.close()
+            if self._admin is not None:
+                await self._admin.close()
             await self._control.close()
             await self._publisher.close()
             self._record()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
             log.info("wharf: stopped")
+
+    async def _start_admin(self) -> None:
+        """Serve the admin API if the config asks for it (uvicorn is imported only then)."""
+        admin = self.config.admin
+        if admin is None:
+            return
+        from wharf.control.admin.server import AdminServer
+
+        self._admin = AdminServer(self, admin)
+        await self._admin.start()
+        log.info("wharf: admin API on %s/api/ (bearer token in %s)", self._admin.url,
+                 admin.token_file)
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -297,7 +324,7 @@ class Daemon:
             try:
                 for program in programs:
                     if program not in plain:
-                        await self._rollout.roll(program, timeout)
+                        await self._roll(program, timeout)
             finally:
                 self._close_unused_sockets()
             await self._raise_failures(plain, timeout)
@@ -325,7 +352,7 @@ class Daemon:
         leave the pool first and are stopped once their requests in flight have finished."""
         async with self._lock():
             try:
-                await self._rollout.scale(self._selected(app)[0], count, timeout)
+                await self._scale(self._selected(app)[0], count, timeout)
             finally:
                 self._close_unused_sockets()
 
@@ -333,9 +360,31 @@ class Daemon:
         """Replace the instances of `app` with no drop in capacity (see Rollout.roll)."""
         async with self._lock():
             try:
-                await self._rollout.roll(self._selected(app)[0], timeout)
+                await self._roll(self._selected(app)[0], timeout)
             finally:
                 self._close_unused_sockets()
+
+    async def _roll(self, program: Program, timeout: float,
+                    config: AppConfig | None = None) -> None:
+        """Roll a program (see Rollout.roll), saying so in the events."""
+        name = program.name
+        self.events.emit(EventKind.ROLL_STARTED, f"replacing {len(program.instances)} "
+                         "instance(s)", app=name)
+        try:
+            await self._rollout.roll(program, timeout, config)
+        except (ControlError, SupervisorError) as exc:
+            self.events.emit(EventKind.ROLL_FAILED, exc.message, app=name)
+            raise
+        self.events.emit(EventKind.ROLL_DONE, "every instance replaced", app=name)
+
+    async def _scale(self, program: Program, count: int, timeout: float) -> None:
+        """Scale a program (see Rollout.scale), saying so in the events."""
+        before = len(program.instances)
+        try:
+            await self._rollout.scale(program, count, timeout)
+        finally:
+            self.events.emit(EventKind.SCALE_DONE, f"scaled from {before} to "
+                             f"{len(program.instances)} instance(s)", app=program.name)
 
     @contextlib.asynccontextmanager
     async def _lock(self) -> AsyncIterator[None]:
@@ -417,8 +466,14 @@ class Daemon:
         keys = set(leaving) - self._draining
         self._draining |= keys
         try:
+            for instance in keys:
+                self.events.emit(EventKind.INSTANCE_DRAINING, "out of the pool, draining",
+                                 **instance_fields(instance))
             if leaving:
                 await self._drain(program, leaving)
+            for instance in keys:
+                self.events.emit(EventKind.INSTANCE_DRAINED, "drained",
+                                 **instance_fields(instance))
             yield
         finally:
             self._draining -= keys
@@ -505,11 +560,18 @@ class Daemon:
         """Re-read the config file and bring every app to what it says (see `plan_reload`).
         A bad file changes nothing; an app that fails is reported and left as it was."""
         async with self._lock():
-            new = await asyncio.to_thread(load_config, self.config.path)
-            problems = listen_problems(new.proxy, new.apps, self._held_for(new))
-            if problems:  # a new listener in use would crash-loop the workers
-                raise ConfigError(str(new.path), problems)
-            check_reloadable(self.config, new)  # a new state_dir would lose the CLI
+            try:
+                new = await asyncio.to_thread(load_config, self.config.path)
+                problems = listen_problems(new.proxy, new.apps, self._held_for(new))
+                if problems:  # a new listener in use would crash-loop the workers
+                    raise ConfigError(str(new.path), problems)
+                check_reloadable(self.config, new)  # a new state_dir would lose the CLI
+            except ConfigError as exc:
+                self.events.emit(EventKind.CONFIG_REFUSED, "; ".join(
+                    str(p) for p in exc.problems) or exc.message)
+                raise
+            if new.admin != self.config.admin:
+                log.warning("wharf: [admin] changed; it takes effect at the next `up`")
             for warning in new.warnings:
                 log.warning("wharf: %s: %s", new.path, warning)
             for key in ("port_range",):
@@ -533,11 +595,14 @@ class Daemon:
                 self._programs[PROXY_APP] = proxy
             self._certs.sync(self.config)  # new route hosts get certificates
             await self._sync_proxy_async(new)
+            self.events.emit(EventKind.CONFIG_RELOADED, _describe_reload(change.result))
             return change.result
 
     async def _take(self, step: Step, change: _Change) -> None:
         """Take one step of a reload, noting in `change` what came of it."""
         name, app, result = step.app, step.config, change.result
+        if step.kind != Kind.KEEP:
+            self.events.emit(EventKind.RELOAD_STEP, step.kind.value, app=name)
         try:
             if step.kind == Kind.REMOVE:
                 await self._remove_program(name)
@@ -594,7 +659,7 @@ class Daemon:
     async def _scale_to(self, name: str, app: AppConfig) -> None:
         """Scale an app to its new count; new instances that do not become ready are
         reported, not undone: they exist, and the supervisor keeps trying."""
-        await self._rollout.scale(self._programs[name], app.instances, self._start_timeout(app))
+        await self._scale(self._programs[name], app.instances, self._start_timeout(app))
 
     async def _roll_to(self, name: str, app: AppConfig) -> None:
         """Roll a running app to a changed config, at its current instance count."""
@@ -602,7 +667,7 @@ class Daemon:
         self._output.configure(app)
         program.listen_fd = self.listen_fd(app)
         try:
-            await self._rollout.roll(program, self._start_timeout(app),
+            await self._roll(program, self._start_timeout(app),
                                      replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
             program.listen_fd = self.listen_fd(program.app)
@@ -687,6 +752,7 @@ class Daemon:
             delay = m.deadline - asyncio.get_running_loop().time()
             detail += f", next try in {max(0.0, delay):.1f}s"
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
+        emit_state_change(self.events, instance, old, new, detail)
         self._notifier.notify()
         if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
             self._schedule_record()
@@ -763,6 +829,17 @@ class Daemon:
         return not self._routed(name) or self._readiness is None or \
             self._readiness.is_ready(name, instance.index, instance.pid)
 
+    def _on_report(self) -> None:
+        """A proxy worker reported (or left): wake whoever waits; say what it ejected."""
+        self._notifier.notify()
+        self._ejections.update(self.events, self._publisher.backend_totals())
+
+    def _on_health(self, target: Target, up: bool, error: str) -> None:
+        service, host, port = target
+        kind, text = (EventKind.HEALTH_UP, "up") if up else (EventKind.HEALTH_DOWN,
+                                                               f"down: {error}")
+        self.events.emit(kind, text, service=service, backend=f"{host}:{port}")
+
     def _pool_changed(self) -> None:
         """A readiness or health check changed its mind: publish, and wake whoever waits."""
         self._schedule_publish()
@@ -779,9 +856,12 @@ class Daemon:
         if self.config.proxy is None:
             return
         config = self.config
-        ready = {name: _addresses(i for i in (*program.instances, *program.pending)
-                                  if self._takes_traffic(i))
-                 for name, program in self._programs.items() if name != PROXY_APP}
+        serving = {name: [i for i in (*program.instances, *program.pending)
+                          if self._takes_traffic(i)]
+                   for name, program in self._programs.items() if name != PROXY_APP}
+        ready = {name: _addresses(instances) for name, instances in serving.items()}
+        self._pool_watch.update(self.events, (i for name, instances in serving.items()
+                                              if self._routed(name) for i in instances))
         down: frozenset[Target] = frozenset()
         if self._health is not None:
             self._health.sync(health_targets(config, ready))
@@ -867,6 +947,8 @@ class Daemon:
         if program is None or instance not in program.instances:
             return
         async with self.out_of_pool(program, [instance] if self._routed(program.name) else []):
+            self.events.emit(EventKind.INSTANCE_RESTART, f"restarted: {why}",
+                             **instance_fields(instance))
             instance.restart(why)
 
 

@@ -91,8 +91,10 @@ async def probe(backend: Backend, config: HealthConfig) -> str:
 class HealthChecker:
     """Keeps one check running per target; calls `on_change` when a backend goes up or down."""
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], None],
+                 on_transition: Callable[[Target, bool, str], None] | None = None) -> None:
         self._on_change = on_change
+        self._on_transition = on_transition  # (target, up, last error): for the events
         self._checks: dict[Target, _Check] = {}
 
     def __repr__(self) -> str:
@@ -138,5 +140,7 @@ class HealthChecker:
             if check.state.record(not error, error):
                 word = "up" if check.state.up else f"down ({error})"
                 log.info("%s %s:%d: %s", service, backend.host, backend.port, word)
+                if self._on_transition is not None:
+                    self._on_transition(target, check.state.up, error)
                 self._on_change()
             await asyncio.sleep(check.config.interval)

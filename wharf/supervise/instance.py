@@ -84,6 +84,7 @@ class Instance:
         self._timer: asyncio.TimerHandle | None = None
         self._child: Child | None = None
         self.last_pid = 0  # of the latest process, still known after it has exited
+        self.exited_pid = 0  # of the latest process that exited (its successor may run)
         self.listen_fd: int | None = None  # the app's shared socket, in socket mode
 
     def __repr__(self) -> str:
@@ -223,6 +224,7 @@ class Instance:
         kill_group(self._spawner, child.pid)
         if self._child is child:
             self._child = None
+        self.exited_pid = child.pid
         self._drive(lambda now: self.machine.exited(status, now))
 
     def _on_output(self, fd: int, stream: str, splitter: LineSplitter) -> None:

@@ -24,6 +24,7 @@ def _registry() -> dict[str, Command]:
     from wharf.control.commands import (
         certs,
         down,
+        events,
         logs,
         reload,
         restart,
@@ -36,8 +37,8 @@ def _registry() -> dict[str, Command]:
     )
 
     commands = [status.COMMAND, start.COMMAND, stop.COMMAND, restart.COMMAND, scale.COMMAND,
-                signal.COMMAND, logs.COMMAND, reload.COMMAND, wait.COMMAND, down.COMMAND,
-                certs.COMMAND]
+                signal.COMMAND, logs.COMMAND, events.COMMAND, reload.COMMAND, wait.COMMAND,
+                down.COMMAND, certs.COMMAND]
     return {c.name: c for c in commands}
 
 

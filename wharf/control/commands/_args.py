@@ -39,3 +39,18 @@ def add_timeout_argument(parser: argparse.ArgumentParser,
     """A `--timeout SECONDS` to wait for `what`."""
     parser.add_argument("--timeout", type=float, default=60.0,
                         help=f"seconds to wait for {what} (default 60)")
+
+
+def whole_number(args: dict[str, Any], key: str, default: int) -> int:
+    """A `--KEY` that must be a whole number >= 0."""
+    value = args.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"--{key} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """A `--progress`: print the events of the change as it goes."""
+    parser.add_argument("-p", "--progress", action="store_true",
+                        help="print what happens (the events) while waiting")
+

@@ -11,7 +11,13 @@ from typing import Any
 
 from wharf.control.api import DaemonApi, Reply
 from wharf.control.commands import Command
-from wharf.control.commands._args import add_timeout_argument, app_of, timeout_of
+from wharf.control.commands._args import (
+    add_progress_argument,
+    add_timeout_argument,
+    app_of,
+    timeout_of,
+)
+from wharf.control.commands._follow import with_progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,15 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("app", nargs="?", default=None, help="app to roll (default: re-read "
                         "the config file)")
     add_timeout_argument(parser)
+    add_progress_argument(parser)
 
 
 async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> dict[str, Any]:
     """Roll one app, or reload the config, and say what changed."""
     app = app_of(api, args)
     if app is not None:
-        await api.roll_app(app, timeout_of(args))
+        await with_progress(api, reply, args, app, api.roll_app(app, timeout_of(args)))
         return {"rolled": [app]}
-    result = await api.reload()
+    result = await with_progress(api, reply, args, None, api.reload())
     return asdict(result)
 
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from wharf.config.load import PROXY_APP
 from wharf.control.api import DaemonApi, Reply
 from wharf.control.commands import Command
-from wharf.control.commands._args import add_timeout_argument, app_of, timeout_of
+from wharf.control.commands._args import (
+    add_progress_argument,
+    add_timeout_argument,
+    app_of,
+    timeout_of,
+)
+from wharf.control.commands._follow import with_progress
 from wharf.errors import UsageError
 
 
@@ -19,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("app", help="app name")
     parser.add_argument("count", type=int, help="how many instances to run")
     add_timeout_argument(parser, "new instances to take traffic")
+    add_progress_argument(parser)
 
 
 async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
@@ -27,9 +35,12 @@ async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dic
     count = args.get("count")
     if app is None:
         raise UsageError("scale takes one app name")
+    if app == PROXY_APP:  # a worker per core at most is useful; proxy.workers says how many
+        raise UsageError("the proxy's workers are not scaled by hand",
+                         hint="set proxy.workers in the config file and run `wharf reload`")
     if not isinstance(count, int) or not 1 <= count <= 1000:
         raise UsageError(f"the instance count must be 1 to 1000, got {count!r}")
-    await api.scale_app(app, count, timeout_of(args))
+    await with_progress(api, reply, args, app, api.scale_app(app, count, timeout_of(args)))
     return api.status_rows(app)
 
 
