@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 
-from tests.integration.admin_fixture import Admin, admin  # noqa: F401
+from tests.integration.admin_fixture import Admin
 from tests.integration.conftest import Wharf, wait_until
 
 # Fields of a status row that move between two reads.
