@@ -151,3 +151,11 @@ app = "web"
         answer = wait_until(lambda u=url: (r := curl(u)).returncode == 0 and r,
                             message=f"{url} over HTTPS")
         assert "path=/" in answer.stdout  # type: ignore[attr-defined]
+
+
+def test_each_certificate_issued_is_an_event(local: Wharf):
+    names = set(issued(local))
+    result = local.run("events", "--json", "-n", "1000")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    got = {e["certificate"] for e in events if e["kind"] == "certificate.issued"}
+    assert got == names

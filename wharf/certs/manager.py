@@ -34,6 +34,7 @@ from wharf.certs.offers import Offer, Stopped
 from wharf.certs.store import CertStore, Meta, Stored
 from wharf.config.model import Config
 from wharf.errors import ControlError, UsageError
+from wharf.observability.events import EventKind, EventStream
 from wharf.registry.snapshot import Certificate
 
 if TYPE_CHECKING:
@@ -52,9 +53,11 @@ Publish = Callable[[bool], Awaitable[None]]
 class CertManager:
     """Gets, stores and renews the certificates of ACME and local-CA names."""
 
-    def __init__(self, config: Config, publish: Publish) -> None:
+    def __init__(self, config: Config, publish: Publish,
+                 events: EventStream | None = None) -> None:
         self.store = CertStore(config.daemon.state_dir)
         self._publish = publish
+        self._events = events  # certificate.issued, .renewed, .failed
         self._config = config
         self._wanted: list[Managed] = []
         self._stored: dict[str, Stored] = {}
@@ -230,6 +233,7 @@ class CertManager:
         self._forced.discard(m.name)
         meta = self._meta.get(m.name, Meta(m.source))
         error = ""
+        renewing = m.name in self._stored
         try:
             if m.source == "local":
                 issued = await loop.run_in_executor(self._executor, self._local.issue, m.name)
@@ -251,9 +255,14 @@ class CertManager:
             await loop.run_in_executor(self._executor, self.store.save_meta, m.name,
                                        stored.meta)
             self._stored[m.name], self._meta[m.name] = stored, stored.meta
+            until = time.strftime("%Y-%m-%d %H:%M", time.gmtime(stored.meta.not_after or 0))
             log.info("wharf: certificate for %s from %s (%s), serial %s, valid until %s",
-                     m.name, m.source, stored.meta.issuer, stored.meta.serial,
-                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(stored.meta.not_after or 0)))
+                     m.name, m.source, stored.meta.issuer, stored.meta.serial, until)
+            if self._events is not None:
+                self._events.emit(
+                    EventKind.CERTIFICATE_RENEWED if renewing else EventKind.CERTIFICATE_ISSUED,
+                    f"from {m.source} ({stored.meta.issuer}), serial {stored.meta.serial}, valid "
+                    f"until {until} UTC", certificate=m.name)
             await self._publish(False)
         except (Stopped, asyncio.CancelledError):
             raise
@@ -285,6 +294,10 @@ class CertManager:
         held = " (the current certificate keeps serving)" if m.name in self._stored else ""
         log.warning("wharf: no certificate for %s from %s%s: %s; next try in %.0fs", m.name,
                     m.source, held, error, renewal.backoff(failure.count))
+        if self._events is not None:
+            self._events.emit(EventKind.CERTIFICATE_FAILED, f"from {m.source}{held}: {error}; "
+                              f"next try in {renewal.backoff(failure.count):.0f}s",
+                              certificate=m.name)
 
     def _resolve(self, name: str, error: str) -> None:
         for waiter in self._waiters.pop(name, []):

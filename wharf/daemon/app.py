@@ -106,7 +106,7 @@ class Daemon:
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._certs = DaemonCerts(self._publish_now, self._served)  # ACME, local CA
+        self._certs = DaemonCerts(self._publish_now, self._served, self.events)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharf.config.model import Config
 from wharf.errors import UsageError
+from wharf.observability.events import EventStream
 from wharf.registry.snapshot import Certificate
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ class DaemonCerts:
     """The certificate manager, if the config wants one."""
 
     def __init__(self, publish: Callable[[], int],
-                 served: Callable[[int, float], Awaitable[bool]]) -> None:
+                 served: Callable[[int, float], Awaitable[bool]],
+                 events: EventStream | None = None) -> None:
         self._publish = publish  # publish a snapshot now; returns its version
+        self._events = events
         self._served = served  # wait (bounded) until every worker serves a version
         self._manager: CertManager | None = None
         self._config: Config | None = None
@@ -47,7 +50,7 @@ class DaemonCerts:
         if self._manager is None and tls is not None and (tls.acme or tls.local_ca):
             from wharf.certs.manager import CertManager
 
-            self._manager = CertManager(config, self._publish_and_wait)
+            self._manager = CertManager(config, self._publish_and_wait, self._events)
             self._manager.start()
         elif self._manager is not None:
             self._manager.configure(config)

@@ -37,9 +37,20 @@ SCHEMAS: dict[str, Any] = {
         "app": _nullable("string"), "backend": _STR, "weight": _INT, "balance": _STR,
         "health": {"type": "string", "enum": ["up", "down", "unchecked"]}, "ejected": _BOOL,
         "inflight": _INT, "last_error": _STR}),
+    "CertificateRow": {"type": "object", "required": ["name", "source"], "properties": {
+        "kind": {"type": "string", "enum": ["certificate"]}, "name": _STR,
+        "source": {"type": "string", "enum": ["file", "acme", "local"]},
+        "issuer": _nullable("string"), "not_before": _nullable("number"),
+        "not_after": _nullable("number"), "serial": _nullable("string"),
+        "next_renewal": _nullable("number"), "last_error": _nullable("string"),
+        "last_error_at": _nullable("number"), "path": _STR, "order_url": _nullable("string")}},
     "StatusRows": {"type": "array", "items": {"oneOf": [
         {"$ref": "#/components/schemas/InstanceRow"},
-        {"$ref": "#/components/schemas/BackendRow"}]}},
+        {"$ref": "#/components/schemas/BackendRow"},
+        {"allOf": [{"$ref": "#/components/schemas/CertificateRow"},
+                   {"type": "object", "required": ["kind"]}]}]}},
+    "Certificates": {"type": "array", "items": {"$ref": "#/components/schemas/CertificateRow"}},
+    "CaPem": _object({"ca_pem": _STR}),
     "SignalRows": {"type": "array", "items": _object({
         "app": _STR, "instance": _INT, "pid": _INT, "signal": _STR})},
     "Rolled": _object({"rolled": _STRS}),

@@ -137,6 +137,14 @@ OPERATIONS: tuple[Operation, ...] = (
                Param("after", Kind.INTEGER, "only events after this seq", minimum=0,
                      maximum=2**53)),
               Stream.SSE, collect=True, fixed=(("json", True),)),
+    Operation("certs", "GET", "/api/certs", "certs", "every name Wharf serves a certificate "
+              "for: source, issuer, validity, next renewal, last error", "Certificates"),
+    Operation("certs_ca", "GET", "/api/certs/ca", "certs", "the local CA's certificate (PEM), "
+              "to trust", "CaPem", fixed=(("ca", True),)),
+    Operation("renew", "POST", "/api/certs/{name}/renew", "certs", "renew an ACME or local-CA "
+              "name's certificate now, and wait", "Certificates",
+              (Param("name", Kind.STRING, "the certificate's name (a route host)",
+                     required=True, arg="renew"), TIMEOUT)),
 )
 
 
