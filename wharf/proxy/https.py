@@ -18,7 +18,7 @@ from wharf.proxy import http1
 from wharf.registry.snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.request import Request
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 
@@ -58,7 +58,7 @@ class Https:
         dot = name.find(b".")
         return dot > 0 and name[dot + 1:] in self.wildcard
 
-    def plain_answer(self, ex: Exchange) -> tuple[int, bytes] | None:
+    def plain_answer(self, ex: Request) -> tuple[int, bytes] | None:
         """The answer to a plain-HTTP request before routing (status, bytes), or None."""
         path = ex.path
         if path.startswith(CHALLENGE_PREFIX):
