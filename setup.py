@@ -9,7 +9,9 @@ import os
 
 from setuptools import setup
 
-HOT_PATH = ["wharf/proxy/server.py", "wharf/proxy/exchange.py", "wharf/proxy/upstream.py",
+HOT_PATH = ["wharf/proxy/server.py", "wharf/proxy/reader.py", "wharf/proxy/downstream.py",
+            "wharf/proxy/exchange.py", "wharf/proxy/request.py", "wharf/proxy/forward.py",
+            "wharf/proxy/relay.py", "wharf/proxy/upstream.py",
             "wharf/proxy/pool.py", "wharf/proxy/routing.py", "wharf/proxy/http1.py",
             "wharf/proxy/rewrite.py", "wharf/proxy/plane.py", "wharf/proxy/services.py",
             "wharf/proxy/https.py", "wharf/proxy/ratelimit.py", "wharf/proxy/date.py", "wharf/proxy/buffering.py",

@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING
 from wharf.proxy.http1 import error_body, header_value
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
-    from wharf.proxy.server import ClientConnection
+    from wharf.proxy.request import Request
 
 log = logging.getLogger("wharf.proxy")
 
@@ -107,10 +106,11 @@ class AccessLog:
                 os.close(fd)
         self._fd = self._lock_fd = None
 
-    def record(self, client: ClientConnection, ex: Exchange | None, status: int) -> None:
-        """Add the line of one finished request."""
-        line = self._json(client, ex, status) if self.fmt == "json" else \
-            self._combined(client, ex, status)
+    def record(self, peer_ip: bytes, ex: Request | None, status: int) -> None:
+        """Add the line of one finished request, from the peer `peer_ip` (None: a request
+        refused before it was parsed, with `status`)."""
+        line = self._json(peer_ip, ex, status) if self.fmt == "json" else \
+            self._combined(peer_ip, ex, status)
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_AT:
@@ -188,21 +188,21 @@ class AccessLog:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
     @staticmethod
-    def _request_line(ex: Exchange) -> bytes:
+    def _request_line(ex: Request) -> bytes:
         return b"%s %s HTTP/%s" % (ex.method, ex.target, ex.version.encode())
 
     @staticmethod
-    def _header(ex: Exchange | None, name: bytes) -> bytes | None:
+    def _header(ex: Request | None, name: bytes) -> bytes | None:
         return header_value(ex.headers, name) if ex is not None else None
 
     @staticmethod
-    def _body_bytes(ex: Exchange | None, status: int) -> int:
+    def _body_bytes(ex: Request | None, status: int) -> int:
         return ex.response_bytes if ex is not None else len(error_body(status))
 
-    def _combined(self, client: ClientConnection, ex: Exchange | None, status: int) -> bytes:
+    def _combined(self, peer_ip: bytes, ex: Request | None, status: int) -> bytes:
         when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
         referer, agent = self._header(ex, b"referer"), self._header(ex, b"user-agent")
-        line = (f'{client.peer_ip.decode()} - - [{when}] '
+        line = (f'{peer_ip.decode()} - - [{when}] '
                 f'"{escape(self._request_line(ex)) if ex else "-"}" '
                 f"{ex.status if ex else status} {self._body_bytes(ex, status)} "
                 f'"{"-" if referer is None else escape(referer)}" '
@@ -210,10 +210,10 @@ class AccessLog:
                 f'rid={escape(ex.request_id) if ex else "-"}\n')
         return line.encode()
 
-    def _json(self, client: ClientConnection, ex: Exchange | None, status: int) -> bytes:
+    def _json(self, peer_ip: bytes, ex: Request | None, status: int) -> bytes:
         referer, agent = self._header(ex, b"referer"), self._header(ex, b"user-agent")
         record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "client": client.peer_ip.decode(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "client": peer_ip.decode(),
             "method": _text(ex.method) if ex else None,
             "target": _text(ex.target) if ex else None,
             "status": ex.status if ex else status, "bytes": self._body_bytes(ex, status),

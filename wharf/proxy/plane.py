@@ -12,7 +12,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wharf.proxy.accesslog import AccessLog
 from wharf.proxy.balancers import Load
@@ -27,12 +27,26 @@ from wharf.registry.reports import Key, State
 from wharf.registry.snapshot import Backend, Route, Settings, Snapshot
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
-    from wharf.proxy.server import ClientConnection
+    from wharf.proxy.request import Request
 
 
 def _nothing() -> None:
     """The default `on_drained`: nobody listens."""
+
+
+class Connection(Protocol):
+    """A client connection, as the worker's sweep sees it."""
+
+    deadline: float  # when its one deadline passes (0: none)
+
+    def timed_out(self, now: float) -> None:
+        """The deadline passed."""
+
+    def answering(self) -> bool:
+        """A request on it is being answered (a tunnel is not a request any more)."""
+
+    def close(self) -> None:
+        """Close once what was sent has left."""
 
 
 class DataPlane:
@@ -61,7 +75,7 @@ class DataPlane:
         self.leaving: dict[tuple[str, int], Load] = {}
         self.on_drained: Callable[[], None] = _nothing  # a leaving backend's last one ended
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
-        self.connections: set[ClientConnection] = set()
+        self.connections: set[Connection] = set()
         self.static = StaticServer()
         self.https = Https()
         self.access = AccessLog(None, "off")
@@ -106,7 +120,7 @@ class DataPlane:
                 svc.queue = before.queue  # carry over (the old state's in-flight requests
                 svc.budget = before.budget  # still hand their slots to this queue)
                 for waiting in svc.queue:
-                    waiting.svc = svc
+                    waiting.wait_on(svc)
         # A route whose rate limit is unchanged keeps its buckets (routes compare by value).
         kept = {route: self.limiters[id(route)] for route in old_routes
                 if id(route) in self.limiters}
@@ -156,10 +170,11 @@ class DataPlane:
         self._id_counter += 1
         return self._id_prefix + b"%x" % self._id_counter
 
-    def log_access(self, client: ClientConnection, ex: Exchange | None, status: int = 0) -> None:
-        """Record a finished request, if access logging is on."""
+    def log_access(self, peer_ip: bytes, ex: Request | None, status: int = 0) -> None:
+        """Record a finished request (None: refused unparsed, with `status`), if access
+        logging is on."""
         if self.access.enabled:
-            self.access.record(client, ex, status)
+            self.access.record(peer_ip, ex, status)
 
     def tick(self) -> None:
         """Advance the coarse clock; tell whoever listens when a leaving backend is done."""
@@ -200,4 +215,4 @@ class DataPlane:
 
     def active_exchanges(self) -> int:
         """How many requests are being answered right now."""
-        return sum(1 for c in self.connections if c.active is not None and c.tunnel_to is None)
+        return sum(1 for c in self.connections if c.answering())

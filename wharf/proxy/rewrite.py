@@ -12,20 +12,19 @@ from wharf.proxy.http1 import FORWARDED, HOP_BY_HOP, VIA, header_value
 from wharf.proxy.routing import strip
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.request import Request
 
 # Answered by the proxy (Expect), or meaningless without the Upgrade that goes with it.
 _NOT_FORWARDED = frozenset({b"expect", b"http2-settings"})
 
 
-def request_head(ex: Exchange) -> bytes:
+def request_head(ex: Request) -> bytes:
     """The head to send upstream: hop-by-hop headers out, X-Forwarded-*, Via and
     X-Request-ID in, the route's header rules applied."""
     route = ex.route
     assert route is not None
-    client = ex.client
     target = ex.target
-    if route.strip_prefix:  # the target is in origin-form and normalized (Exchange.resolve)
+    if route.strip_prefix:  # the target is in origin-form and normalized (routing.resolve)
         path = strip(route.path, ex.path)
         query = ex.query
         target = (path + ("?" + query if query else "")).encode("latin-1")
@@ -37,7 +36,7 @@ def request_head(ex: Exchange) -> bytes:
             append(b": ")
             append(value)
             append(b"\r\n")
-        append(client.forwarded_lines)
+        append(ex.peer.forwarded_lines)
         if ex.host:
             append(b"X-Forwarded-Host: ")
             append(ex.host)
@@ -62,13 +61,13 @@ def request_head(ex: Exchange) -> bytes:
     lines.append(b"\r\n")
     return b"".join(lines)
 
-def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
+def _filtered_headers(ex: Request, lines: list[bytes]) -> None:
     """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""
     route = ex.route
     assert route is not None
-    client = ex.client
+    peer = ex.peer
     connection_tokens = _connection_tokens(ex.headers)
-    trusted = client.trusted
+    trusted = peer.trusted
     remove = route.remove_request_headers
     xff = b""
     seen_proto = seen_host = False
@@ -87,15 +86,14 @@ def _filtered_headers(ex: Exchange, lines: list[bytes]) -> None:
         if remove and lname.decode("latin-1") in remove:
             continue
         lines += (name, b": ", value, b"\r\n")
-    lines += (b"X-Forwarded-For: ", xff, client.peer_ip, b"\r\n")
-    if not seen_proto:
-        lines.append(b"X-Forwarded-Proto: https\r\n" if client.tls else
-                     b"X-Forwarded-Proto: http\r\n")
+    lines += (b"X-Forwarded-For: ", xff, peer.ip, b"\r\n")
+    if not seen_proto:  # the listener's scheme, as in `Peer.forwarded_lines`
+        lines += (b"X-Forwarded-Proto: ", peer.listener.scheme.encode(), b"\r\n")
     if ex.host and not seen_host:
         lines += (b"X-Forwarded-Host: ", ex.host, b"\r\n")
     lines += (b"Via: ", VIA, b"\r\n")
 
-def filtered_response_headers(ex: Exchange, lines: list[bytes],
+def filtered_response_headers(ex: Request, lines: list[bytes],
                               headers: list[tuple[bytes, bytes]], tunnel: bool) -> None:
     """Response headers less hop-by-hop ones (kept for a 101) and the route's removals."""
     remove = ex.route.remove_response_headers if ex.route else ()

@@ -20,7 +20,7 @@ from wharf.proxy import http1
 from wharf.registry.snapshot import Route
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
+    from wharf.proxy.request import Request
 
 HeaderLookup = Callable[[bytes], bytes | None]
 # (route, exact host, wildcard suffix, path prefix, prefix ends with "/", methods, headers)
@@ -97,11 +97,11 @@ def strip(prefix: str, path: str) -> str:
     return rest if rest.startswith("/") else "/" + rest
 
 
-def resolve(ex: Exchange) -> int:
+def resolve(ex: Request) -> int:
     """Route a request by its normalized path and validated host: 0, or the status that
     refuses it (400 malformed, 404 no route). The target becomes what was matched, in
     origin-form, and an absolute-form target's host replaces Host (RFC 9112 3.2.2)."""
-    client = ex.client
+    peer = ex.peer
     target = ex.target
     query_at = target.find(b"?")
     path = target if query_at < 0 else target[:query_at]
@@ -125,15 +125,15 @@ def resolve(ex: Exchange) -> int:
         ex.target = path if query_at < 0 else path + target[query_at:]
     if not host and ex.version == "1.1":
         return 400  # RFC 9112 3.2: a 1.1 request without Host is invalid
-    if host == client.host_seen:  # a client sends the same Host on every request
-        name = client.host_name
+    if host == peer.host_seen:  # a client sends the same Host on every request
+        name = peer.host_name
     else:
         checked = http1.host_name(host)
         if checked is None:
             return 400
-        client.host_seen = host
-        name = client.host_name = checked
-    router = client.plane.router
+        peer.host_seen = host
+        name = peer.host_name = checked
+    router = ex.plane.router
     headers = ex.headers
     route = router.match(name, path, ex.method, (lambda n: http1.header_value(headers, n))
                          if router.needs_headers else None)
@@ -143,7 +143,7 @@ def resolve(ex: Exchange) -> int:
     return 0
 
 
-def _replace_host(ex: Exchange, host: bytes) -> None:
+def _replace_host(ex: Request, host: bytes) -> None:
     ex.host = host
     headers = ex.headers
     for i, (name, _) in enumerate(headers):
@@ -153,7 +153,7 @@ def _replace_host(ex: Exchange, host: bytes) -> None:
     headers.append((b"Host", host))
 
 
-def upgrade_allowed(ex: Exchange) -> bool:
+def upgrade_allowed(ex: Request) -> bool:
     """May this request switch protocols? In HTTP/1.1 only, and to protocols that its route
     lists (WebSocket by default): routed now, as the parser must know before it reads on."""
     if ex.version != "1.1" or ex.method == b"CONNECT":

@@ -18,15 +18,12 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from wharf.proxy.balancers import Balancer, Load, backend_id, make_balancer
 from wharf.proxy.balancers.consistent_hash import ConsistentHash
 from wharf.proxy.pool import Pool
 from wharf.registry.snapshot import Backend, Service
-
-if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
 
 KEY_NONE: Final = 0
 KEY_IP: Final = 1
@@ -42,6 +39,20 @@ RAMPS: Final = frozenset({"round_robin", "weighted", "least_conn", "p2c", "ewma"
 HASHES: Final = frozenset({"ip_hash", "hash"})
 
 
+class Waiting(Protocol):
+    """A request queued for a free backend (the exchange: it names this as a base)."""
+
+    __slots__ = ()
+
+    done: bool  # answered or abandoned meanwhile: skipped
+
+    def dequeued(self) -> None:
+        """A backend slot is free for it."""
+
+    def wait_on(self, svc: ServiceState) -> None:
+        """A new snapshot's state of its service holds the queue now."""
+
+
 class ServiceState:
     """One service in one worker."""
 
@@ -52,7 +63,7 @@ class ServiceState:
         self.all_loads = loads
         self.all_pools = pools
         self.all_ids = [backend_id(b).encode() for b in service.backends]  # for sticky cookies
-        self.queue: deque[Exchange] = deque()
+        self.queue: deque[Waiting] = deque()
         self.budget = RETRY_BUDGET_FLOOR
         kind = service.balance
         name = b""

@@ -10,8 +10,9 @@ What to answer (type, precompressed sibling, range, 412/304) is decided in `nego
 
 uvloop implements no `loop.sendfile`, so the body goes out with os.sendfile on a duplicate of
 the socket's descriptor, waiting for writability with add_writer on that duplicate; when the
-transport still holds unsent bytes (a pipelined response before), the file is read and written
-through the transport instead, with back-pressure.
+transport still holds unsent bytes (a pipelined response before), or is TLS (the socket
+carries ciphertext), the file is read and written through the transport instead, with
+back-pressure. The client side is reached through `downstream.Downstream` only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 
 from wharf.proxy import http1
 from wharf.proxy.date import HTTP_DATE
+from wharf.proxy.downstream import SEND, Downstream
 from wharf.proxy.negotiation import (
     content_type,
     not_modified,
@@ -36,8 +38,7 @@ from wharf.proxy.routing import strip
 from wharf.registry.snapshot import Route
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
-    from wharf.proxy.server import ClientConnection
+    from wharf.proxy.request import Request
 
 log = logging.getLogger("wharf.proxy")
 
@@ -49,12 +50,12 @@ class StaticServer:
     """Serves files for static routes."""
 
     def __init__(self) -> None:
-        self._senders: dict[ClientConnection, _Sender] = {}
+        self._senders: dict[Downstream, _Sender] = {}
 
     def __repr__(self) -> str:
         return f"<StaticServer sending={len(self._senders)}>"
 
-    def serve(self, ex: Exchange, route: Route) -> None:
+    def serve(self, ex: Request, route: Route) -> None:
         """Answer `ex` from the route's directory. Never raises: an unexpected error is a 500
         (or a cut, once the answer has started) and one line in the error log."""
         try:
@@ -62,17 +63,17 @@ class StaticServer:
         except Exception as exc:
             self.failed(ex, exc)
 
-    def failed(self, ex: Exchange, exc: Exception) -> None:
+    def failed(self, ex: Request, exc: Exception) -> None:
         """Something unforeseen went wrong serving `ex`: log one line, end its answer."""
         log.error("wharf-proxy: static file %r failed: %s: %s",  # %r: escaped, one line
                   ex.target[:256], type(exc).__name__, exc)
-        sender = self._senders.get(ex.client)
+        sender = self._senders.get(ex.down)
         if sender is not None and sender.ex is ex:
             sender.end(failed=True)
         elif not ex.done:
             ex.fail(500)
 
-    def _serve(self, ex: Exchange, route: Route) -> None:
+    def _serve(self, ex: Request, route: Route) -> None:
         assert route.static is not None
         if ex.method not in (b"GET", b"HEAD"):
             return ex.fail(405, ((b"Allow", b"GET, HEAD"),))
@@ -106,7 +107,7 @@ class StaticServer:
         real = os.path.realpath(path)
         return real if real == root or real.startswith(root + os.sep) else None
 
-    def _send_file(self, ex: Exchange, root: str, path: str, st: os.stat_result) -> None:
+    def _send_file(self, ex: Request, root: str, path: str, st: os.stat_result) -> None:
         headers = {name.lower(): value.decode("latin-1") for name, value in ex.headers}
         encoding, served, sst = b"", path, st
         siblings: dict[str, tuple[str, os.stat_result]] = {}
@@ -149,7 +150,7 @@ class StaticServer:
         length = last - first + 1 if size else 0
         head = self._head(ex, status, out, length, body=True)
         if ex.head_only or length == 0:
-            ex.client.write(head)
+            ex.down.send_head(head)
             ex.response_bytes = 0
             return ex.finish()
         try:
@@ -157,17 +158,17 @@ class StaticServer:
         except OSError:
             return ex.fail(404)
         sender = _Sender(self, ex, fd, first, length, head)
-        self._senders[ex.client] = sender
+        self._senders[ex.down] = sender
         sender.start()
 
-    def _head(self, ex: Exchange, status: int, headers: list[tuple[bytes, bytes]],
+    def _head(self, ex: Request, status: int, headers: list[tuple[bytes, bytes]],
               length: int | None, body: bool) -> bytes:
         ex.status = status
         ex.response_started = True
         lines = [http1.status_line(status), HTTP_DATE.line]
         lines += [n + b": " + v + b"\r\n" for n, v in headers]
-        if ex.client.tls and ex.client.plane.https.hsts_line:
-            lines.append(ex.client.plane.https.hsts_line)
+        if ex.peer.listener.tls and ex.plane.https.hsts_line:
+            lines.append(ex.plane.https.hsts_line)
         if length is not None:
             lines.append(b"Content-Length: %d\r\n" % length)
         if not ex.keep_alive or not ex.request_complete:
@@ -178,13 +179,13 @@ class StaticServer:
         lines.append(b"\r\n")
         head = b"".join(lines)
         if not body:
-            ex.client.write(head)
+            ex.down.send_head(head)
             ex.finish()
         return head
 
-    def resume(self, client: ClientConnection) -> None:
+    def resume(self, down: Downstream) -> None:
         """The client's transport drained: continue a buffered file transfer."""
-        sender = self._senders.get(client)
+        sender = self._senders.get(down)
         if sender is not None and not sender.raw:
             try:
                 sender.pump()
@@ -193,11 +194,11 @@ class StaticServer:
 
     def done(self, sender: _Sender) -> None:
         """A transfer ended."""
-        self._senders.pop(sender.ex.client, None)
+        self._senders.pop(sender.ex.down, None)
 
-    def abandon(self, client: ClientConnection) -> None:
+    def abandon(self, down: Downstream) -> None:
         """The client went away: end its transfer, if any, and let go of the file."""
-        sender = self._senders.get(client)
+        sender = self._senders.get(down)
         if sender is not None:
             sender.end(failed=True)
 
@@ -205,7 +206,7 @@ class StaticServer:
 class _Sender:
     """Sends one file range to one client."""
 
-    def __init__(self, server: StaticServer, ex: Exchange, fd: int, offset: int, count: int,
+    def __init__(self, server: StaticServer, ex: Request, fd: int, offset: int, count: int,
                  head: bytes) -> None:
         self.server = server
         self.ex = ex
@@ -217,16 +218,13 @@ class _Sender:
         self.sock = -1
 
     def start(self) -> None:
-        transport = self.ex.client.transport
-        assert transport is not None
-        sock = transport.get_extra_info("socket")
-        # Over TLS the bytes must go through the transport: sendfile would send plaintext.
-        if transport.get_write_buffer_size() == 0 and sock is not None and not self.ex.client.tls:
+        sock = self.ex.down.raw_socket()
+        if sock is not None:
             self.raw = True
             self.sock = os.dup(sock.fileno())
             self.step()
         else:
-            self.ex.client.write(self.head)
+            self.ex.down.send_head(self.head)
             self.pump()
 
     def step(self) -> None:
@@ -244,7 +242,7 @@ class _Sender:
                 self.ex.response_bytes += sent
         except BlockingIOError:
             self._stalled()
-            self.ex.client.plane.loop.add_writer(self.sock, self._writable)
+            self.ex.plane.loop.add_writer(self.sock, self._writable)
             return
         except OSError:
             self.end(failed=True)
@@ -254,13 +252,13 @@ class _Sender:
     def _stalled(self) -> None:
         """The client is not reading: it has `idle` seconds to take more (nginx's
         send_timeout), else the connection is closed and the file let go."""
-        client = self.ex.client
-        client.set_deadline(client.plane.idle_timeout, "send")
+        ex = self.ex
+        ex.down.set_deadline(ex.plane.idle_timeout, SEND)
 
     def _writable(self) -> None:
         try:
-            self.ex.client.plane.loop.remove_writer(self.sock)
-            if self.ex.client.closed:
+            self.ex.plane.loop.remove_writer(self.sock)
+            if self.ex.down.closed:
                 self.end(failed=True)
             else:
                 self.step()
@@ -269,8 +267,8 @@ class _Sender:
 
     def pump(self) -> None:
         """Buffered path: read and write through the transport until it asks us to wait."""
-        client = self.ex.client
-        while self.remaining > 0 and not client._writing_paused and not client.closed:
+        down = self.ex.down
+        while self.remaining > 0 and not down.writing_paused and not down.closed:
             try:
                 data = os.pread(self.fd, min(CHUNK, self.remaining), self.offset)
             except OSError:
@@ -280,8 +278,8 @@ class _Sender:
             self.offset += len(data)
             self.remaining -= len(data)
             self.ex.response_bytes += len(data)
-            client.write(data)
-        if self.remaining <= 0 or client.closed:
+            down.send(data)
+        if self.remaining <= 0 or down.closed:
             self.end(failed=self.remaining > 0)
         else:
             self._stalled()
@@ -293,13 +291,12 @@ class _Sender:
         os.close(self.fd)
         self.fd = -1
         if self.sock >= 0:
-            self.ex.client.plane.loop.remove_writer(self.sock)
+            self.ex.plane.loop.remove_writer(self.sock)
             os.close(self.sock)
             self.sock = -1
         self.server.done(self)
         if failed:
-            self.ex.done = True
-            self.ex.client.abort()
+            self.ex.cut()
         else:
             self.ex.finish()
 

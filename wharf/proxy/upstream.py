@@ -1,22 +1,22 @@
 """One connection from the proxy to a backend: sends a request, relays the response.
 
-It parses the response with llhttp and hands events to the exchange it serves. Between
-requests it sits in its backend's pool; if the backend closes it there, `connection_lost` takes
-it out of the pool at once.
+It parses the response with llhttp and hands events to the exchange it serves, which it
+knows only as `Served` (defined here: this module imports no other layer of the exchange).
+Between requests it sits in its backend's pool; if the backend closes it there,
+`connection_lost` takes it out of the pool at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 import httptools
 
 from wharf.proxy.http1 import HOP_BY_HOP
 
 if TYPE_CHECKING:
-    from wharf.proxy.exchange import Exchange
     from wharf.proxy.pool import Pool
 
 
@@ -38,6 +38,51 @@ def _not_connected() -> bool:
     return True
 
 
+class Served(Protocol):
+    """What an upstream connection reports to: the exchange it serves (which names this
+    Protocol as a base, so that mypyc calls it natively). Read-only attributes: `tunnel`, the
+    protocol switched and bytes are relayed raw; `response_started`, a head was relayed."""
+
+    __slots__ = ()
+
+    tunnel: bool
+    response_started: bool
+
+    def read_begins(self) -> None:
+        """A read from the backend is about to be parsed."""
+
+    def read_ends(self) -> None:
+        """That read is parsed (what it made for the client may leave now)."""
+
+    def response_head(self, status: int, headers: list[bytes], upstream_keep_alive: bool,
+                      has_length: bool, chunked_in: bool, hop: bool) -> None:
+        """The response head (interim 1xx ones are dropped before)."""
+
+    def response_body(self, data: bytes) -> None:
+        """A piece of the response body, de-chunked."""
+
+    def response_complete(self, upstream_keep_alive: bool) -> None:
+        """The response ended; the connection may be reused if `upstream_keep_alive`."""
+
+    def upstream_upgraded(self, rest: bytes) -> None:
+        """The backend switched protocols; `rest` is what followed its 101 head."""
+
+    def upstream_failed(self) -> None:
+        """The response is not valid HTTP."""
+
+    def upstream_lost(self, conn: UpstreamConnection) -> None:
+        """The backend closed the connection."""
+
+    def tunnel_out(self, data: bytes) -> None:
+        """Raw bytes from the backend, after a protocol switch."""
+
+    def backend_full(self) -> None:
+        """The backend's connection cannot take more of the request now."""
+
+    def backend_drained(self) -> None:
+        """It can again."""
+
+
 class UpstreamConnection:
     """A keep-alive HTTP/1.1 connection to one backend."""
 
@@ -52,7 +97,7 @@ class UpstreamConnection:
         self._is_closing: Callable[[], bool] = _not_connected
         self._write: Callable[[bytes], None] = _nowhere
         self._bind(httptools.HttpResponseParser(self))
-        self.ex: Exchange | None = None
+        self.ex: Served | None = None
         self.idle_since = 0.0
         self.closed = False
         # The response's header lines as they will be sent: a slot for the status line, then
@@ -87,7 +132,7 @@ class UpstreamConnection:
 
     # -- serving one exchange -----------------------------------------------------------------
 
-    def attach(self, ex: Exchange) -> None:
+    def attach(self, ex: Served) -> None:
         """Serve `ex` next; its request will be written by the exchange."""
         self.ex = ex
         self.uses += 1
@@ -138,10 +183,9 @@ class UpstreamConnection:
             self.close()  # a backend must not speak when not asked
             return
         if ex.tunnel:
-            ex.client_write(data)
+            ex.tunnel_out(data)
             return
-        client = ex.client
-        client.open_batch()
+        ex.read_begins()
         try:
             self._feed(data)
         except httptools.HttpParserUpgrade as exc:
@@ -154,7 +198,7 @@ class UpstreamConnection:
                 self.ex.upstream_failed()
             self.close()
         finally:
-            client.flush()
+            ex.read_ends()
         if self.stale:
             self._after_stale()
 
@@ -173,11 +217,11 @@ class UpstreamConnection:
 
     def pause_writing(self) -> None:
         if self.ex is not None:
-            self.ex.client_pause_reading()
+            self.ex.backend_full()
 
     def resume_writing(self) -> None:
         if self.ex is not None:
-            self.ex.client_resume_reading()
+            self.ex.backend_drained()
 
     # -- llhttp callbacks ---------------------------------------------------------------------
 

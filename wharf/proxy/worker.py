@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import cast
 
 from wharf.proxy import DRAIN_TIMEOUT
+from wharf.proxy.downstream import Listener
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
 from wharf.proxy.tls import TlsContexts
@@ -118,7 +119,9 @@ class Worker:
                                                             for h, p in tls_addresses]:
             if key not in self._servers:
                 host, port, tls = key
-                factory = cast(Callable[[], asyncio.Protocol], lambda: ClientConnection(self.plane))
+                listener = Listener("https" if tls else "http", None, tls, f"{host}:{port}")
+                factory = cast(Callable[[], asyncio.Protocol],
+                               lambda listener=listener: ClientConnection(self.plane, listener))
                 sock = listening_socket(host, port)
                 if tls and self._tls is not None:
                     server = await self._loop.create_server(

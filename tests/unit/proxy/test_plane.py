@@ -8,6 +8,12 @@ from wharf.proxy.server import ClientConnection
 from wharf.registry.snapshot import Backend, Route, Service, Snapshot
 
 
+def exchange_on(plane: DataPlane) -> Exchange:
+    """An exchange on a client connection never connected."""
+    client = ClientConnection(plane)
+    return Exchange(client, client.peer, plane)
+
+
 def snapshot(version: int, *ports: int) -> Snapshot:
     backends = tuple(Backend("127.0.0.1", p) for p in ports)
     return Snapshot(version=version, routes=(Route(service="s"),),
@@ -20,7 +26,7 @@ def test_queued_requests_and_the_retry_budget_outlive_a_snapshot():
         plane = DataPlane(loop)
         plane.apply(snapshot(1, 9001))
         old = plane.services["s"]
-        waiting = Exchange(ClientConnection(plane))
+        waiting = exchange_on(plane)
         waiting.svc = old
         old.queue.append(waiting)
         old.budget = 3.0
@@ -82,7 +88,7 @@ def test_a_retry_goes_to_a_backend_of_the_current_snapshot():
     async def scenario() -> int:
         plane = DataPlane(asyncio.get_running_loop())
         plane.apply(snapshot(1, 9101, 9102))
-        ex = Exchange(ClientConnection(plane))
+        ex = exchange_on(plane)
         ex.svc, ex.method = plane.services["s"], b"GET"
         assert ex._choose()
         plane.apply(snapshot(2, 9103))  # both drained; 9103 is the new instance
@@ -150,7 +156,7 @@ def test_a_route_inserted_above_keeps_the_services_queue_and_rate_limit(tmp_path
         plane = DataPlane(loop)
         plane.apply(built(1))
         (old,) = plane.services.values()
-        waiting = Exchange(ClientConnection(plane))
+        waiting = exchange_on(plane)
         waiting.svc = old
         old.queue.append(waiting)
         (limiter,) = plane.limiters.values()
