@@ -72,8 +72,11 @@ defaults. Results: bench/results/proxy-strategies.json.
 Run: .venv/bin/python bench/proxy.py [--only wharf,nginx] [--duration 10] [--rounds 3]
      [--connections 50] [--skip-idle]
      .venv/bin/python bench/proxy.py --strategies [--only wharf] [--duration 5] [--rounds 3]
+     .venv/bin/python bench/proxy.py --only wharf,wharf-metrics,nginx   # the cost of /metrics
 Prints a table (medians per proxy, and Wharf's figure divided by nginx's and HAProxy's) and
 the targets, and writes everything, each round included, to bench/results/proxy.json.
+`wharf-metrics` is Wharf with `[admin]` on, so that its worker counts every request for
+`/metrics` (target: req/s >= 0.97x and CPU per request <= 1.03x of `wharf` in the same run).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -415,7 +419,8 @@ class WharfProxy(Proxy):
         self.config.write_text(
             f"[daemon]\nstate_dir = {json.dumps(str(self.state))}\n\n"
             f"[proxy]\n{self.listen_toml()}\nworkers = {self.workers}\n"
-            f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}")
+            f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}"
+            f"{self.extra_toml()}")
         run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
         pidfile = self.state / "wharf.pid"
         wait_until(pidfile.exists, 10, "wharf.pid")
@@ -425,6 +430,10 @@ class WharfProxy(Proxy):
         assert row is not None
         self.worker, self.restarts = int(row["pid"]), int(row.get("restarts") or 0)
         self.wait_ready("wharf", self.state / "daemon.log")
+
+    def extra_toml(self) -> str:
+        """More tables for its wharf.toml (none here)."""
+        return ""
 
     def listen_toml(self) -> str:
         """Where it listens, in `[proxy]`."""
@@ -485,8 +494,36 @@ class WharfProxy(Proxy):
         return found
 
 
+class WharfMetricsProxy(WharfProxy):
+    """Wharf with `[admin]` on, so that its worker counts every request for `/metrics`."""
+
+    name = "wharf-metrics"
+
+    def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
+        super().__init__(workdir, port, upstream, idle)
+        self.admin = free_port()
+
+    def extra_toml(self) -> str:
+        return f"\n[admin]\nlisten = \"127.0.0.1:{self.admin}\"\n"
+
+    def counted(self) -> float:
+        """Requests `/metrics` says the worker answered."""
+        page = urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=10)
+        return sum(float(line.rsplit(" ", 1)[1]) for line in page.read().decode().splitlines()
+                   if line.startswith("wharf_http_requests_total{"))
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        try:
+            if self.counted() <= 0:
+                found.append("/metrics counted no request")
+        except OSError as exc:
+            found.append(f"/metrics: {exc}")
+        return found
+
+
 PROXIES: dict[str, type[Proxy]] = {"wharf": WharfProxy, "nginx": NginxProxy,
-                                   "haproxy": HaproxyProxy}
+                                   "haproxy": HaproxyProxy, "wharf-metrics": WharfMetricsProxy}
 
 
 # -- throughput, latency, CPU -----------------------------------------------------------------
@@ -899,7 +936,19 @@ def targets(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The three targets: value, limit, met (None when not measured)."""
     rps, cpu = ratio(results, "nginx", "req_per_s"), ratio(results, "nginx", "cpu_us_per_req")
     kib = results.get("wharf", {}).get("kib_per_idle_conn")
-    return {
+    found = {}
+    if "wharf-metrics" in results:  # metrics on, against off: 1 / (off / on)
+        off_rps, off_cpu = (ratio(results, "wharf-metrics", k) for k in ("req_per_s",
+                                                                        "cpu_us_per_req"))
+        on_rps = 1 / off_rps if off_rps else None
+        on_cpu = 1 / off_cpu if off_cpu else None
+        found = {
+            "metrics on req/s >= 0.97x off": {"value": on_rps, "met": None if on_rps is None
+                                              else on_rps >= 0.97},
+            "metrics on CPU/request <= 1.03x off": {"value": on_cpu, "met": None if on_cpu
+                                                    is None else on_cpu <= 1.03},
+        }
+    return found | {
         "wharf req/s >= 0.80x nginx": {"value": rps, "met": None if rps is None
                                        else rps >= 0.8},
         "wharf CPU/request <= 1.25x nginx": {"value": cpu, "met": None if cpu is None
@@ -1645,7 +1694,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "backends per strategy, beside nginx's matching directives")
     parser.add_argument("--only", default=None,
                         help="comma-separated proxies to run (default: wharf,nginx,haproxy; "
-                             "with --strategies: wharf,nginx)")
+                             "with --strategies: wharf,nginx); wharf-metrics is Wharf with "
+                             "/metrics on, for its cost beside wharf")
     parser.add_argument("--duration", type=int, default=None,
                         help="seconds of each measured wrk round (default 10; with "
                              f"--strategies {STRATEGY_DURATION})")
@@ -1662,7 +1712,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration = STRATEGY_DURATION if args.strategies else 10
     if args.only is None:
         args.only = ",".join(tools)
-    args.tools = selected_tools(parser, args.only, tools)
+    # wharf-metrics (Wharf with /metrics on) is there when asked for: its cost beside wharf
+    args.tools = selected_tools(parser, args.only,
+                                tools if args.strategies else (*tools, "wharf-metrics"))
     if args.strategies:
         if "wharf" not in args.tools:
             parser.error("--strategies needs wharf in --only")

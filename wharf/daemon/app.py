@@ -175,9 +175,17 @@ class Daemon:
         from wharf.control.admin.server import AdminServer
 
         self._admin = AdminServer(self, admin)
+        self._admin.app.metrics = self._metrics_page
         await self._admin.start()
         log.info("wharf: admin API on %s/api/ (bearer token in %s)", self._admin.url,
                  admin.token_file)
+
+    def _metrics_page(self) -> tuple[bytes, str]:
+        """`/metrics`: the status rows, the workers' traffic and the certificates."""
+        from wharf.observability.metrics import CONTENT_TYPE, exposition
+
+        return exposition(self.status_rows(None, backends=True), self._publisher.traffic.total(),
+                          self.cert_rows()), CONTENT_TYPE
 
     # -- signals ------------------------------------------------------------------------------
 

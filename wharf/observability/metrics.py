@@ -138,8 +138,8 @@ def _routes(traffic: WorkerTraffic) -> Iterator[Metric]:
                      ((k, v[CLASSES:hist]) for k, v in rows))
     received = CounterMetricFamily("wharf_http_request_bytes", "Request body bytes received",
                                    labels=["route"])
-    sent = CounterMetricFamily("wharf_http_response_bytes", "Answer bytes sent (head and body)",
-                               labels=["route"])
+    sent = CounterMetricFamily("wharf_http_response_bytes", "Answer body bytes sent (as the "
+                               "access log counts them)", labels=["route"])
     limited = CounterMetricFamily("wharf_http_rate_limited_requests", "Requests refused by the "
                                   "route's rate limit (429)", labels=["route"])
     for key, values in rows:
@@ -162,8 +162,8 @@ def _services(traffic: WorkerTraffic) -> Iterator[Metric]:
     for name, values in sorted(traffic.services.items()):
         retries.add_metric([name], values[0])
         timeouts.add_metric([name], values[1])
-    for name, count in sorted(traffic.queued.items()):
-        queued.add_metric([name], float(count))
+    for name in sorted(traffic.services):  # a worker reports only the queues that hold some
+        queued.add_metric([name], float(traffic.queued.get(name, 0)))
     yield from (retries, timeouts, queued)
 
 
@@ -174,8 +174,8 @@ def _backend_traffic(traffic: WorkerTraffic) -> Iterator[Metric]:
     labels = ["service", "backend"]
     yield _by_class("wharf_backend_requests", "Requests a backend answered, by status class "
                     "(code=\"none\": it failed to)", labels, rows)
-    yield _histogram("wharf_backend_request_duration_seconds", "Upstream time: from sending "
-                     "the request to the backend to the answer's last byte", labels,
+    yield _histogram("wharf_backend_request_duration_seconds", "Upstream time: from choosing "
+                     "the backend (connecting included) to the answer's last byte", labels,
                      ((k, v[CLASSES:hist]) for k, v in rows))
     errors = CounterMetricFamily("wharf_backend_connect_errors", "Connections to the backend "
                                  "that failed", labels=labels)
@@ -191,5 +191,6 @@ def _certificates(rows: list[dict[str, Any]]) -> Iterator[Metric]:
     family = GaugeMetricFamily("wharf_certificate_not_after_timestamp_seconds", "When the "
                                "certificate expires, as a Unix time", labels=["name", "source"])
     for row in rows:
-        family.add_metric([str(row["name"]), str(row["source"])], float(row["not_after"]))
+        if row.get("not_after") is not None:  # a name still waiting for its first one
+            family.add_metric([str(row["name"]), str(row["source"])], float(row["not_after"]))
     yield family

@@ -63,6 +63,8 @@ class Exchange(Relaying):
             limiter = plane.limiters.get(id(route))
             wait = limiter.take(self.client_ip(), plane.now) if limiter else 0.0
             if wait:
+                if plane.counting:
+                    plane.route_traffic[id(route)].rate_limited += 1
                 return self.fail(429, ((b"Retry-After", retry_after(wait)),))
         self.svc = svc
         svc.count_request()

@@ -120,7 +120,7 @@ class Forwarding(Request, Served, Waiting):
         if svc.sticky:
             self.pinned = svc.ids[index]
         load.inflight += 1
-        if svc.measures_latency:
+        if svc.measures_latency or self.plane.counting:
             self.sent_at = self.plane.loop.time()
         return True
 
@@ -147,14 +147,17 @@ class Forwarding(Request, Served, Waiting):
                     waiting.dequeued()
                     break
 
-    def _retry(self, reason: str) -> bool:
-        """After a failed attempt: try another backend if retries and the budget allow."""
+    def _retry(self, reason: str, connect: bool = False) -> bool:
+        """After a failed attempt (`connect`: to connect): try another backend if retries and
+        the budget allow."""
         svc, load = self.svc, self.load
         if svc is None or load is None:
             return False
-        svc.failed(load, reason, self.plane.now)
+        self._failed(svc, load, reason, connect)
         if len(self.tried) >= svc.service.retries or not svc.may_retry():
             return False
+        if self.plane.counting:
+            self.plane.counters.service(svc.service.name).retries += 1
         self.tried.append(load)
         self._release()
         current = self.plane.services.get(svc.service.name)
@@ -195,7 +198,7 @@ class Forwarding(Request, Served, Waiting):
             return
         self.connecting = None
         if exc is not None:
-            if not self._retry(f"connect: {exc}"):
+            if not self._retry(f"connect: {exc}", connect=True):
                 self.fail(502)
             return
         self._use(cast(UpstreamConnection, task.result()[1]))
@@ -233,7 +236,7 @@ class Forwarding(Request, Served, Waiting):
                 if self._retry("connection reset before the response"):
                     return
         elif self.svc is not None and self.load is not None:
-            self.svc.failed(self.load, "connection lost", self.plane.now)
+            self._failed(self.svc, self.load, "connection lost", False)
         self.fail(502)
 
     def backend_full(self) -> None:
@@ -293,10 +296,12 @@ class Forwarding(Request, Served, Waiting):
             if self.connecting is not None:
                 self.connecting.cancel()
                 self.connecting = None
-            if self._retry("connect timeout"):
+            if self._retry("connect timeout", connect=True):
                 return
         elif kind == UPSTREAM and self.svc is not None and self.load is not None:
-            self.svc.failed(self.load, "timeout", self.plane.now)
+            self._failed(self.svc, self.load, "timeout", False)
+        elif kind == QUEUE and self.svc is not None and self.plane.counting:
+            self.plane.counters.service(self.svc.service.name).queue_timeouts += 1
         self._drop_upstream()
         self.fail({BODY: 408, QUEUE: 503}.get(kind, 504))
 
@@ -308,6 +313,23 @@ class Forwarding(Request, Served, Waiting):
             self.connecting.cancel()
             self.connecting = None
         self._let_go()
+
+    def _failed(self, svc: ServiceState, load: Load, reason: str, connect: bool) -> None:
+        """Passive health hears of a failure of the chosen backend; so do its counters."""
+        ejected = svc.failed(load, reason, self.plane.now)
+        backend = self.backend
+        if self.plane.counting and backend is not None:
+            traffic = self.plane.counters.backend(svc.service.name, backend.host, backend.port)
+            traffic.connect_errors += 1 if connect else 0
+            traffic.ejections += 1 if ejected else 0
+
+    def _count(self, complete: bool) -> None:
+        """The route's counters, and those of the backend that answered, if one was chosen."""
+        super()._count(complete)
+        backend, svc = self.backend, self.svc
+        if backend is not None and svc is not None:
+            self.plane.counters.backend(svc.service.name, backend.host, backend.port).answered(
+                self.status if complete else 0, self.plane.loop.time() - self.sent_at)
 
     def _let_go(self) -> None:
         self._drop_upstream()

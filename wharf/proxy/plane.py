@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from wharf.proxy.accesslog import AccessLog
 from wharf.proxy.balancers import Load
+from wharf.proxy.counters import Counters, RouteTraffic, route_label
 from wharf.proxy.date import HTTP_DATE
 from wharf.proxy.https import Https
 from wharf.proxy.pool import Pool
@@ -75,6 +76,11 @@ class DataPlane:
         self.leaving: dict[tuple[str, int], Load] = {}
         self.on_drained: Callable[[], None] = _nothing  # a leaving backend's last one ended
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
+        # Traffic counters for /metrics, when the daemon asks for them (see counters.py).
+        self.counting = False
+        self.counters = Counters()
+        self.route_traffic: dict[int, RouteTraffic] = {}  # by id() of the snapshot's Route
+        self.unrouted = self.counters.route("")  # requests no route took (404, 400, ...)
         self.connections: set[Connection] = set()
         self.static = StaticServer()
         self.https = Https()
@@ -99,6 +105,11 @@ class DataPlane:
         self.max_header_size = settings.max_header_size
         self.max_body_size = settings.max_body_size
         self.underscores_in_headers = settings.underscores_in_headers
+        self.counting = settings.metrics
+        self.route_traffic = {id(r): self.counters.route(route_label(r.host, r.path))
+                              for r in snapshot.routes}
+        for service in snapshot.services:
+            self.counters.service(service.name)  # reported from the start, at zero
         self.router = Router(snapshot.routes)
         self.https = Https(snapshot)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}

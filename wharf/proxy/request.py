@@ -5,7 +5,7 @@ compiles the chain to one native class: calls between layers cost nothing extra)
 
 - `Request` (here): the parsed head, the client side it came from (`Downstream`, `Peer`), the
   answers the proxy makes itself (`respond`, `fail`), and the one place where every answer
-  ends (`_ended`): the access log is written there, and counting would hook there too.
+  ends (`_ended`): the access log and the traffic counters are written there.
 - `forward.Forwarding`: picking a backend, connecting, sending the request and its body.
 - `relay.Relaying`: relaying the backend's response (buffered or streamed) or a tunnel.
 - `exchange.Exchange`: deciding what to do with a request (route, static, redirect, service).
@@ -69,8 +69,9 @@ class Request:
         self.down = down
         self.peer = peer
         self.plane = plane
-        # Read only by the JSON access log (duration_ms): a clock read per request otherwise.
-        self.start = time.time() if plane.access.enabled else 0.0
+        # Read only by the JSON access log (duration_ms) and the metrics: a clock read per
+        # request otherwise.
+        self.start = time.time() if plane.access.enabled or plane.counting else 0.0
         # The head, as the client side parsed it.
         self.method = b""
         self.target = b""
@@ -177,11 +178,24 @@ class Request:
         goes on with the next request or closes."""
         self.done = True
         self._let_go()
+        if self.plane.counting:
+            self._count(complete)
         if not complete:
             self.down.abort()
             return
         self.plane.log_access(self.peer.ip, self)
         self.down.end(self.keep_alive and not self.close_client and not self.upgrade)
+
+    def _count(self, complete: bool) -> None:
+        """Add this answer to its route's traffic counters (a cut one counts as no answer);
+        the layer that chooses a backend extends it."""
+        plane = self.plane
+        route = self.route
+        traffic = plane.route_traffic.get(id(route)) if route is not None else None
+        if traffic is None:
+            traffic = plane.unrouted
+        traffic.finished(self.status if complete else 0, time.time() - self.start,
+                         self.body_seen, self.response_bytes)
 
     def _let_go(self) -> None:
         """Give back what the answer holds (a backend's connection and slot, a buffer); the

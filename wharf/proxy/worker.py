@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import cast
 
 from wharf.proxy import DRAIN_TIMEOUT
+from wharf.proxy.counters import TrafficWriter
 from wharf.proxy.downstream import Listener
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
@@ -58,6 +59,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._reports = ReportWriter()
+        self._traffic = TrafficWriter()
 
     async def run(self) -> int:
         """Serve until SIGTERM or until the daemon goes away."""
@@ -148,8 +150,13 @@ class Worker:
 
     def _report(self) -> None:
         if self._writer is not None and not self._writer.is_closing():
+            plane = self.plane
+            traffic = self._traffic.encode(
+                plane.counters, len(plane.connections),
+                {name: len(svc.queue) for name, svc in plane.services.items() if svc.queue},
+            ) if plane.counting else None
             self._writer.write(frame(self._reports.encode(
-                os.getpid(), self.plane.snapshot.version, self.plane.backend_states())))
+                os.getpid(), plane.snapshot.version, plane.backend_states(), traffic)))
 
     async def _drain(self) -> None:
         for server in self._servers.values():

@@ -89,7 +89,7 @@ def build_snapshot(config: Config, version: int, ready: dict[str, list[Address]]
         access_log_max_size=proxy.access_log_max_size, access_log_backups=proxy.access_log_backups,
         trusted_proxies=proxy.trusted_proxies, pool_max_idle=proxy.pool_max_idle,
         pool_idle_timeout=proxy.pool_idle_timeout,
-        underscores_in_headers=proxy.underscores_in_headers)
+        underscores_in_headers=proxy.underscores_in_headers, metrics=config.admin is not None)
     services: dict[str, Service] = {}
     routes = []
     for name, rc in zip(service_names(config), config.routes, strict=True):

@@ -80,6 +80,7 @@ class Settings:
     pool_max_idle: int = 64
     pool_idle_timeout: float = 60.0
     underscores_in_headers: bool = False  # else request headers named with `_` are dropped
+    metrics: bool = False  # count traffic for /metrics (on with [admin])
 
 
 @dataclass(frozen=True, slots=True)
