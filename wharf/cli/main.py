@@ -16,6 +16,7 @@ from wharf import __version__
 from wharf.cli import output
 from wharf.control.commands import COMMANDS
 from wharf.errors import WharfError
+from wharf.migrate import FORMATS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", parents=[common], help="validate the config file and exit")
     sub.add_parser("monit", parents=[common],
                    help="a live full-screen view: processes, logs, backends (q quits)")
+    imp = sub.add_parser("import", help="make a wharf.toml from a supervisord.conf, PM2 "
+                         "ecosystem file, Procfile, nginx.conf or haproxy.cfg")
+    imp.add_argument("file", type=Path, help="the file to import")
+    imp.add_argument("-o", "--output", type=Path, help="write here instead of to stdout")
+    imp.add_argument("--format", choices=FORMATS, help="the file's format (default: guessed "
+                     "from its name and content)")
+    imp.add_argument("--env", help="for PM2: the env_NAME to use beside env")
+    imp.add_argument("--force", action="store_true", help="replace an existing --output")
     for command in COMMANDS.values():
         command.add_arguments(sub.add_parser(command.name, parents=[common], help=command.help))
     return parser
@@ -65,6 +74,10 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
         output.print_warnings(config)
         print(f"{config.path}: ok, {len(config.apps)} app(s)")
         return 0
+    if args.command == "import":
+        from wharf.cli.migrate import import_command
+
+        return import_command(args.file, args.output, args.format, args.env, args.force)
     if args.command == "monit":
         from wharf.cli.monit.run import monit
 
