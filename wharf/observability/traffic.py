@@ -44,6 +44,8 @@ class WorkerTraffic:
         for row in data["backends"]:
             key = (str(row[0]), str(row[1]), int(row[2]))
             self.backends[key] = _numbers(row[3:], BACKEND_VALUES)
+        for service, host, port in data.get("gone", ()):
+            self.backends.pop((str(service), str(host), int(port)), None)
         self.connections = int(data["connections"])
         self.queued = {str(k): int(v) for k, v in data["queued"].items()}
 
@@ -85,6 +87,14 @@ class TrafficTotals:
             _add(self.retired.routes, gone.routes)
             _add(self.retired.services, gone.services)
             _add(self.retired.backends, gone.backends)
+
+    def apply(self, conn_id: int, data: dict[str, Any]) -> None:
+        """Take in the `traffic` part of a report from the worker on `conn_id`; a backend it
+        says is gone goes from the gone workers' counts too. Raises ValueError, TypeError,
+        KeyError or IndexError if it is not one."""
+        self.worker(conn_id).apply(data)
+        for service, host, port in data.get("gone", ()):
+            self.retired.backends.pop((str(service), str(host), int(port)), None)
 
     def total(self) -> WorkerTraffic:
         """The sum over every worker, live or gone."""

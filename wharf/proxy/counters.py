@@ -123,6 +123,12 @@ class Counters:
             found = self.services[name] = ServiceTraffic()
         return found
 
+    def keep_backends(self, wanted: set[tuple[str, str, int]]) -> None:
+        """Drop the counters of backends not in `wanted` (they left the snapshot; a request
+        still in flight to one makes it again when it ends)."""
+        for key in [k for k in self.backends if k not in wanted]:
+            del self.backends[key]
+
     def backend(self, service: str, host: str, port: int) -> BackendTraffic:
         """The counters of one backend of one service (made on first use)."""
         key = (service, host, port)
@@ -159,4 +165,11 @@ class TrafficWriter:
                     self._sent[(kind, key)] = values
                     rows.append([*(key if isinstance(key, tuple) else (key,)), *values])
             changes[kind] = rows
+        # Backends that left the snapshot (their counters were dropped): the daemon forgets
+        # them too, else every port a rolled instance ever had would stay a series.
+        gone = [sent for kind, sent in self._sent if kind == "backends"
+                and sent not in counters.backends]
+        for sent in gone:
+            del self._sent[("backends", sent)]
+        changes["gone"] = [list(sent) for sent in gone if isinstance(sent, tuple)]
         return changes

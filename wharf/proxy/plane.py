@@ -110,6 +110,8 @@ class DataPlane:
                               for r in snapshot.routes}
         for service in snapshot.services:
             self.counters.service(service.name)  # reported from the start, at zero
+        self.counters.keep_backends({(s.name, b.host, b.port) for s in snapshot.services
+                                     for b in s.backends})
         self.router = Router(snapshot.routes)
         self.https = Https(snapshot)
         wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}

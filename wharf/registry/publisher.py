@@ -88,7 +88,7 @@ class Publisher:
     def _take_traffic(self, conn_id: int, report: WorkerReport) -> None:
         if report.traffic is not None:
             try:
-                self.traffic.worker(conn_id).apply(report.traffic)
+                self.traffic.apply(conn_id, report.traffic)
             except (ValueError, TypeError, KeyError, IndexError):
                 log.warning("wharf: a proxy worker sent traffic counters that are not ones")
 

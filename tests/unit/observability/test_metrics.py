@@ -63,3 +63,18 @@ def test_the_page_has_requests_by_class_histograms_and_instance_figures() -> Non
     assert samples[("wharf_certificate_not_after_timestamp_seconds",
                     (("name", "a.test"), ("source", "acme")))] == 1.8e9
     assert samples[("wharf_http_response_bytes_total", (("route", "*/"),))] == 40
+
+
+def test_a_backend_that_left_the_snapshot_is_forgotten_everywhere() -> None:
+    counters, writer, totals = Counters(), TrafficWriter(), TrafficTotals()
+    counters.backend("app:web", "127.0.0.1", 9000).answered(200, 0.01)
+    counters.backend("app:web", "127.0.0.1", 9001).answered(200, 0.01)
+    totals.apply(1, writer.encode(counters, 0, {}))
+    totals.worker(2).backends[("app:web", "127.0.0.1", 9000)] = [0.0] * 20
+    totals.worker_gone(2)  # a gone worker had counts of it too
+    counters.keep_backends({("app:web", "127.0.0.1", 9001)})
+    report = writer.encode(counters, 0, {})
+    assert report["gone"] == [["app:web", "127.0.0.1", 9000]]
+    totals.apply(1, report)
+    assert set(totals.total().backends) == {("app:web", "127.0.0.1", 9001)}
+    assert writer.encode(counters, 0, {})["gone"] == []  # said once
