@@ -121,6 +121,8 @@ def show(args: argparse.Namespace, result: Any) -> int:
             print(json.dumps(result, indent=2) if args.json else output.certs_table(result))
         if args.renew is not None:
             return 0
+    elif args.command == "traffic":
+        print(json.dumps(result, indent=2))
     elif args.command == "reload":
         print(output.reload_summary(result))
         return 1 if result.get("failed") else 0

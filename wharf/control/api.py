@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wharf.observability.events import EventStream
+from wharf.observability.traffic import WorkerTraffic
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class DaemonApi(Protocol):
     def request_shutdown(self) -> None: ...
 
     def cert_rows(self) -> list[dict[str, Any]]: ...
+
+    def traffic(self) -> WorkerTraffic: ...
 
     def cert_ca(self) -> str: ...
 

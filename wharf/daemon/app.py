@@ -40,6 +40,7 @@ from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.procfs import listens_on
+from wharf.observability.traffic import WorkerTraffic
 from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import (
     Address,
@@ -272,6 +273,10 @@ class Daemon:
         """`wharf certs --json` rows: every name with a certificate source."""
         return self._certs.rows()
 
+    def traffic(self) -> WorkerTraffic:
+        """The proxy workers' traffic counters, summed (a gone worker's kept)."""
+        return self._publisher.traffic.total()
+
     def cert_ca(self) -> str:
         """The local CA's certificate (PEM)."""
         return self._certs.ca_pem()
@@ -296,7 +301,8 @@ class Daemon:
                 errors = [e for e in (state.last_error if state else "",
                                       live.get("last_error", "")) if e]
                 rows.append({
-                    "kind": "backend", "service": name, "route": route.path,
+                    "kind": "backend", "service": name, "host": route.host,
+                    "route": route.path,
                     "app": route.app, "backend": f"{backend.host}:{backend.port}",
                     "weight": backend.weight, "balance": route.balance,
                     "health": ("up" if state.up else "down") if state else "unchecked",

@@ -108,3 +108,34 @@ class TrafficTotals:
             for name, n in w.queued.items():
                 total.queued[name] = total.queued.get(name, 0) + n
         return total
+
+
+def _histogram(values: list[float]) -> dict[str, Any]:
+    n = len(BUCKETS) + 1
+    return {"buckets": [int(v) for v in values[:n]], "sum": values[n]}
+
+
+def as_json(traffic: WorkerTraffic) -> dict[str, Any]:
+    """The totals with every number named (`GET /api/traffic`, `wharf traffic`): counters
+    since the daemon started, so a client computes rates and quantiles from two of them.
+    `requests` is by status class (index 0: no answer, 1-5: 1xx-5xx); a histogram's
+    `buckets` count the observations at most each bound of `bounds` (not cumulated), the last
+    one above them all."""
+    h = CLASSES + HISTOGRAM
+    return {
+        "bounds": list(BUCKETS),
+        "routes": [{"route": key, "requests": [int(v) for v in values[:CLASSES]],
+                    "duration": _histogram(values[CLASSES:h]), "bytes_in": int(values[h]),
+                    "bytes_out": int(values[h + 1]), "rate_limited": int(values[h + 2])}
+                   for key, values in sorted(traffic.routes.items())],
+        "services": [{"service": key, "retries": int(values[0]),
+                      "queue_timeouts": int(values[1]), "queued": traffic.queued.get(key, 0)}
+                     for key in sorted(set(traffic.services) | set(traffic.queued))
+                     for values in [traffic.services.get(key, [0.0] * SERVICE_VALUES)]],
+        "backends": [{"service": key[0], "backend": f"{key[1]}:{key[2]}",
+                      "requests": [int(v) for v in values[:CLASSES]],
+                      "upstream": _histogram(values[CLASSES:h]),
+                      "connect_errors": int(values[h]), "ejections": int(values[h + 1])}
+                     for key, values in sorted(traffic.backends.items())],
+        "connections": traffic.connections,
+    }

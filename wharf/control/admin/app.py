@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from wharf.control.admin.auth import Authenticator, logout_cookie
 from wharf.control.admin.openapi import document
 from wharf.control.admin.operations import Operation, Stream, match
+from wharf.control.admin.static import PREFIX, SECURITY_HEADERS, lookup
 from wharf.control.api import DaemonApi
 from wharf.control.dispatch import error_message, execute
 from wharf.errors import UsageError, WharfError
@@ -103,6 +104,8 @@ class AdminApp:
             return await _respond(send, 200, body, content_type)
         if path == "/api/session":
             return await self._session(method, headers, receive, send)
+        if path == "/" or path.startswith(PREFIX):
+            return await _dashboard(method, path, send)
         if not self._authorized(headers, method):
             return await _unauthorized(send)
         if path == "/api/openapi.json":
@@ -228,6 +231,21 @@ class AdminApp:
             return await _unauthorized(send)
         await _respond(send, 204, b"", "text/plain",
                        [("set-cookie", self._auth.session_cookie())])
+
+
+async def _dashboard(method: str, path: str, send: Send) -> None:
+    """A file of the web dashboard (no token needed: it holds no data); `/` leads to it."""
+    if method not in ("GET", "HEAD"):
+        return await _respond(send, 405, b"", "text/plain", [("allow", "GET, HEAD")])
+    if path == "/":
+        return await _respond(send, 302, b"", "text/plain", [("location", PREFIX)])
+    found = lookup(path)
+    if found is None:
+        return await _json(send, 404, {"error": f"no such path: {path}", "hint": "",
+                                       "exit_code": 2})
+    body, content_type = found
+    await _respond(send, 200, b"" if method == "HEAD" else body, content_type,
+                   SECURITY_HEADERS)
 
 
 class _NotFound(UsageError):

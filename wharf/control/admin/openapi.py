@@ -33,7 +33,8 @@ SCHEMAS: dict[str, Any] = {
         "rss_bytes": _nullable("integer"), "listen": _STRS, "uses_port": _BOOL,
         "next_try_in_s": _nullable("number"), "configured_instances": _INT}),
     "BackendRow": _object({
-        "kind": {"type": "string", "enum": ["backend"]}, "service": _STR, "route": _STR,
+        "kind": {"type": "string", "enum": ["backend"]}, "service": _STR,
+        "host": _nullable("string"), "route": _STR,
         "app": _nullable("string"), "backend": _STR, "weight": _INT, "balance": _STR,
         "health": {"type": "string", "enum": ["up", "down", "unchecked"]}, "ejected": _BOOL,
         "inflight": _INT, "last_error": _STR}),
@@ -49,6 +50,20 @@ SCHEMAS: dict[str, Any] = {
         {"$ref": "#/components/schemas/BackendRow"},
         {"allOf": [{"$ref": "#/components/schemas/CertificateRow"},
                    {"type": "object", "required": ["kind"]}]}]}},
+    "Histogram": _object({"buckets": {"type": "array", "items": _INT}, "sum": _NUM}),
+    "Traffic": _object({
+        "bounds": {"type": "array", "items": _NUM},
+        "routes": {"type": "array", "items": _object({
+            "route": _STR, "requests": {"type": "array", "items": _INT},
+            "duration": {"$ref": "#/components/schemas/Histogram"}, "bytes_in": _INT,
+            "bytes_out": _INT, "rate_limited": _INT})},
+        "services": {"type": "array", "items": _object({
+            "service": _STR, "retries": _INT, "queue_timeouts": _INT, "queued": _INT})},
+        "backends": {"type": "array", "items": _object({
+            "service": _STR, "backend": _STR, "requests": {"type": "array", "items": _INT},
+            "upstream": {"$ref": "#/components/schemas/Histogram"}, "connect_errors": _INT,
+            "ejections": _INT})},
+        "connections": _INT}),
     "Certificates": {"type": "array", "items": {"$ref": "#/components/schemas/CertificateRow"}},
     "CaPem": _object({"ca_pem": _STR}),
     "SignalRows": {"type": "array", "items": _object({

@@ -137,6 +137,9 @@ OPERATIONS: tuple[Operation, ...] = (
                Param("after", Kind.INTEGER, "only events after this seq", minimum=0,
                      maximum=2**53)),
               Stream.SSE, collect=True, fixed=(("json", True),)),
+    Operation("traffic", "GET", "/api/traffic", "traffic", "the proxy's traffic counters since "
+              "the daemon started, per route, service and backend (two readings give rates "
+              "and quantiles)", "Traffic"),
     Operation("certs", "GET", "/api/certs", "certs", "every name Wharf serves a certificate "
               "for: source, issuer, validity, next renewal, last error", "Certificates"),
     Operation("certs_ca", "GET", "/api/certs/ca", "certs", "the local CA's certificate (PEM), "

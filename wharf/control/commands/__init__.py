@@ -33,12 +33,13 @@ def _registry() -> dict[str, Command]:
         start,
         status,
         stop,
+        traffic,
         wait,
     )
 
     commands = [status.COMMAND, start.COMMAND, stop.COMMAND, restart.COMMAND, scale.COMMAND,
                 signal.COMMAND, logs.COMMAND, events.COMMAND, reload.COMMAND, wait.COMMAND,
-                down.COMMAND, certs.COMMAND]
+                down.COMMAND, certs.COMMAND, traffic.COMMAND]
     return {c.name: c for c in commands}
 
 
