@@ -38,12 +38,16 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser context; the test fails if a script of the page threw."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    context.on("weberror", lambda e: errors.append(str(e.error)))
     try:
         yield context
     finally:
         context.close()
+    assert errors == []
 
 
 def base(admin: Admin) -> str:
@@ -152,8 +156,9 @@ def test_requests_through_the_proxy_move_the_counters(page: Page, admin: Admin):
         "want => +document.querySelector(\"tr.route[data-route='*/'] td:last-child\")"
         ".textContent.replace(/,/g, '') >= want", arg=before + sent)
     rate = route.locator("td").nth(3)  # req/s: over the last 5 s, so above 0 now
-    expect(rate).not_to_have_text(re.compile(r"^(–|0)$"))
-    expect(page.locator("#sum-rps")).not_to_have_text(re.compile(r"^(–|0)$"))
+    moving = re.compile(r"^(?!0$)\d[\d.,]*$")  # a number, not 0 (nor the dash of no data)
+    expect(rate).to_have_text(moving)
+    expect(page.locator("#sum-rps")).to_have_text(moving)
 
 
 def test_restart_from_the_page_shows_the_new_pids(page: Page, admin: Admin):
@@ -215,3 +220,27 @@ def test_scale_from_the_page(page: Page, admin: Admin):
     assert len(api_pids(admin, "hup")) == 2
     assert admin.request("POST", "/api/apps/hup/scale?count=1").status == 200
     expect(page.locator("article.app[data-app=hup] tbody tr")).to_have_count(1)
+
+
+def test_the_page_computes_quantiles_and_rates_as_prometheus_does(page: Page):
+    # stats.js itself, in the page: histogram_quantile's linear interpolation in a bucket.
+    got = page.evaluate("""async () => {
+        const s = await import('./stats.js');
+        const bounds = [0.005, 0.01, 0.025];
+        const r = s.rates({requests: [0, 0, 18, 0, 0, 2], duration: {buckets: [4, 4, 2, 0]}},
+                          {requests: [0, 0, 8, 0, 0, 0], duration: {buckets: [0, 0, 0, 0]}},
+                          2, bounds, "duration");
+        return {p50: s.quantile(0.5, bounds, [10, 10, 0, 0]).seconds,
+                top: s.quantile(0.99, bounds, [0, 0, 0, 5]),
+                none: s.quantile(0.5, bounds, [0, 0, 0, 0]),
+                rps: r.rps, errors: r.errorRate, total: r.total, p99: r.p99.seconds,
+                reset: s.rates({requests: [0, 0, 3, 0, 0, 0], duration: {buckets: [3, 0, 0, 0]}},
+                               {requests: [0, 0, 9, 0, 0, 0], duration: {buckets: [9, 0, 0, 0]}},
+                               1, bounds, "duration").rps};
+    }""")
+    assert got["p50"] == 0.005  # the 10th of 20 observations: the top of the first bucket
+    assert got["top"] == {"seconds": 0.025, "above": True}  # above every bound
+    assert got["none"] is None
+    assert got["rps"] == 6 and got["errors"] == 2 / 12 and got["total"] == 20  # 12 new, 2 bad
+    assert abs(got["p99"] - (0.01 + 0.015 * (9.9 - 8) / 2)) < 1e-12
+    assert got["reset"] == 3  # a counter that went down: counted from zero

@@ -178,8 +178,8 @@ class Daemon:
         self._admin = AdminServer(self, admin)
         self._admin.app.metrics = self._metrics_page
         await self._admin.start()
-        log.info("wharf: admin API on %s/api/ (bearer token in %s)", self._admin.url,
-                 admin.token_file)
+        log.info("wharf: dashboard on %s/dashboard/ and admin API on %s/api/ (the token is in "
+                 "%s)", self._admin.url, self._admin.url, admin.token_file)
 
     def _metrics_page(self) -> tuple[bytes, str]:
         """`/metrics`: the status rows, the workers' traffic and the certificates."""

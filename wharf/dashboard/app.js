@@ -5,9 +5,9 @@
 
 import { Unauthorized, follow, get, login, logout, operate } from "./api.js";
 import { History, draw } from "./chart.js";
-import {
-  fmtBytes, fmtCpu, fmtDate, fmtDuration, fmtLatency, fmtPercent, fmtRate, fmtTime, rates,
-} from "./stats.js";
+import { badge, cell, h, num } from "./dom.js";
+import { fmtBytes, fmtCpu, fmtDuration, fmtPercent, fmtRate, fmtTime } from "./stats.js";
+import { renderCerts, renderRoutes } from "./tables.js";
 
 const POLL_MS = 1000;
 const CERTS_MS = 5000;
@@ -17,26 +17,6 @@ const MAX_LOG_LINES = 500;
 const PROXY_APP = "wharf-proxy";
 
 const $ = (id) => document.getElementById(id);
-
-function h(tag, props = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "class") el.className = value;
-    else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) el.setAttribute(key, value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) {
-      el.append(child instanceof Node ? child : String(child));
-    }
-  }
-  return el;
-}
-
-const cell = (text, cls = "") => h("td", { class: cls }, text);
-const num = (text, cls = "") => h("td", { class: "num " + cls }, text);
-const badge = (text, tone) => h("span", { class: "badge " + tone }, text);
 
 // --- session -------------------------------------------------------------------------------
 
@@ -325,99 +305,6 @@ function notify(text, tone, ms = 6000) {
   $("toasts").append(toast);
   if (ms) setTimeout(() => toast.remove(), ms);
   return toast;
-}
-
-// --- routes --------------------------------------------------------------------------------
-
-function routeLabel(row) {
-  return (row.host || "*") + row.route;
-}
-
-function trafficCells(stat, inflight) {
-  return [
-    num(inflight ?? "–"),
-    num(fmtRate(stat && stat.rps)),
-    num(fmtPercent(stat && stat.errorRate), stat && stat.errorRate > 0 ? "bad-text" : ""),
-    num(fmtLatency(stat && stat.p50)),
-    num(fmtLatency(stat && stat.p99)),
-    num(stat ? stat.total.toLocaleString("en") : "0"),
-  ];
-}
-
-function renderRoutes(backendRows, traffic, old, seconds) {
-  const bounds = traffic.bounds;
-  const index = (list, key) => new Map((list || []).map((r) => [key(r), r]));
-  const oldRoutes = index(old && old.routes, (r) => r.route);
-  const oldBackends = index(old && old.backends, (r) => r.service + " " + r.backend);
-  const routeStats = new Map(traffic.routes.map((r) => [r.route,
-    rates(r, oldRoutes.get(r.route), seconds, bounds, "duration")]));
-  const backendStats = new Map(traffic.backends.map((r) => {
-    const key = r.service + " " + r.backend;
-    return [key, rates(r, oldBackends.get(key), seconds, bounds, "upstream")];
-  }));
-  // Routes in config order (the status rows'), then those only the counters know (static).
-  const groups = new Map();
-  for (const row of backendRows) {
-    const label = routeLabel(row);
-    if (!groups.has(label)) groups.set(label, { service: row.service, rows: [] });
-    groups.get(label).rows.push(row);
-  }
-  for (const r of traffic.routes) if (!groups.has(r.route)) groups.set(r.route, { rows: [] });
-  const out = [];
-  for (const [label, group] of groups) {
-    const up = group.rows.filter((r) => r.health !== "down" && !r.ejected).length;
-    const inflight = group.rows.reduce((a, r) => a + r.inflight, 0);
-    const tone = !group.rows.length ? "muted" : up === group.rows.length ? "ok"
-      : up ? "warn" : "bad";
-    out.push(h("tr", { class: "route", dataset: { route: label } },
-      cell(h("span", {}, label.startsWith("*") ? label.slice(1) : label,
-        h("span", { class: "muted" }, group.service ? `  →  ${group.service}` : "  static"))),
-      cell(group.rows.length ? badge(`${up}/${group.rows.length} up`, tone) : ""),
-      trafficCells(routeStats.get(label), group.rows.length ? inflight : null)));
-    for (const row of group.rows) {
-      const stat = backendStats.get(row.service + " " + row.backend);
-      const health = badge(row.health, row.health === "up" ? "ok"
-        : row.health === "down" ? "bad" : "muted");
-      out.push(h("tr", { class: "backend", dataset: { backend: row.backend },
-                         title: row.last_error || null },
-        cell(h("span", {}, row.backend, row.app ? h("span", { class: "muted" }, `  ${row.app}`)
-          : null, row.last_error ? h("div", { class: "error-line" }, row.last_error) : null)),
-        cell(h("span", {}, health, row.ejected ? badge("ejected", "bad") : null)),
-        trafficCells(stat, row.inflight)));
-    }
-  }
-  if (!out.length) out.push(h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No routes.")));
-  $("routes").replaceChildren(...out);
-  // Every request passes one route: the routes add up to the whole proxy.
-  const all = [...routeStats.values()].filter((s) => s.rps !== null);
-  const rps = all.length ? all.reduce((a, s) => a + s.rps, 0) : null;
-  const errors = all.reduce((a, s) => a + (s.errorRate || 0) * s.rps * seconds, 0);
-  return { rps, errorRate: rps ? errors / (rps * seconds) : null };
-}
-
-// --- certificates --------------------------------------------------------------------------
-
-function inDays(unix) {
-  return (unix - Date.now() / 1000) / 86400;
-}
-
-function renderCerts(rows) {
-  const out = rows.map((r) => {
-    const days = r.not_after ? inDays(r.not_after) : null;
-    const tone = days === null ? "muted" : days < 7 ? "bad" : days < 21 ? "warn" : "ok";
-    const left = days === null ? "–" : days < 0 ? "expired" : days < 2
-      ? `in ${Math.round(days * 24)} h` : `in ${Math.floor(days)} d`;
-    return h("tr", { dataset: { cert: r.name } },
-      cell(r.name), cell(r.source), cell(r.issuer || "–", "muted"),
-      num(h("span", {}, r.not_after ? fmtDate(r.not_after) + "  " : "", badge(left, tone))),
-      num(r.next_renewal ? fmtDate(r.next_renewal) : "–"),
-      cell(r.last_error || "", "bad-text"));
-  });
-  if (!out.length) {
-    out.push(h("tr", {}, h("td", { colspan: 6, class: "empty" },
-      "No certificates: the config has no HTTPS.")));
-  }
-  $("certs").replaceChildren(...out);
 }
 
 // --- events --------------------------------------------------------------------------------
