@@ -97,7 +97,7 @@ def shoot(admin: int, token: str, out: Path, seconds: float) -> None:
             page.wait_for_selector("article.app[data-app=web]")
             page.click("article.app[data-app=web] [data-action=logs]")
             page.wait_for_selector("#logs span")
-            time.sleep(seconds)  # let the charts fill in
+            page.wait_for_timeout(seconds * 1000)  # the charts fill in (the page keeps running)
             page.screenshot(path=str(out / "dashboard.png"))
             page.set_viewport_size({"width": 420, "height": 900})
             page.wait_for_timeout(1500)
@@ -109,8 +109,8 @@ def shoot(admin: int, token: str, out: Path, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--seconds", type=float, default=40.0,
-                        help="how long the charts run before the shot (40)")
+    parser.add_argument("--seconds", type=float, default=90.0,
+                        help="how long the charts run before the shot (90)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config, admin, http_port = demo_in(Path(tmp))

@@ -336,30 +336,44 @@ function addNote(text) {
 
 // --- logs ----------------------------------------------------------------------------------
 
+// Lines are gathered and put in the page at most ten times a second (a busy app writes
+// hundreds a second; one layout per line would stall the page).
 function openLogs(name) {
-  if (session.logs) session.logs.close();
+  closeLogs();
   const pre = $("logs");
-  pre.replaceChildren();
   $("logs-title").textContent = `Logs: ${name}`;
   $("logs-panel").hidden = false;
   $("logs-panel").dataset.app = name;
-  const line = (message) => {
+  let pending = [];
+  const flush = () => {
+    if (!pending.length) return;
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    for (const text of message.data.split("\n").filter((t) => t)) {
-      pre.append(h("span", { class: message.stream === "err" ? "err" : "" }, text + "\n"));
-    }
-    while (pre.childElementCount > MAX_LOG_LINES) pre.firstChild.remove();
+    const lines = pending.slice(-MAX_LOG_LINES);
+    pending = [];
+    pre.append(...lines);
+    const extra = pre.childElementCount - MAX_LOG_LINES;
+    for (let i = 0; i < extra; i++) pre.firstElementChild.remove();
     if (atEnd) pre.scrollTop = pre.scrollHeight;
   };
-  session.logs = follow(`/api/apps/${app(name)}/logs?lines=100`, { out: line, err: line },
+  const line = (message) => {
+    for (const text of message.data.split("\n").filter((t) => t)) {
+      pending.push(h("span", { class: message.stream === "err" ? "err" : "" }, text + "\n"));
+    }
+  };
+  const timer = setInterval(flush, 100);
+  const source = follow(`/api/apps/${app(name)}/logs?lines=100`, { out: line, err: line },
                         () => ended());
+  session.logs = { close: () => { clearInterval(timer); source.close(); } };
 }
 
-$("logs-close").addEventListener("click", () => {
+function closeLogs() {
   if (session && session.logs) session.logs.close();
   if (session) session.logs = null;
+  $("logs").replaceChildren();
   $("logs-panel").hidden = true;
-});
+}
+
+$("logs-close").addEventListener("click", closeLogs);
 
 // --- start ---------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 // last minutes, one sample a second. Each series is scaled to its own maximum in view; the
 // card shows the current values as numbers beside it.
 
-export const HISTORY = 300; // samples kept: five minutes at one a second
+export const HISTORY = 180; // samples kept: three minutes at one a second
 
 export class History {
   constructor() {

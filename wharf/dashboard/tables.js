@@ -32,14 +32,16 @@ export function renderRoutes(backendRows, traffic, old, seconds) {
     const key = r.service + " " + r.backend;
     return [key, rates(r, oldBackends.get(key), seconds, bounds, "upstream")];
   }));
-  // Routes in config order (the status rows'), then those only the counters know (static).
+  // Routes in config order (the status rows'), then those only the counters know (static
+  // files), then the requests no route took (label "").
   const groups = new Map();
   for (const row of backendRows) {
     const label = routeLabel(row);
     if (!groups.has(label)) groups.set(label, { service: row.service, rows: [] });
     groups.get(label).rows.push(row);
   }
-  for (const r of traffic.routes) if (!groups.has(r.route)) groups.set(r.route, { rows: [] });
+  const labels = traffic.routes.map((r) => r.route).sort((a, b) => (a === "") - (b === ""));
+  for (const label of labels) if (!groups.has(label)) groups.set(label, { rows: [] });
   const out = [];
   for (const [label, group] of groups) {
     const up = group.rows.filter((r) => r.health !== "down" && !r.ejected).length;
@@ -47,8 +49,9 @@ export function renderRoutes(backendRows, traffic, old, seconds) {
     const tone = !group.rows.length ? "muted" : up === group.rows.length ? "ok"
       : up ? "warn" : "bad";
     out.push(h("tr", { class: "route", dataset: { route: label } },
-      cell(h("span", {}, label.startsWith("*") ? label.slice(1) : label,
-        h("span", { class: "muted" }, group.service ? `  →  ${group.service}` : "  static"))),
+      cell(label === "" ? h("span", { class: "muted" }, "no route (404, bad requests)")
+        : h("span", {}, label.startsWith("*") ? label.slice(1) : label,
+          h("span", { class: "muted" }, group.service ? `  →  ${group.service}` : "  static"))),
       cell(group.rows.length ? badge(`${up}/${group.rows.length} up`, tone) : ""),
       trafficCells(routeStats.get(label), group.rows.length ? inflight : null)));
     for (const row of group.rows) {
