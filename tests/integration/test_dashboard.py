@@ -21,13 +21,16 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download is never u
 WAIT_MS = 30_000  # a deadline for what takes a roll of instances; most conditions hold at once
 
 
-@pytest.fixture(scope="session")
+# Module scope: this module is the only one with a browser, so Chromium still starts once per
+# session; and Playwright's sync API holds an event loop on the main thread until it stops,
+# which makes every later test's asyncio.run() fail ("cannot be called from a running loop").
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     try:
