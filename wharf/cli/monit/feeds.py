@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,12 @@ LOG_HISTORY = 200
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """A status answer: instance rows, then backend rows."""
+    """A status answer: instance rows, then backend rows; and the traffic totals (`wharf
+    traffic`), when the daemon counts traffic (with `[admin]` on)."""
 
     rows: list[dict[str, Any]]
+    traffic: dict[str, Any] | None = None
+    at: float = 0.0  # time.monotonic() of the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,9 @@ def poll_status(path: Path, post: Post, stop: threading.Event) -> None:
     slow = False
     while not stop.is_set():
         try:
-            post(Status(call(path, "status", {}, timeout=STATUS_TIMEOUT)))
+            rows = call(path, "status", {}, timeout=STATUS_TIMEOUT)
+            post(Status(rows, call(path, "traffic", {}, timeout=STATUS_TIMEOUT),
+                        time.monotonic()))
             if slow:
                 post(Notice("the daemon answers again"))
             slow = False

@@ -145,6 +145,41 @@ class LogTail:
         return lines[-count:] if count > 0 else []
 
 
+# Requests per second are measured over this many seconds of totals (the dashboard's window).
+RATE_WINDOW = 5.0
+
+
+class Rates:
+    """Requests per second and 5xx share per backend, from the traffic totals of the last
+    RATE_WINDOW seconds (totals: a rate is a difference of two of them)."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, dict[tuple[str, str], tuple[int, int]]]] = deque()
+
+    def take(self, traffic: dict[str, Any] | None, at: float) -> None:
+        """A new reading of the totals (None: the daemon counts no traffic)."""
+        if traffic is None:
+            return
+        totals = {(b["service"], b["backend"]): (sum(b["requests"]), b["requests"][5])
+                  for b in traffic.get("backends", ())}
+        self._samples.append((at, totals))
+        while len(self._samples) > 2 and at - self._samples[1][0] >= RATE_WINDOW:
+            self._samples.popleft()
+
+    def of(self, service: str, backend: str) -> tuple[float, float, int] | None:
+        """(requests/s, share of 5xx, total requests) of one backend; None before two
+        readings (or when the daemon counts nothing)."""
+        if len(self._samples) < 2:
+            return None
+        (t0, first), (t1, last) = self._samples[0], self._samples[-1]
+        now = last.get((service, backend))
+        if now is None or t1 <= t0:
+            return None
+        then = first.get((service, backend), (0, 0))
+        count, errors = max(now[0] - then[0], 0), max(now[1] - then[1], 0)
+        return count / (t1 - t0), errors / count if count else 0.0, now[0]
+
+
 class Monitor:
     """The monitor's state: the daemon's last status, the selection, the selected app's logs,
     and the line of news in the footer."""
@@ -156,6 +191,7 @@ class Monitor:
         self.logs = LogTail()
         self.message = ""
         self.restarting: str | None = None
+        self.rates = Rates()
 
     @property
     def apps(self) -> list[str]:

@@ -161,6 +161,7 @@ class MonitLoop:
         """Apply one piece of news to the monitor."""
         monitor = self.monitor
         if isinstance(news, Status):
+            monitor.rates.take(news.traffic, news.at)
             if monitor.set_status(news.rows):
                 self._follow()
         elif isinstance(news, Output):

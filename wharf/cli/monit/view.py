@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from wharf.cli.monit.model import FRAME, Monitor, plan, window
+from wharf.cli.monit.model import FRAME, Monitor, Rates, plan, window
 from wharf.cli.output import describe_state, human_bytes, human_duration
 
 _STATE_STYLES = {"RUNNING": "green", "STARTING": "yellow", "STOPPING": "yellow",
@@ -33,7 +33,8 @@ def render(monitor: Monitor, width: int, height: int) -> RenderableType:
     heights = plan(height, len(monitor.instances), len(backends))
     parts: list[RenderableType] = [processes_pane(monitor, width, heights.processes)]
     if heights.backends:
-        parts.append(backends_pane(monitor.selected, backends, heights.backends))
+        parts.append(backends_pane(monitor.selected, backends, heights.backends,
+                                   monitor.rates))
     if heights.logs:
         parts.append(logs_pane(monitor, heights.logs))
     parts.append(footer(monitor))
@@ -98,13 +99,18 @@ def process_cells(row: dict[str, Any], first: bool) -> list[str | Text]:
             str(row["restarts"]), human_duration(row.get("uptime_s")), ready]
 
 
-def backends_pane(app: str | None, rows: list[dict[str, Any]], height: int) -> RenderableType:
-    """The backends of the routes to the selected app: health, ejection, traffic in flight."""
-    table = _table("ROUTE", "BACKEND", "HEALTH", "EJECTED", "IN FLIGHT", "LAST ERROR")
+def backends_pane(app: str | None, rows: list[dict[str, Any]], height: int,
+                  rates: Rates | None = None) -> RenderableType:
+    """The backends of the routes to the selected app: health, ejection, traffic (in flight;
+    requests/s, 5xx share and total when the daemon counts traffic)."""
+    table = _table("ROUTE", "BACKEND", "HEALTH", "EJECTED", "IN FLIGHT", "REQ/S", "5XX",
+                   "REQUESTS", "LAST ERROR")
     for r in rows[:height - FRAME]:
         health = Text(r["health"], style={"up": "green", "down": "red"}.get(r["health"], ""))
+        rate = rates.of(r.get("service", ""), r["backend"]) if rates is not None else None
+        traffic = [f"{rate[0]:.1f}", f"{rate[1]:.0%}", str(rate[2])] if rate else ["-"] * 3
         table.add_row(r["route"], r["backend"], health, "yes" if r["ejected"] else "no",
-                      str(r["inflight"]), r["last_error"] or "-")
+                      str(r["inflight"]), *traffic, r["last_error"] or "-")
     if not rows:
         table.add_row("-", f"no route sends to {app}" if app else "-")
     more = f" {height - FRAME} of {len(rows)}" if len(rows) > height - FRAME else ""

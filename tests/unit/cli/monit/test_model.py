@@ -116,3 +116,22 @@ def test_window_keeps_the_selection_in_view():
     assert window(100, range(98, 100), 10) == range(90, 100)
     assert window(100, range(5, 20), 10) == range(5, 15)  # the app's first rows, at least
     assert window(5, range(0, 1), 0) == range(0)
+
+
+def _traffic(ok: int, errors: int) -> dict:
+    return {"backends": [{"service": "app:web", "backend": "127.0.0.1:9000",
+                          "requests": [0, 0, ok, 0, 0, errors]}]}
+
+
+def test_backend_rates_are_the_difference_of_two_readings_over_their_time():
+    from wharf.cli.monit.model import Rates
+
+    rates = Rates()
+    assert rates.of("app:web", "127.0.0.1:9000") is None
+    rates.take(_traffic(100, 0), 10.0)
+    assert rates.of("app:web", "127.0.0.1:9000") is None  # one reading: no rate yet
+    rates.take(_traffic(140, 10), 12.0)
+    per_s, errors, total = rates.of("app:web", "127.0.0.1:9000")
+    assert (per_s, errors, total) == (25.0, 0.2, 150)
+    rates.take(None, 13.0)  # a daemon that counts nothing changes nothing
+    assert rates.of("app:web", "127.0.0.1:9001") is None
