@@ -36,6 +36,8 @@ from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change,
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
+from wharf.daemon.sdnotify import Notifier as SdNotifier
+from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
@@ -110,6 +112,8 @@ class Daemon:
         self._certs = DaemonCerts(self._publish_now, self._served, self.events)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
+        # systemd (Type=notify): read before any app starts, and kept from the apps' env
+        self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -139,11 +143,13 @@ class Daemon:
             for app in self.config.apps.values():
                 self._add_program(app).start()
             self._sync_proxy(self.config)
+            self._spawn_task(self._systemd.run(self.wait_started(None)))
             log.info("wharf: running %d app(s) from %s; control socket %s",
                      len(self.config.apps), self.config.path, self._control.path)
             self.events.emit(EventKind.DAEMON_STARTED, f"running {len(self.config.apps)} app(s) "
                              f"from {self.config.path}")
             await self._stopping.wait()
+            self._systemd.stopping()
             log.info("wharf: stopping every app")
             self.events.emit(EventKind.DAEMON_STOPPING, "stopping every app")
             if PROXY_APP in self._programs:
@@ -166,6 +172,7 @@ class Daemon:
             self._record()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
+            self._systemd.close()
             log.info("wharf: stopped")
 
     async def _start_admin(self) -> None:
@@ -180,6 +187,10 @@ class Daemon:
         await self._admin.start()
         log.info("wharf: dashboard on %s/dashboard/ and admin API on %s/api/ (the token is in "
                  "%s)", self._admin.url, self._admin.url, admin.token_file)
+
+    def _status_line(self) -> str:
+        """systemd's STATUS=: "3 apps, 7 instances running"."""
+        return status_line(self.status_rows(None), PROXY_APP)
 
     def _metrics_page(self) -> tuple[bytes, str]:
         """`/metrics`: the status rows, the workers' traffic and the certificates."""
@@ -573,7 +584,7 @@ class Daemon:
     async def reload(self) -> ReloadResult:
         """Re-read the config file and bring every app to what it says (see `plan_reload`).
         A bad file changes nothing; an app that fails is reported and left as it was."""
-        async with self._lock():
+        async with self._lock(), self._systemd.reloading():
             try:
                 new = await asyncio.to_thread(load_config, self.config.path)
                 problems = listen_problems(new.proxy, new.apps, self._held_for(new))
