@@ -68,6 +68,7 @@ from wharf.supervise.states import State
 
 if TYPE_CHECKING:
     from wharf.control.admin.server import AdminServer
+    from wharf.control.supervisor_rpc.server import RpcServer
 
 log = logging.getLogger("wharf")
 
@@ -112,6 +113,7 @@ class Daemon:
         self._certs = DaemonCerts(self._publish_now, self._served, self.events)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
+        self._supervisor_rpc: RpcServer | None = None
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
 
@@ -138,6 +140,7 @@ class Daemon:
         try:
             await self._publisher.start()
             await self._start_admin()
+            await self._start_supervisor_rpc()
             self._certs.sync(self.config)  # stored certificates are in the first snapshot
             self._apply_ports(self.config)
             for app in self.config.apps.values():
@@ -167,6 +170,8 @@ class Daemon:
             self._sockets.close()
             if self._admin is not None:
                 await self._admin.close()
+            if self._supervisor_rpc is not None:
+                await self._supervisor_rpc.close()
             await self._control.close()
             await self._publisher.close()
             self._record()
@@ -187,6 +192,17 @@ class Daemon:
         await self._admin.start()
         log.info("wharf: dashboard on %s/dashboard/ and admin API on %s/api/ (the token is in "
                  "%s)", self._admin.url, self._admin.url, admin.token_file)
+
+    async def _start_supervisor_rpc(self) -> None:
+        """Serve Supervisor's XML-RPC API if the config asks for it (for supervisorctl)."""
+        if self.config.supervisor_rpc is None:
+            return
+        from wharf.control.supervisor_rpc.server import RpcServer
+
+        self._supervisor_rpc = RpcServer(self, self.config.supervisor_rpc)
+        await self._supervisor_rpc.start()
+        log.info("wharf: Supervisor's XML-RPC API on %s (supervisorctl -s %s)",
+                 self.config.supervisor_rpc.url, self.config.supervisor_rpc.url)
 
     def _status_line(self) -> str:
         """systemd's STATUS=: "3 apps, 7 instances running"."""
@@ -323,19 +339,32 @@ class Daemon:
                 })
         return rows
 
-    async def start_app(self, app: str | None, timeout: float) -> None:
-        """Start one app or all; return once every instance takes traffic (ControlError
-        naming each that does not within `timeout`, or gave up)."""
+    async def start_app(self, app: str | None, timeout: float,
+                        instance: int | None = None) -> None:
+        """Start one app or all (or one `instance` of an app); return once every instance
+        takes traffic (ControlError naming each that does not within `timeout`, or gave up)."""
         async with self._lock():
             programs = self._selected(app)
             for program in programs:
-                program.start()
-            await self._raise_failures(programs, timeout)
+                if instance is None:
+                    program.start()
+                else:
+                    _instance_of(program, instance).start()
+            await self._raise_failures(programs, timeout, instance)
 
-    async def stop_app(self, app: str | None) -> None:
-        """Stop one app or all, and wait until every process has exited."""
+    async def stop_app(self, app: str | None, instance: int | None = None) -> None:
+        """Stop one app or all, and wait until every process has exited. One `instance` of
+        an app leaves the pool (drained) before it is stopped: the others serve on."""
         async with self._lock():
-            await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+            if instance is None:
+                await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+                return
+            program = self._selected(app)[0]
+            one = _instance_of(program, instance)
+            async with self.out_of_pool(program, [one] if self._routed(program.name) else []):
+                one.stop()
+                await self._notifier.wait_for(lambda: one.state == State.STOPPED,
+                                              program.app.stop_timeout + 5.0)
 
     async def restart_app(self, app: str | None, timeout: float) -> None:
         """Restart one app or all. An app that a route sends to is rolled (new processes
@@ -419,11 +448,12 @@ class Daemon:
             self.check_running()
             yield
 
-    async def _raise_failures(self, programs: list[Program], timeout: float | None) -> None:
-        """Wait until the instances of `programs` settle (see `_settled`); raise naming those
-        that failed."""
+    async def _raise_failures(self, programs: list[Program], timeout: float | None,
+                              instance: int | None = None) -> None:
+        """Wait until the instances of `programs` (or only number `instance`) settle (see
+        `_settled`); raise naming those that failed."""
         pairs = [(i, timeout if timeout is not None else self._start_window(p.app))
-                 for p in programs for i in p.instances]
+                 for p in programs for i in p.instances if instance in (None, i.index)]
         results = await asyncio.gather(*(self._settled(i, t) for i, t in pairs))
         failed = [self._rollout.start_failure(i, t)
                   for (i, t), ok in zip(pairs, results, strict=True) if not ok]
@@ -595,8 +625,9 @@ class Daemon:
                 self.events.emit(EventKind.CONFIG_REFUSED, "; ".join(
                     str(p) for p in exc.problems) or exc.message)
                 raise
-            if new.admin != self.config.admin:
-                log.warning("wharf: [admin] changed; it takes effect at the next `up`")
+            for table in ("admin", "supervisor_rpc"):
+                if getattr(new, table) != getattr(self.config, table):
+                    log.warning("wharf: [%s] changed; it takes effect at the next `up`", table)
             for warning in new.warnings:
                 log.warning("wharf: %s: %s", new.path, warning)
             for key in ("port_range",):
@@ -993,6 +1024,14 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _instance_of(program: Program, index: int) -> Instance:
+    """Instance `index` of a program; UsageError if it has no such instance."""
+    if not 0 <= index < len(program.instances):
+        raise UsageError(f"{program.name} has no instance {index} (it runs "
+                         f"{len(program.instances)})")
+    return program.instances[index]
 
 
 def _addresses(instances: Iterable[Instance]) -> list[Address]:
