@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "from its name and content)")
     imp.add_argument("--env", help="for PM2: the env_NAME to use beside env")
     imp.add_argument("--force", action="store_true", help="replace an existing --output")
+    startup = sub.add_parser("startup", help="write a service unit that starts Wharf at boot")
+    managers = startup.add_subparsers(dest="manager", metavar="MANAGER", required=True)
+    systemd = managers.add_parser("systemd", parents=[common], help="a systemd unit "
+                                  "(Type=notify, reload, watchdog)")
+    systemd.add_argument("--user", action="store_true", help="a user unit (~/.config/systemd/"
+                         "user) rather than a system one (/etc/systemd/system)")
+    systemd.add_argument("--print", action="store_true", dest="print_only",
+                         help="print the unit instead of writing it")
+    systemd.add_argument("--name", help="the unit's name (default: wharf-DIR, DIR the "
+                         "config file's directory)")
     for command in COMMANDS.values():
         command.add_arguments(sub.add_parser(command.name, parents=[common], help=command.help))
     return parser
@@ -78,6 +88,10 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
         from wharf.cli.migrate import import_command
 
         return import_command(args.file, args.output, args.format, args.env, args.force)
+    if args.command == "startup":
+        from wharf.cli.startup import startup_systemd
+
+        return startup_systemd(config_path, args.user, args.print_only, args.name)
     if args.command == "monit":
         from wharf.cli.monit.run import monit
 

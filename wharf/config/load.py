@@ -16,6 +16,7 @@ from wharf.config.envfile import parse_env_file
 from wharf.config.model import AdminConfig, AppConfig, Config, DaemonConfig, ProxyConfig
 from wharf.config.proxy_checks import resolve_proxy, resolve_routes
 from wharf.config.schema import decode, failed
+from wharf.config.supervisor_rpc import SupervisorRpcConfig, resolve_supervisor_rpc
 from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import ConfigError, Problem
 
@@ -75,15 +76,19 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         proxy = resolve_proxy(proxy, daemon.state_dir, base)
     admin = None if config.admin is None else \
         resolve_admin(config.admin, daemon.state_dir, base, problems)
+    rpc = None if config.supervisor_rpc is None else \
+        resolve_supervisor_rpc(config.supervisor_rpc, base, problems)
     _check_ports({n: a for n, a in apps.items() if not any(
         failed(problems, f"apps.{n}.{k}") for k in ("port", "instances", "socket"))},
         None if failed(problems, "proxy.listen") or failed(problems, "proxy.listen_tls")
-        else proxy, None if failed(problems, "admin.listen") else admin, problems)
+        else proxy, None if failed(problems, "admin.listen") else admin, problems,
+        None if failed(problems, "supervisor_rpc.listen") else rpc)
     tls, tls_files, warnings = _check_tls(config, proxy, base, problems)
     if problems:
         raise ConfigError(str(path), problems)
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=tls,
-                  path=path, tls_files=tls_files, warnings=tuple(warnings), admin=admin)
+                  path=path, tls_files=tls_files, warnings=tuple(warnings), admin=admin,
+                  supervisor_rpc=rpc)
 
 
 def _check_tls(config: Config, proxy: ProxyConfig | None, base: Path, problems: list[Problem]
@@ -183,7 +188,8 @@ def _check_user(user: str, key: str, problems: list[Problem]) -> None:
 
 
 def _check_ports(apps: dict[str, AppConfig], proxy: ProxyConfig | None,
-                 admin: AdminConfig | None, problems: list[Problem]) -> None:
+                 admin: AdminConfig | None, problems: list[Problem],
+                 rpc: SupervisorRpcConfig | None = None) -> None:
     """No two apps, app sockets or proxy listeners may claim one port (an app's fixed ports
     clash with anything on the same number: the app chooses its own address)."""
     claims: list[tuple[str, str | None, int]] = []  # (key, host or None for any, port)
@@ -204,6 +210,8 @@ def _check_ports(apps: dict[str, AppConfig], proxy: ProxyConfig | None,
                    for i, (host, port) in enumerate(proxy.listen_tls)]
     if admin is not None:
         claims.append(("admin.listen", *admin.listen))
+    if rpc is not None and not isinstance(rpc.listen, Path):
+        claims.append(("supervisor_rpc.listen", *rpc.listen))
     seen: list[tuple[str, str | None, int]] = []
     reported: set[str] = set()
     for key, host, port in claims:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
+from wharf.config.supervisor_rpc import SupervisorRpcConfig
 from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import Problem
 
@@ -400,6 +401,7 @@ class Config:
 
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     admin: AdminConfig | None = None
+    supervisor_rpc: SupervisorRpcConfig | None = None  # supervisorctl's API, off by default
     apps: dict[str, AppConfig] = field(default_factory=dict)
     proxy: ProxyConfig | None = None
     routes: tuple[RouteConfig, ...] = ()

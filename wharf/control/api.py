@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wharf.observability.events import EventStream
 from wharf.observability.traffic import WorkerTraffic
+
+if TYPE_CHECKING:
+    from wharf.config.model import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +30,16 @@ class DaemonApi(Protocol):
     """The daemon as the command handlers see it."""
 
     events: EventStream
+    config: Config  # the file as last applied
 
     def app_names(self) -> list[str]: ...
 
     def status_rows(self, app: str | None, backends: bool = False) -> list[dict[str, Any]]: ...
 
-    async def start_app(self, app: str | None, timeout: float) -> None: ...
+    async def start_app(self, app: str | None, timeout: float,
+                        instance: int | None = None) -> None: ...
 
-    async def stop_app(self, app: str | None) -> None: ...
+    async def stop_app(self, app: str | None, instance: int | None = None) -> None: ...
 
     async def restart_app(self, app: str | None, timeout: float) -> None: ...
 

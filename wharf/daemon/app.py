@@ -36,6 +36,8 @@ from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change,
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
+from wharf.daemon.sdnotify import Notifier as SdNotifier
+from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
@@ -66,6 +68,7 @@ from wharf.supervise.states import State
 
 if TYPE_CHECKING:
     from wharf.control.admin.server import AdminServer
+    from wharf.control.supervisor_rpc.server import RpcServer
 
 log = logging.getLogger("wharf")
 
@@ -110,6 +113,9 @@ class Daemon:
         self._certs = DaemonCerts(self._publish_now, self._served, self.events)  # ACME, local CA
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
+        self._supervisor_rpc: RpcServer | None = None
+        # systemd (Type=notify): read before any app starts, and kept from the apps' env
+        self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -134,16 +140,19 @@ class Daemon:
         try:
             await self._publisher.start()
             await self._start_admin()
+            await self._start_supervisor_rpc()
             self._certs.sync(self.config)  # stored certificates are in the first snapshot
             self._apply_ports(self.config)
             for app in self.config.apps.values():
                 self._add_program(app).start()
             self._sync_proxy(self.config)
+            self._spawn_task(self._systemd.run(self.wait_started(None)))
             log.info("wharf: running %d app(s) from %s; control socket %s",
                      len(self.config.apps), self.config.path, self._control.path)
             self.events.emit(EventKind.DAEMON_STARTED, f"running {len(self.config.apps)} app(s) "
                              f"from {self.config.path}")
             await self._stopping.wait()
+            self._systemd.stopping()
             log.info("wharf: stopping every app")
             self.events.emit(EventKind.DAEMON_STOPPING, "stopping every app")
             if PROXY_APP in self._programs:
@@ -161,11 +170,14 @@ class Daemon:
             self._sockets.close()
             if self._admin is not None:
                 await self._admin.close()
+            if self._supervisor_rpc is not None:
+                await self._supervisor_rpc.close()
             await self._control.close()
             await self._publisher.close()
             self._record()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
+            self._systemd.close()
             log.info("wharf: stopped")
 
     async def _start_admin(self) -> None:
@@ -180,6 +192,21 @@ class Daemon:
         await self._admin.start()
         log.info("wharf: dashboard on %s/dashboard/ and admin API on %s/api/ (the token is in "
                  "%s)", self._admin.url, self._admin.url, admin.token_file)
+
+    async def _start_supervisor_rpc(self) -> None:
+        """Serve Supervisor's XML-RPC API if the config asks for it (for supervisorctl)."""
+        if self.config.supervisor_rpc is None:
+            return
+        from wharf.control.supervisor_rpc.server import RpcServer
+
+        self._supervisor_rpc = RpcServer(self, self.config.supervisor_rpc)
+        await self._supervisor_rpc.start()
+        log.info("wharf: Supervisor's XML-RPC API on %s (supervisorctl -s %s)",
+                 self.config.supervisor_rpc.url, self.config.supervisor_rpc.url)
+
+    def _status_line(self) -> str:
+        """systemd's STATUS=: "3 apps, 7 instances running"."""
+        return status_line(self.status_rows(None), PROXY_APP)
 
     def _metrics_page(self) -> tuple[bytes, str]:
         """`/metrics`: the status rows, the workers' traffic and the certificates."""
@@ -312,19 +339,32 @@ class Daemon:
                 })
         return rows
 
-    async def start_app(self, app: str | None, timeout: float) -> None:
-        """Start one app or all; return once every instance takes traffic (ControlError
-        naming each that does not within `timeout`, or gave up)."""
+    async def start_app(self, app: str | None, timeout: float,
+                        instance: int | None = None) -> None:
+        """Start one app or all (or one `instance` of an app); return once every instance
+        takes traffic (ControlError naming each that does not within `timeout`, or gave up)."""
         async with self._lock():
             programs = self._selected(app)
             for program in programs:
-                program.start()
-            await self._raise_failures(programs, timeout)
+                if instance is None:
+                    program.start()
+                else:
+                    _instance_of(program, instance).start()
+            await self._raise_failures(programs, timeout, instance)
 
-    async def stop_app(self, app: str | None) -> None:
-        """Stop one app or all, and wait until every process has exited."""
+    async def stop_app(self, app: str | None, instance: int | None = None) -> None:
+        """Stop one app or all, and wait until every process has exited. One `instance` of
+        an app leaves the pool (drained) before it is stopped: the others serve on."""
         async with self._lock():
-            await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+            if instance is None:
+                await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+                return
+            program = self._selected(app)[0]
+            one = _instance_of(program, instance)
+            async with self.out_of_pool(program, [one] if self._routed(program.name) else []):
+                one.stop()
+                await self._notifier.wait_for(lambda: one.state == State.STOPPED,
+                                              program.app.stop_timeout + 5.0)
 
     async def restart_app(self, app: str | None, timeout: float) -> None:
         """Restart one app or all. An app that a route sends to is rolled (new processes
@@ -408,11 +448,12 @@ class Daemon:
             self.check_running()
             yield
 
-    async def _raise_failures(self, programs: list[Program], timeout: float | None) -> None:
-        """Wait until the instances of `programs` settle (see `_settled`); raise naming those
-        that failed."""
+    async def _raise_failures(self, programs: list[Program], timeout: float | None,
+                              instance: int | None = None) -> None:
+        """Wait until the instances of `programs` (or only number `instance`) settle (see
+        `_settled`); raise naming those that failed."""
         pairs = [(i, timeout if timeout is not None else self._start_window(p.app))
-                 for p in programs for i in p.instances]
+                 for p in programs for i in p.instances if instance in (None, i.index)]
         results = await asyncio.gather(*(self._settled(i, t) for i, t in pairs))
         failed = [self._rollout.start_failure(i, t)
                   for (i, t), ok in zip(pairs, results, strict=True) if not ok]
@@ -573,7 +614,7 @@ class Daemon:
     async def reload(self) -> ReloadResult:
         """Re-read the config file and bring every app to what it says (see `plan_reload`).
         A bad file changes nothing; an app that fails is reported and left as it was."""
-        async with self._lock():
+        async with self._lock(), self._systemd.reloading():
             try:
                 new = await asyncio.to_thread(load_config, self.config.path)
                 problems = listen_problems(new.proxy, new.apps, self._held_for(new))
@@ -584,8 +625,9 @@ class Daemon:
                 self.events.emit(EventKind.CONFIG_REFUSED, "; ".join(
                     str(p) for p in exc.problems) or exc.message)
                 raise
-            if new.admin != self.config.admin:
-                log.warning("wharf: [admin] changed; it takes effect at the next `up`")
+            for table in ("admin", "supervisor_rpc"):
+                if getattr(new, table) != getattr(self.config, table):
+                    log.warning("wharf: [%s] changed; it takes effect at the next `up`", table)
             for warning in new.warnings:
                 log.warning("wharf: %s: %s", new.path, warning)
             for key in ("port_range",):
@@ -982,6 +1024,14 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _instance_of(program: Program, index: int) -> Instance:
+    """Instance `index` of a program; UsageError if it has no such instance."""
+    if not 0 <= index < len(program.instances):
+        raise UsageError(f"{program.name} has no instance {index} (it runs "
+                         f"{len(program.instances)})")
+    return program.instances[index]
 
 
 def _addresses(instances: Iterable[Instance]) -> list[Address]:

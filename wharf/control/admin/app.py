@@ -222,7 +222,7 @@ class AdminApp:
                                   [("set-cookie", logout_cookie())])
         if method != "POST":
             return await _respond(send, 405, b"", "text/plain", [("allow", "POST, DELETE")])
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return await _json(send, 413, {"error": "request body too large", "hint": "",
                                            "exit_code": 2})
@@ -304,15 +304,15 @@ def _token_of(body: bytes, content_type: str) -> str | None:
     return values[-1] if values else None
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request body, or None if it is over MAX_BODY."""
+async def read_body(receive: Receive, limit: int = MAX_BODY) -> bytes | None:
+    """The request body, or None if it is over `limit` bytes."""
     body = b""
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return body
         body += message.get("body", b"")
-        if len(body) > MAX_BODY:
+        if len(body) > limit:
             return None
         if not message.get("more_body"):
             return body

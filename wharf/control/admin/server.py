@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wharf.config.model import AdminConfig
 from wharf.control.admin.app import AdminApp
@@ -49,32 +49,42 @@ class AdminServer:
 
     async def start(self) -> None:
         """Bind the listener and start serving."""
-        import uvicorn
-
-        self._socket = _bind(*self.config.listen)
-        config = uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False,
-                                http="httptools", ws="none", server_header=False,
-                                timeout_graceful_shutdown=SHUTDOWN_TIMEOUT)
-        config.load()
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        await server.startup(sockets=[self._socket])
-        self._server = server
-        self._loop_task = asyncio.get_running_loop().create_task(server.main_loop())
+        self._socket = bind_tcp(*self.config.listen)
+        self._server, self._loop_task = await serve(self.app, self._socket)
 
     async def close(self) -> None:
         """End the streams, stop accepting, let answers in flight finish (briefly)."""
         self.app.close()
-        server = self._server
-        if server is None:
-            return
-        server.should_exit = True
-        if self._loop_task is not None:
-            await self._loop_task
-        await server.shutdown(sockets=[self._socket] if self._socket else None)
+        await shut_down(self._server, self._loop_task, self._socket)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+async def serve(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve the ASGI `app` on a bound, listening socket (TCP or Unix) in the running loop."""
+    import uvicorn
+
+    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                            http="httptools", ws="none", server_header=False,
+                            timeout_graceful_shutdown=SHUTDOWN_TIMEOUT)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    return server, asyncio.get_running_loop().create_task(server.main_loop())
+
+
+async def shut_down(server: uvicorn.Server | None, task: asyncio.Task[None] | None,
+                    sock: socket.socket | None) -> None:
+    """Stop a server started by `serve`: no new connections, answers in flight finish."""
+    if server is None:
+        return
+    server.should_exit = True
+    if task is not None:
+        await task
+    await server.shutdown(sockets=[sock] if sock else None)
+
+
+def bind_tcp(host: str, port: int, key: str = "admin.listen") -> socket.socket:
+    """A listening TCP socket; ControlError naming `key` if the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -83,8 +93,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ControlError(f"admin.listen {host}:{port}: {exc.strerror}",
-                           hint="choose another address for [admin] listen, or stop what "
-                                "holds it") from None
+        raise ControlError(f"{key} {host}:{port}: {exc.strerror}",
+                           hint=f"choose another address for {key}, or stop what holds it"
+                           ) from None
     sock.setblocking(False)
     return sock

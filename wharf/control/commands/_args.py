@@ -49,6 +49,24 @@ def whole_number(args: dict[str, Any], key: str, default: int) -> int:
     return value
 
 
+def add_instance_argument(parser: argparse.ArgumentParser) -> None:
+    """An `--instance N`: only that instance of the app (supervisorctl's `web:web_01`)."""
+    parser.add_argument("--instance", type=int, default=None, metavar="N",
+                        help="only instance N of the app (0 is the first)")
+
+
+def instance_of(app: str | None, args: dict[str, Any]) -> int | None:
+    """The `--instance` asked for, if any; it needs one app."""
+    value = args.get("instance")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"--instance must be a whole number >= 0, got {value!r}")
+    if app is None:
+        raise UsageError("--instance needs an app name, not all")
+    return value
+
+
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     """A `--progress`: print the events of the change as it goes."""
     parser.add_argument("-p", "--progress", action="store_true",

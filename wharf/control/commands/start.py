@@ -10,9 +10,11 @@ from wharf.control.api import DaemonApi, Reply
 from wharf.control.commands import Command
 from wharf.control.commands._args import (
     add_app_argument,
+    add_instance_argument,
     add_progress_argument,
     add_timeout_argument,
     app_of,
+    instance_of,
     timeout_of,
 )
 from wharf.control.commands._follow import with_progress
@@ -21,6 +23,7 @@ from wharf.control.commands._follow import with_progress
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """APP and --timeout."""
     add_app_argument(parser)
+    add_instance_argument(parser)
     add_timeout_argument(parser)
     add_progress_argument(parser)
 
@@ -28,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def handle(api: DaemonApi, args: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     """Start, wait, and return the resulting status rows."""
     app = app_of(api, args)
-    await with_progress(api, reply, args, app, api.start_app(app, timeout_of(args)))
+    await with_progress(api, reply, args, app, api.start_app(app, timeout_of(args),
+                                                                instance_of(app, args)))
     return api.status_rows(app)
 
 
