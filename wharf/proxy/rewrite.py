@@ -29,6 +29,8 @@ def request_head(ex: Request) -> bytes:
         query = ex.query
         target = (path + ("?" + query if query else "")).encode("latin-1")
     lines = [ex.method, b" ", target, b" HTTP/1.1\r\n"]
+    if not ex.host:  # HTTP/1.0 without Host: 1.1 needs one (RFC 9112 3.2), as nginx sends
+        lines += (b"Host: ", _authority(ex), b"\r\n")
     if ex.plain and not route.remove_request_headers:
         append = lines.append
         for name, value in ex.headers:
@@ -60,6 +62,14 @@ def request_head(ex: Request) -> bytes:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
+
+def _authority(ex: Request) -> bytes:
+    """The backend's address as a Host value (`127.0.0.1:8000`, `[::1]:8000`)."""
+    backend = ex.backend
+    assert backend is not None
+    host = f"[{backend.host}]" if ":" in backend.host else backend.host
+    return f"{host}:{backend.port}".encode("latin-1")
+
 
 def _filtered_headers(ex: Request, lines: list[bytes]) -> None:
     """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""
