@@ -13,6 +13,7 @@ from wharf.proxy.routing import strip
 
 if TYPE_CHECKING:
     from wharf.proxy.request import Request
+    from wharf.registry.snapshot import Backend
 
 # Answered by the proxy (Expect), or meaningless without the Upgrade that goes with it.
 _NOT_FORWARDED = frozenset({b"expect", b"http2-settings"})
@@ -29,8 +30,9 @@ def request_head(ex: Request) -> bytes:
         query = ex.query
         target = (path + ("?" + query if query else "")).encode("latin-1")
     lines = [ex.method, b" ", target, b" HTTP/1.1\r\n"]
-    if not ex.host:  # HTTP/1.0 without Host: 1.1 needs one (RFC 9112 3.2), as nginx sends
-        lines += (b"Host: ", _authority(ex), b"\r\n")
+    backend = ex.backend
+    if not ex.host and backend is not None:  # HTTP/1.0 without Host: 1.1 needs one (RFC
+        lines += (b"Host: ", _authority(backend), b"\r\n")  # 9112 3.2), as nginx sends
     if ex.plain and not route.remove_request_headers:
         append = lines.append
         for name, value in ex.headers:
@@ -63,10 +65,8 @@ def request_head(ex: Request) -> bytes:
     lines.append(b"\r\n")
     return b"".join(lines)
 
-def _authority(ex: Request) -> bytes:
+def _authority(backend: Backend) -> bytes:
     """The backend's address as a Host value (`127.0.0.1:8000`, `[::1]:8000`)."""
-    backend = ex.backend
-    assert backend is not None
     host = f"[{backend.host}]" if ":" in backend.host else backend.host
     return f"{host}:{backend.port}".encode("latin-1")
 
