@@ -396,6 +396,14 @@ WHARF_TROUBLE = re.compile(r"error|exception|traceback|warning|critical|fatal|ki
                            r"|crash|backoff|refused|reset|timed? ?out", re.IGNORECASE)
 
 
+def checkout_env() -> dict[str, str]:
+    """The environment for Wharf's commands: this checkout's `wharf` first on the path of the
+    daemon and its workers (they run elsewhere, where an installed or editable `wharf`, or a
+    relative PYTHONPATH, would load other code)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
 class WharfProxy(Proxy):
     """Wharf's daemon (`wharf up -d`) running one proxy worker, the `wharf-proxy` app."""
 
@@ -412,7 +420,7 @@ class WharfProxy(Proxy):
 
     def _wharf(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run([sys.executable, "-m", "wharf", "-c", str(self.config), *args],
-                   timeout=30, check=check)
+                   env=checkout_env(), timeout=30, check=check)
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -421,7 +429,8 @@ class WharfProxy(Proxy):
             f"[proxy]\n{self.listen_toml()}\nworkers = {self.workers}\n"
             f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}"
             f"{self.extra_toml()}")
-        run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)], timeout=30)
+        run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)],
+            env=checkout_env(), timeout=30)
         pidfile = self.state / "wharf.pid"
         wait_until(pidfile.exists, 10, "wharf.pid")
         self.daemon = int(pidfile.read_text().strip())

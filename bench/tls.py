@@ -223,11 +223,36 @@ def resumed_share(port: int, attempts: int) -> dict[str, Any]:
     return {"attempts": attempts, "resumed": reused, "share": reused / attempts}
 
 
+NEGOTIATED = {"protocol": re.compile(r"^New, (\S+), Cipher is (\S+)", re.M),
+              "key_exchange": re.compile(r"^Server Temp Key: ([^\n]+)", re.M),
+              "signature": re.compile(r"^Peer signature type: (\S+)", re.M)}
+
+
+def negotiated(port: int) -> dict[str, Any]:
+    """What `openssl s_client` (the library wrk and s_time use, its defaults) gets from the
+    proxy: protocol, cipher, key exchange, signature, session tickets sent per handshake."""
+    done = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                           "-servername", NAME, "-ign_eof"], capture_output=True, text=True,
+                          input="GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n",
+                          timeout=10)
+    out = done.stdout + done.stderr
+    found: dict[str, Any] = {key: (m.group(1) if m else None)
+                             for key, m in ((k, r.search(out)) for k, r in NEGOTIATED.items())}
+    cipher = NEGOTIATED["protocol"].search(out)
+    found["cipher"] = cipher.group(2) if cipher else None
+    found["tickets"] = out.count("Post-Handshake New Session Ticket arrived")
+    return found
+
+
 class TlsBench(Bench):
     """bench/proxy.py's Bench with TLS proxies, handshake rounds and the resumption check."""
 
     def new_proxy(self, name: str, workdir: Path, port: int) -> Proxy:
         return TLS_PROXIES[name](workdir, port, self.upstream_port, 100)
+
+    def start_proxy(self, name: str) -> None:
+        super().start_proxy(name)
+        self.results[name]["negotiated"] = negotiated(self.proxies[name].port)
 
     def handshakes(self) -> None:
         """New-connection rounds, alternating over the proxies."""
@@ -370,6 +395,11 @@ def print_report(report: dict[str, Any], tools: list[str]) -> None:
                ratio_of(results, "nginx", "cpu_us_per_handshake"), lambda v: v <= 1.2),
               ("resumed across workers = 100 %",
                results.get("wharf", {}).get("resumed_share"), lambda v: v >= 1.0)]
+    print()
+    for tool in tools:
+        n = results.get(tool, {}).get("negotiated") or {}
+        print(f"{tool} negotiated: {n.get('protocol')} {n.get('cipher')}, "
+              f"{n.get('key_exchange')}, {n.get('signature')}, {n.get('tickets')} tickets")
     print()
     for label, value, ok in checks:
         verdict = "not measured" if value is None else "met" if ok(value) else "MISSED"

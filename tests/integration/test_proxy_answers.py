@@ -47,3 +47,12 @@ def test_http_1_0_gets_no_100_continue(proxy: Proxy):
     assert closed and b"100 Continue" not in data
     assert data.startswith(b"HTTP/1.1 200 ")
     assert proxy.seen(proxy.a, "/echo-10")[-1].body == b"body"
+
+
+def test_http_1_0_without_host_reaches_the_backend_with_one(proxy: Proxy):
+    # Forwarded as HTTP/1.1, which needs a Host (RFC 9112 3.2): the backend's address, as
+    # nginx sends ($proxy_host) and Go's reverse proxy; a strict backend would answer 400.
+    data, closed = exchange(proxy.port, b"GET /echo-10-nohost HTTP/1.0\r\n\r\n")
+    assert closed and data.startswith(b"HTTP/1.1 200 ")
+    seen = proxy.seen(proxy.a, "/echo-10-nohost")[-1]
+    assert seen.header_values("Host") == [f"127.0.0.1:{proxy.a.port}"]

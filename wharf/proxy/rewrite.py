@@ -13,6 +13,7 @@ from wharf.proxy.routing import strip
 
 if TYPE_CHECKING:
     from wharf.proxy.request import Request
+    from wharf.registry.snapshot import Backend
 
 # Answered by the proxy (Expect), or meaningless without the Upgrade that goes with it.
 _NOT_FORWARDED = frozenset({b"expect", b"http2-settings"})
@@ -29,6 +30,9 @@ def request_head(ex: Request) -> bytes:
         query = ex.query
         target = (path + ("?" + query if query else "")).encode("latin-1")
     lines = [ex.method, b" ", target, b" HTTP/1.1\r\n"]
+    backend = ex.backend
+    if not ex.host and backend is not None:  # HTTP/1.0 without Host: 1.1 needs one (RFC
+        lines += (b"Host: ", _authority(backend), b"\r\n")  # 9112 3.2), as nginx sends
     if ex.plain and not route.remove_request_headers:
         append = lines.append
         for name, value in ex.headers:
@@ -60,6 +64,12 @@ def request_head(ex: Request) -> bytes:
         lines.append(b"Transfer-Encoding: chunked\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
+
+def _authority(backend: Backend) -> bytes:
+    """The backend's address as a Host value (`127.0.0.1:8000`, `[::1]:8000`)."""
+    host = f"[{backend.host}]" if ":" in backend.host else backend.host
+    return f"{host}:{backend.port}".encode("latin-1")
+
 
 def _filtered_headers(ex: Request, lines: list[bytes]) -> None:
     """The request's headers less hop-by-hop ones, with X-Forwarded-* and Via set."""

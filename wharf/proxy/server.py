@@ -109,6 +109,7 @@ class ClientConnection(RequestReader, Downstream):
                 ex.client_gone()
         self.active = self.ex = None
         self._queue.clear()
+        self._let_go_of_parser()
 
     def pause_writing(self) -> None:
         self.writing_paused = True

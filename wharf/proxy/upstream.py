@@ -38,6 +38,13 @@ def _not_connected() -> bool:
     return True
 
 
+class _Gone:
+    """The protocol of the parser a closed connection keeps (it has nothing to parse)."""
+
+
+_SPENT: Final = httptools.HttpResponseParser(_Gone())
+
+
 class Served(Protocol):
     """What an upstream connection reports to: the exchange it serves (which names this
     Protocol as a base, so that mypyc calls it natively). Read-only attributes: `tunnel`, the
@@ -214,6 +221,7 @@ class UpstreamConnection:
         ex, self.ex = self.ex, None
         if ex is not None:
             ex.upstream_lost(self)
+        self._bind(_SPENT)  # the parser holds this connection: free both now, not at a GC pass
 
     def pause_writing(self) -> None:
         if self.ex is not None:
