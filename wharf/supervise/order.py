@@ -76,15 +76,16 @@ def standing(instances: Iterable[InstanceView], wanted: bool = False) -> Standin
     for view in views:
         if view.state == State.EXITED and not view.exited_ok:
             return Standing(Stand.FAILED, "EXITED")
-    if all(v.counts() for v in views):
+    pending = [v for v in views if not v.counts()]
+    if not pending:
         done = bool(views) and all(v.state == State.EXITED for v in views)
         return Standing(Stand.UP, "EXITED" if done else "RUNNING")
-    for view in views:
+    for view in pending:
         if view.state in (State.STARTING, State.BACKOFF, State.STOPPING):
             return Standing(Stand.GOING, view.state.value)
-    if any(v.state == State.RUNNING and v.job for v in views):
+    if any(v.state == State.RUNNING and v.job for v in pending):
         return Standing(Stand.GOING, "RUNNING, a job: counts once it exits")
-    if any(v.state == State.RUNNING for v in views):
+    if any(v.state == State.RUNNING for v in pending):
         return Standing(Stand.GOING, "not ready")
     return Standing(Stand.STOPPED, "STOPPED")
 
