@@ -151,7 +151,8 @@ def _rolls(wharf: Wharf) -> int:
 
 def _rolled(wharf: Wharf, before: set[int]) -> bool:
     rows = wharf.instances("web")
-    return len(rows) == 2 and all(r["ready"] for r in rows) and not before & {r["pid"] for r in rows}
+    pids = {r["pid"] for r in rows}
+    return len(rows) == 2 and all(r["ready"] for r in rows) and not before & pids
 
 
 def test_a_change_under_a_watched_dir_rolls_the_app_once_failing_no_request(wharf: Wharf):
