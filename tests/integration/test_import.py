@@ -162,7 +162,9 @@ def test_a_pm2_ecosystem_config_js_is_evaluated_by_node_and_runs(tmp_path):
     done = wharf_import(tmp_path, "ecosystem.config.js", "-o", "wharf.toml", "--env",
                         "production")
     assert done.returncode == 0, done.stderr
-    assert "cron_restart" in done.stderr and "watch = true" in done.stderr
+    assert "cron_restart" not in done.stderr and "watch" not in done.stderr, done.stderr
+    written = (tmp_path / "wharf.toml").read_text()
+    assert 'watch = ["."]' in written and 'cron_restart = "0 4 * * *"' in written
     check(tmp_path, tmp_path / "wharf.toml")
     with running(tmp_path, tmp_path / "wharf.toml"):
         assert get(port).startswith(f"instance=0 port={port} ")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wharf.config.admin_checks import resolve_admin
+from wharf.config.depends import check_depends
 from wharf.config.envfile import parse_env_file
 from wharf.config.model import AdminConfig, AppConfig, Config, DaemonConfig, ProxyConfig
 from wharf.config.proxy_checks import resolve_proxy, resolve_routes
@@ -68,6 +69,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     apps = {name: _resolve_app(app, base, daemon, problems) for name, app in config.apps.items()}
     if PROXY_APP in apps:
         problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
+    check_depends({n: a.depends_on for n, a in apps.items()}, PROXY_APP, problems)
     routes = resolve_routes(config.routes, apps, base, problems)
     proxy = config.proxy
     if proxy is None and routes:
@@ -168,7 +170,17 @@ def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
     stdout_log = _absolute(base, app.stdout_log) if app.stdout_log else logs / f"{app.name}.out.log"
     stderr_log = _absolute(base, app.stderr_log) if app.stderr_log else logs / f"{app.name}.err.log"
     return replace(app, cwd=cwd, env=env, env_file=None, stdout_log=stdout_log,
-                   stderr_log=stderr_log)
+                   stderr_log=stderr_log, watch=_resolve_watch(app, cwd, key, problems))
+
+
+def _resolve_watch(app: AppConfig, cwd: Path, key: str, problems: list[Problem]
+                   ) -> tuple[Path, ...]:
+    """The watched paths, absolute (relative ones are in the app's cwd); each must exist."""
+    paths = tuple(_absolute(cwd, p) for p in app.watch)
+    for i, path in enumerate(paths):
+        if not path.exists() and cwd.is_dir():
+            problems.append(Problem(f"{key}.watch[{i}]", f"no such file or directory: {path}"))
+    return paths
 
 
 def _check_app_name(name: str, problems: list[Problem]) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
+from wharf.config.cron import CronSchedule, parse_cron
+from wharf.config.depends import dependency_names
 from wharf.config.supervisor_rpc import SupervisorRpcConfig
 from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import Problem
@@ -98,7 +100,17 @@ _APP_FOREIGN_KEYS = {
     "stdout_logfile_maxbytes": _is("Supervisor", "log_max_size"),
     "stdout_logfile_backups": _is("Supervisor", "log_backups"),
     "autostart": "Wharf starts every app at `wharf up`; there is no autostart",
+    "ignore_watch": _is("PM2", "watch_ignore"),
+    "priority": "Supervisor's priority orders spawns without waiting; Wharf's depends_on = "
+                "[\"app\"] starts an app once those it names are up",
 }
+
+
+def _globs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"must be a list of names or globs like [\"*.pyc\", \"node_modules\"],"
+                         f" got {value!r}")
+    return tuple(v.strip().rstrip("/") for v in value)
 
 
 def _autorestart(value: Any) -> str:
@@ -152,7 +164,15 @@ class AppConfig:
     stdout_log: Annotated[Path | None, _path] = None
     stderr_log: Annotated[Path | None, _path] = None
     log_max_size: Annotated[int, c.byte_size] = 10_000_000
-    log_backups: Annotated[int, c.integer(0, 100)] = 5
+    log_backups: Annotated[int, c.integer(0, 1000)] = 5
+    log_rotate: Annotated[str | None, c.one_of("hourly", "daily")] = None  # also by time
+    log_max_total: Annotated[int, _size_or_zero] = 0  # of the rotated files; 0: no cap
+    log_compress: bool = False  # gzip each rotated file
+    depends_on: Annotated[tuple[str, ...], dependency_names] = ()  # started first, stopped last
+    watch: tuple[Annotated[Path, _path], ...] = ()  # relative to cwd; the loader resolves them
+    watch_ignore: Annotated[tuple[str, ...], _globs] = ()
+    watch_delay: Annotated[float, c.positive_duration] = 0.5  # quiet time before a roll
+    cron_restart: Annotated[CronSchedule | None, parse_cron] = None  # local time
 
     def same_except_instances(self, other: AppConfig) -> bool:
         """True when only the instance count differs: a reload can scale instead of restart."""

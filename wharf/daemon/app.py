@@ -37,7 +37,9 @@ from wharf.daemon.leftovers import Recorder
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.daemon.sdnotify import Notifier as SdNotifier
+from wharf.daemon.start_order import StartOrder
 from wharf.daemon.systemd import ServiceManager, status_line
+from wharf.daemon.triggers import Triggers
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
@@ -116,6 +118,8 @@ class Daemon:
         self._supervisor_rpc: RpcServer | None = None
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
+        self._order = StartOrder(self._apps, self._is_ready, self._notifier)  # depends_on
+        self._triggers = Triggers(self._auto_roll, self._unwatched)  # watch, cron_restart
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -144,9 +148,11 @@ class Daemon:
             self._certs.sync(self.config)  # stored certificates are in the first snapshot
             self._apply_ports(self.config)
             for app in self.config.apps.values():
-                self._add_program(app).start()
+                self._add_program(app)
+            self._order.request(self.config.apps)
             self._sync_proxy(self.config)
             self._spawn_task(self._systemd.run(self.wait_started(None)))
+            self._triggers.sync(self.config.apps)
             log.info("wharf: running %d app(s) from %s; control socket %s",
                      len(self.config.apps), self.config.path, self._control.path)
             self.events.emit(EventKind.DAEMON_STARTED, f"running {len(self.config.apps)} app(s) "
@@ -155,9 +161,10 @@ class Daemon:
             self._systemd.stopping()
             log.info("wharf: stopping every app")
             self.events.emit(EventKind.DAEMON_STOPPING, "stopping every app")
+            await self._triggers.close()
             if PROXY_APP in self._programs:
                 await self._programs[PROXY_APP].stop_and_wait()
-            await asyncio.gather(*(p.stop_and_wait() for p in self._programs.values()))
+            await self._stop_in_order(list(self._programs.values()))
         finally:
             sampler.cancel()
             await self._certs.close()
@@ -280,7 +287,8 @@ class Daemon:
                     "state": stats.state, "port": stats.port,
                     "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
                     "restarts": stats.restarts, "exit_code": stats.exit_code,
-                    "exit_signal": stats.exit_signal, "reason": stats.reason or not_ready,
+                    "exit_signal": stats.exit_signal,
+                    "reason": stats.reason or not_ready or self._order.reason(program.name),
                     "last_restart": stats.last_restart,
                     "cpu_percent": sample.cpu_percent if sample else None,
                     "cpu_seconds": round(sample.cpu_seconds, 3) if sample else None,
@@ -345,19 +353,26 @@ class Daemon:
         takes traffic (ControlError naming each that does not within `timeout`, or gave up)."""
         async with self._lock():
             programs = self._selected(app)
-            for program in programs:
-                if instance is None:
-                    program.start()
-                else:
+            if instance is not None:  # one process (supervisorctl): no order to keep
+                for program in programs:
                     _instance_of(program, instance).start()
-            await self._raise_failures(programs, timeout, instance)
+                await self._raise_failures(programs, timeout, instance)
+                return
+            if PROXY_APP in (p.name for p in programs):
+                self._programs[PROXY_APP].start()
+            names = self._order.request((p.name for p in programs if p.name != PROXY_APP),
+                                        with_dependencies=True)
+            await self._raise_waiting(names, timeout)
+            await self._raise_failures([self._programs[n] for n in names] +
+                                       [p for p in programs if p.name == PROXY_APP], timeout)
 
     async def stop_app(self, app: str | None, instance: int | None = None) -> None:
-        """Stop one app or all, and wait until every process has exited. One `instance` of
-        an app leaves the pool (drained) before it is stopped: the others serve on."""
+        """Stop one app or all (dependents before what they depend on), and wait until every
+        process has exited. One `instance` of an app leaves the pool (drained) before it is
+        stopped: the others serve on."""
         async with self._lock():
             if instance is None:
-                await asyncio.gather(*(p.stop_and_wait() for p in self._selected(app)))
+                await self._stop_in_order(self._selected(app))
                 return
             program = self._selected(app)[0]
             one = _instance_of(program, instance)
@@ -365,6 +380,24 @@ class Daemon:
                 one.stop()
                 await self._notifier.wait_for(lambda: one.state == State.STOPPED,
                                               program.app.stop_timeout + 5.0)
+
+    async def _stop_in_order(self, programs: list[Program]) -> None:
+        """Stop `programs` in waves, dependents first (see `order.stop_waves`)."""
+        self._order.cancel(p.name for p in programs)
+        by_name = {p.name: p for p in programs}
+        for wave in self._order.stop_waves(by_name):
+            await asyncio.gather(*(by_name[n].stop_and_wait() for n in wave))
+
+    async def _raise_waiting(self, names: list[str], timeout: float | None) -> None:
+        """Wait until the apps of `names` have started (their dependencies are up); raise
+        naming those that wait for a dependency that failed or is stopped."""
+        window = timeout if timeout is not None else \
+            sum(self._start_window(self._programs[n].app) for n in names)
+        waiting = await self._order.settled(names, window)
+        if waiting:
+            raise ControlError("; ".join(f"{n}: {why}" for n, why in waiting.items()),
+                               hint="see `wharf status`; `wharf start APP` starts an app and the "
+                               "stopped or failed apps it depends on")
 
     async def restart_app(self, app: str | None, timeout: float) -> None:
         """Restart one app or all. An app that a route sends to is rolled (new processes
@@ -387,6 +420,8 @@ class Daemon:
         """Wait until every instance has started and takes traffic, or has failed (each
         app's start window bounds the wait); ControlError naming every failure."""
         programs = self._selected(app)
+        await self._raise_waiting([p.name for p in programs if p.name in self._order.wanted],
+                                  None)
         await self._raise_failures(programs, None)
 
     def signal_app(self, app: str | None, sig: int) -> list[tuple[str, int, int]]:
@@ -541,7 +576,7 @@ class Daemon:
             return False
         if instance.app.name == PROXY_APP:
             return self._listens(instance)
-        if not self._routed(instance.app.name) or self._readiness is None:
+        if not self._probed(instance.app.name) or self._readiness is None:
             return True
         return self._readiness.is_ready(instance.app.name, instance.index, instance.pid) \
             and not self._health_pending(instance)
@@ -651,6 +686,7 @@ class Daemon:
                 self._programs[PROXY_APP] = proxy
             self._certs.sync(self.config)  # new route hosts get certificates
             await self._sync_proxy_async(new)
+            self._triggers.sync(self.config.apps)
             self.events.emit(EventKind.CONFIG_RELOADED, _describe_reload(change.result))
             return change.result
 
@@ -665,13 +701,15 @@ class Daemon:
                 result.removed.append(name)
             elif step.kind == Kind.ADD:
                 try:
-                    self._add_program(app).start()
+                    self._add_program(app)
+                    self._order.request([name])
                 except (ControlError, SupervisorError):  # its socket: the next reload retries
                     change.absent.add(name)
                     self._close_unused_sockets()
                     raise
                 result.added.append(name)  # it runs, even if it does not become ready
-                await self._raise_failures([self._programs[name]], None)
+                if not await self._order.settled([name], self._start_window(app)):
+                    await self._raise_failures([self._programs[name]], None)
             elif step.kind == Kind.KEEP:
                 result.unchanged.append(name)
             elif step.kind == Kind.SCALE:
@@ -777,6 +815,7 @@ class Daemon:
         if program is None:
             return
         leaving = program.instances if name != PROXY_APP else []  # no route to the proxy
+        self._order.cancel([name])
         async with self.out_of_pool(program, leaving):
             del self._programs[name]
             await program.stop_and_wait()
@@ -810,13 +849,14 @@ class Daemon:
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         emit_state_change(self.events, instance, old, new, detail)
         self._notifier.notify()
+        self._order.poke()
         if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
             self._schedule_record()
         name = instance.app.name
         if name == PROXY_APP and new == State.FATAL:
             self._proxy_fatal(instance)
         if State.RUNNING in (old, new) and name != PROXY_APP:
-            if self._readiness is not None and self._routed(name):
+            if self._readiness is not None and self._probed(name):
                 if new == State.RUNNING and instance.pid is not None:
                     self._readiness.track(instance.app, instance.index, instance.pid,
                                           instance.port)
@@ -866,10 +906,21 @@ class Daemon:
         if self._readiness is None:
             return
         for name, program in self._programs.items():
-            if name != PROXY_APP and self._routed(name):
+            if name != PROXY_APP and self._probed(name):
                 for i in program.instances:
                     if i.state == State.RUNNING and i.pid is not None:
                         self._readiness.track(i.app, i.index, i.pid, i.port)
+
+    def _probed(self, app: str) -> bool:
+        """Whether an app's instances pass a readiness check before they count as ready: a
+        route sends to it, or another app depends on it and it says where it listens (a
+        `port`, a `socket` or a `ready_path`)."""
+        if self._routed(app):
+            return True
+        program = self._programs.get(app)
+        cfg = program.app if program is not None else None
+        return cfg is not None and (cfg.port, cfg.socket, cfg.ready_path) != (None, None, None) \
+            and any(app in p.app.depends_on for p in self._programs.values())
 
     def _routed(self, app: str) -> bool:
         """True if a route sends to `app`, now or in the file a reload brings in (its new
@@ -900,6 +951,7 @@ class Daemon:
         """A readiness or health check changed its mind: publish, and wake whoever waits."""
         self._schedule_publish()
         self._notifier.notify()
+        self._order.poke()
 
     def _schedule_publish(self) -> None:
         if not self._publish_scheduled:
@@ -974,6 +1026,29 @@ class Daemon:
             self._recorder.write(children)
         else:
             self._recorder.remove()
+
+    def _apps(self) -> dict[str, Program]:
+        """The programs of the file's apps (the proxy workers aside)."""
+        return {n: p for n, p in self._programs.items() if n != PROXY_APP}
+
+    async def _auto_roll(self, name: str, why: str) -> None:
+        """Roll an app that asked for it (`watch`, `cron_restart`), as `wharf restart` does;
+        not one that is stopped or waits for its dependencies."""
+        program = self._programs.get(name)
+        if program is None or program.is_stopped() or name in self._order.wanted:
+            log.info("%s: %s; not running, so not restarted", name, why)
+            return
+        log.info("%s: %s: restarting", name, why)
+        self.events.emit(EventKind.INSTANCE_RESTART, f"restarting: {why}", app=name)
+        try:
+            await self.restart_app(name, self._start_timeout(program.app))
+        except (ControlError, SupervisorError) as exc:
+            log.warning("%s: the restart asked for by %s failed: %s", name, why, exc.message)
+
+    def _unwatched(self, app: AppConfig) -> list[Path]:
+        """What a watch of `app` never reacts to: logs and the daemon's state directory."""
+        return [self.config.daemon.state_dir, *(p for p in (app.stdout_log, app.stderr_log)
+                                                 if p is not None)]
 
     def _kill_everything(self) -> None:
         for program in self._programs.values():

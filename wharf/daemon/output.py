@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wharf.config.model import AppConfig
+from wharf.supervise.logrotate import Rotation
 from wharf.supervise.logs import LogWriter, Sink
 
 Follower = Callable[[str, bytes], None]
+
+
+def rotation_of(app: AppConfig) -> Rotation:
+    """How an app's log files rotate."""
+    return Rotation(app.log_max_size, app.log_backups, app.log_rotate, app.log_max_total,
+                    app.log_compress)
 
 
 class OutputRouter:
@@ -25,11 +32,12 @@ class OutputRouter:
     def configure(self, app: AppConfig) -> None:
         """Point an app's streams at its (possibly new) log files."""
         assert app.stdout_log is not None and app.stderr_log is not None
+        rotation = rotation_of(app)
         for stream, path in (("out", app.stdout_log), ("err", app.stderr_log)):
             old = self._sinks.get((app.name, stream))
-            if old is None or old.path != path or old.max_size != app.log_max_size \
-                    or old.backups != app.log_backups:
-                self._sinks[(app.name, stream)] = Sink(path, app.log_max_size, app.log_backups)
+            if old is None or old.path != path or old.rotation != rotation:
+                self._sinks[(app.name, stream)] = Sink(path, rotation=rotation,
+                                                       compressor=self._writer.compressor)
                 if old is not None:
                     self._writer.retire(old)
 

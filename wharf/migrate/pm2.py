@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from wharf.config.cron import parse_cron
 from wharf.errors import UsageError
 from wharf.migrate.result import Result, Where, safe_name
 from wharf.migrate.units import duration, parse_time, size_1024
@@ -34,11 +35,8 @@ _INTERPRETERS = {".js": "node", ".cjs": "node", ".mjs": "node", ".py": "python3"
                  ".sh": "bash", ".rb": "ruby", ".php": "php", ".pl": "perl",
                  ".coffee": "coffee", ".ts": "ts-node"}
 _NO_KEY = {
-    "cron_restart": "Wharf has no cron_restart yet: restart from cron with `wharf restart APP`",
-    "watch": "Wharf does not watch files yet: run `wharf restart APP` (or `wharf reload`) "
-             "after a deploy",
-    "ignore_watch": "goes with watch, which Wharf does not do yet",
-    "watch_options": "goes with watch, which Wharf does not do yet",
+    "watch_options": "chokidar's options: Wharf watches with inotify, and `watch_delay` is "
+                     "its one setting",
     "wait_ready": "Wharf has no process.send('ready'): an app a route sends to is ready once "
                   "it answers on its port (set ready_path for an HTTP check)",
     "log_file": "Wharf keeps the two streams apart (stdout_log, stderr_log); "
@@ -159,6 +157,7 @@ class PM2App:
         chosen = self._env(app)
         self._restarts(app)
         self._logs(app)
+        self._triggers(app, Path(app.get("cwd", "")))
         for key in self.entry:
             if key in self.used or key.startswith("env_"):
                 continue
@@ -260,6 +259,31 @@ class PM2App:
                 self.drop("max_memory_restart", str(exc))
         if (user := self.get("user") or self.get("uid")) is not None:
             app["user"] = str(user)
+
+    def _triggers(self, app: dict[str, Any], cwd: Path) -> None:
+        """watch, ignore_watch, watch_delay and cron_restart: Wharf has each."""
+        watch = self.get("watch")
+        paths = ["."] if watch is True else [watch] if isinstance(watch, str) else \
+            [str(w) for w in watch] if isinstance(watch, list) else []
+        base = self.result.base / cwd
+        missing = [p for p in paths if not (base / p).exists()]
+        if missing:
+            self.drop("watch", f"not found in the app's directory: {', '.join(missing)}")
+        ignore = self.get("ignore_watch")
+        ignore = [ignore] if isinstance(ignore, str) else ignore or []
+        if kept := [p for p in paths if p not in missing]:
+            app["watch"] = kept
+            if ignore:
+                app["watch_ignore"] = [str(i).removeprefix("./") for i in ignore]
+            if isinstance(delay := self.get("watch_delay"), int | float) and delay > 0:
+                app["watch_delay"] = f"{delay:g}ms"
+        elif ignore:
+            self.drop("ignore_watch", "goes with watch, which this app does not have")
+        if (cron := self.get("cron_restart")) is not None:
+            try:
+                app["cron_restart"] = str(parse_cron(cron))
+            except ValueError as exc:  # PM2 also takes croner's 6 fields (with seconds)
+                self.drop("cron_restart", f"Wharf takes 5-field cron expressions: {exc}")
 
     def _logs(self, app: dict[str, Any]) -> None:
         for key, target in (("out_file", "stdout_log"), ("output", "stdout_log"),

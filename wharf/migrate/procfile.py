@@ -42,12 +42,18 @@ def import_procfile(path: Path, text: str, result: Result) -> None:
             app["env_file"] = result.path(env_file)
         if kind == "release":
             app["autorestart"] = "never"
-            result.note(where, "release runs once at deploy on Heroku: here it runs at "
-                        "`wharf up` beside the others (not before them), and is not restarted")
+            result.note(where, "release runs once at deploy on Heroku, before the other "
+                        "processes: here it runs at `wharf up`, is not restarted, and the "
+                        "others have depends_on = [\"release\"] (they start once it exited 0)")
         result.app(name, app, Where(path, number, kind))
         if kind == "web":
             result.data["proxy"] = {"listen": [WEB_LISTEN]}
             result.route({"path": "/", "app": name}, Where(path, number, kind))
+    apps = result.data.get("apps", {})
+    if "release" in apps:  # Heroku's release phase runs before the new dynos start
+        for name, app in apps.items():
+            if name != "release":
+                app["depends_on"] = ["release"]
     if "web" not in result.data.get("apps", {}):
         result.note(Where(path), "no `web` process: no route and no proxy were made")
 

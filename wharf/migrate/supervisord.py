@@ -49,7 +49,10 @@ _OTHER_SECTIONS = {
 # Keys of [program:x] with no Wharf counterpart, and why.
 _NO_KEY = {
     "umask": "Wharf does not set a umask: the app inherits the daemon's",
-    "priority": "Wharf starts apps together, not in priority order (apps are written in it)",
+    "priority": "Supervisor spawns in priority order without waiting for any to be up; "
+                "Wharf's depends_on waits for readiness, a stronger promise than the file "
+                "made, so none is added: write depends_on = [\"APP\"] where an app needs "
+                "another up first (apps are written in priority order)",
     "autostart": "Wharf starts every app at `wharf up`; there is no autostart",
     "redirect_stderr": "Wharf keeps standard error in its own file (stderr_log); "
                        "`wharf logs APP` shows both streams merged",

@@ -14,7 +14,10 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
+
+from wharf.supervise.logrotate import Compressor, Rotation, compress, period, set_aside, shift_in
 
 # An app that writes without newlines still gets its output logged in pieces of this size.
 MAX_LINE = 16 * 1024
@@ -71,13 +74,20 @@ class LineSplitter:
 
 
 class Sink:
-    """A destination for log bytes: a file with size rotation, or an inherited descriptor."""
+    """A destination for log bytes: a file rotated by size and time (see `logrotate`), or an
+    inherited descriptor. Without a `compressor`, rotated files are compressed inline."""
 
     def __init__(self, path: Path | None = None, max_size: int = 0, backups: int = 0,
-                 fd: int | None = None) -> None:
+                 fd: int | None = None, rotation: Rotation | None = None,
+                 compressor: Compressor | None = None,
+                 now: Callable[[], float] = time.time) -> None:
         self.path = path
-        self.max_size = max_size
-        self.backups = backups
+        self.rotation = rotation or Rotation(max_size, backups)
+        self.max_size = self.rotation.max_size
+        self.backups = self.rotation.backups
+        self._compressor = compressor
+        self._now = now
+        self._period: tuple[int, ...] = ()
         self._fd = fd
         self._size = 0
         self._lock = threading.Lock()
@@ -92,6 +102,12 @@ class Sink:
         """Append `data`, rotating at line boundaries so no file grows past `max_size`."""
         if self._fd is None:
             self._open()
+        if self.rotation.every is not None and self.path is not None:
+            current = period(self._now(), self.rotation.every)
+            if current != self._period:
+                if self._size > 0:
+                    self._rotate()
+                self._period = current
         rotating = self.path is not None and self.max_size > 0
         while data:
             room = self.max_size - self._size if rotating else len(data)
@@ -128,19 +144,22 @@ class Sink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            0o640)
-        self._size = os.fstat(self._fd).st_size
+        stat = os.fstat(self._fd)
+        self._size = stat.st_size
+        # A file written in an earlier hour or day rotates at its first write in this one.
+        self._period = period(stat.st_mtime if self._size else self._now(), self.rotation.every)
 
     def _rotate(self) -> None:
         assert self.path is not None
         self.close()
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
+        elif not self.rotation.compress:
+            shift_in(self.path, set_aside(self.path), self.rotation)
+        elif self._compressor is not None:
+            self._compressor.submit(self.path, set_aside(self.path), self.rotation)
         else:
-            for n in range(self.backups - 1, 0, -1):
-                older = self.path.with_name(f"{self.path.name}.{n}")
-                if older.exists():
-                    older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
-            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+            shift_in(self.path, compress(set_aside(self.path)), self.rotation)
         self._open()
 
 
@@ -150,6 +169,7 @@ class LogWriter:
     def __init__(self) -> None:
         # (sink, data), (sink, None) to close a sink no longer used, or None to stop.
         self._queue: queue.SimpleQueue[tuple[Sink, bytes | None] | None] = queue.SimpleQueue()
+        self.compressor = Compressor()  # for the sinks with log_compress
         self._thread = threading.Thread(target=self._run, name="wharf-logs", daemon=True)
         self._thread.start()
 
@@ -171,6 +191,7 @@ class LogWriter:
         """Write what is queued, close the files and stop the thread."""
         self._queue.put(None)
         self._thread.join()
+        self.compressor.close()
 
     def _run(self) -> None:
         sinks: set[Sink] = set()
@@ -250,7 +271,8 @@ def read_tail(path: Path, lines: int) -> list[bytes]:
 def has_output(paths: list[Path]) -> bool:
     """True if any of these log files (or a rotated copy) holds a byte."""
     for path in paths:
-        for candidate in (path, path.with_name(f"{path.name}.1")):
+        for candidate in (path, path.with_name(f"{path.name}.1"),
+                          path.with_name(f"{path.name}.1.gz")):
             try:
                 if candidate.stat().st_size > 0:
                     return True

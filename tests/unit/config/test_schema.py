@@ -33,7 +33,7 @@ def test_a_slip_suggests_the_key_it_was_meant_for(cls, slip, meant):
 @pytest.mark.parametrize(("cls", "unrelated"), [
     (AppConfig, "exec_mode"),      # used to suggest exit_codes
     (AppConfig, "timeout"),        # which timeout? none is meant
-    (AppConfig, "watch"),
+    (AppConfig, "inotify"),
     (AppConfig, "interpreter"),
     (AppConfig, "priority"),
     (AppConfig, "ax"),

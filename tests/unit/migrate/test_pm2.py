@@ -26,9 +26,12 @@ def test_every_key_of_an_app(tmp_path):
         "command": ["node", "--max-old-space-size=512", "server.js", "--color"],
         "instances": "auto", "port": 3000, "env": {"NODE_ENV": "production", "DEBUG": "true"},
         "startretries": 10, "startsecs": 10, "stop_timeout": "5s", "ready_timeout": "8s",
-        "max_memory": "300MiB", "stdout_log": "logs/out.log", "stderr_log": "logs/err.log"}
+        "max_memory": "300MiB", "stdout_log": "logs/out.log", "stderr_log": "logs/err.log",
+        "cron_restart": "0 4 * * *"}
     assert sorted(d.setting.split(" ")[0] for d in result.dropped) == [
-        "cron_restart", "env_staging", "ignore_watch", "log_file", "wait_ready", "watch"]
+        "env_staging", "ignore_watch", "log_file", "wait_ready", "watch"]
+    assert "not found in the app's directory: src" in \
+        next(d.reason for d in result.dropped if d.setting.startswith("watch"))
     assert all(d.where.key == "apps[0] (api)" for d in result.dropped)
 
 
@@ -78,3 +81,27 @@ def test_deploy_and_unknown_keys_are_reported(tmp_path):
 def test_a_file_without_apps_is_refused(tmp_path):
     with pytest.raises(UsageError, match="apps"):
         imported(tmp_path, "ecosystem.json", '{"name": 1}', fmt="pm2")
+
+
+def test_watch_ignore_watch_and_watch_delay_are_carried_over(tmp_path):
+    (tmp_path / "src").mkdir()
+    app = {"name": "api", "script": "server.js", "watch": ["src"], "watch_delay": 1000,
+           "ignore_watch": ["node_modules", "./src/*.log"], "cron_restart": "*/5 * * * *"}
+    result = imported(tmp_path, "ecosystem.json", json.dumps({"apps": [app]}))
+    assert result.data["apps"]["api"] == {
+        "command": ["node", "server.js"], "watch": ["src"], "watch_delay": "1000ms",
+        "watch_ignore": ["node_modules", "src/*.log"], "cron_restart": "*/5 * * * *"}
+    assert result.dropped == []
+
+
+def test_watch_true_watches_the_app_directory(tmp_path):
+    app = {"name": "api", "script": "server.js", "watch": True}
+    assert imported(tmp_path, "ecosystem.json", json.dumps({"apps": [app]})
+                    ).data["apps"]["api"]["watch"] == ["."]
+
+
+def test_a_six_field_cron_is_reported_not_carried(tmp_path):
+    app = {"name": "api", "script": "server.js", "cron_restart": "0 0 4 * * *"}
+    result = imported(tmp_path, "ecosystem.json", json.dumps({"apps": [app]}))
+    assert "cron_restart" not in result.data["apps"]["api"]
+    assert "5-field" in result.dropped[0].reason

@@ -15,9 +15,10 @@ def test_one_app_per_process_type_and_a_route_to_web(tmp_path):
         """)
     assert result.data == {
         "apps": {"web": {"command": ["gunicorn", "app:app", "--bind", "0.0.0.0:{port}"],
-                         "env_file": ".env"},
+                         "env_file": ".env", "depends_on": ["release"]},
                  "worker": {"command": ["/bin/sh", "-c", "exec celery -A app worker "
-                                        "--concurrency ${CONCURRENCY:-2}"], "env_file": ".env"},
+                                        "--concurrency ${CONCURRENCY:-2}"], "env_file": ".env",
+                            "depends_on": ["release"]},
                  "release": {"command": ["/bin/sh", "-c", "./manage.py migrate && "
                                          "./manage.py collectstatic"], "env_file": ".env",
                              "autorestart": "never"}},
