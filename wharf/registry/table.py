@@ -49,7 +49,8 @@ class Issue:
     kind: str = "conflict"  # or "invalid"
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.key}: {self.message}"
+        return f"{self.source}: {self.key}: {self.message}" if self.key else \
+            f"{self.source}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
