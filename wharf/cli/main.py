@@ -107,8 +107,11 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
 
 def check_providers(config: Any) -> int:
     """`check --providers`: each provider's sources, and every problem in them (exit 2)."""
+    import logging
+
     from wharf.registry.registry import check_providers as read
 
+    logging.getLogger("wharf.providers").disabled = True  # the daemon's log; printed below
     updates, issues = read(config)
     for update in updates:
         bad = {i.source for i in issues}
