@@ -76,7 +76,8 @@ def main() -> None:
         ext = root / "conf.d" / "ext.toml"
 
         def write(i: int) -> None:
-            ext.write_text(f'[[routes]]\npath = "/ext"\nservers = ["127.0.0.1:{ups[i % 2].port}"]\n')
+            server = f"127.0.0.1:{ups[i % 2].port}"
+            ext.write_text(f'[[routes]]\npath = "/ext"\nservers = ["{server}"]\n')
 
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         log = (root / "daemon.log").open("wb")
