@@ -490,7 +490,7 @@ def test_trusted_proxies_keep_and_extend_forwarded_headers(tmp_path: Path):
 @pytest.mark.parametrize(("routes", "problem"), [
     ('[[routes]]\napp = "nope"\n', "routes[0].app: no app named 'nope'"),
     ('[[routes]]\nstatic = "missing-dir"\n', "routes[0].static: is not a readable directory"),
-    ('[[routes]]\npath = "/x"\n', "routes[0]: needs exactly one of app, servers, static"),
+    ('[[routes]]\npath = "/x"\n', "routes[0]: needs exactly one of service, app, servers, static"),
     ('[[routes]]\nservers = ["nowhere"]\n', "routes[0].servers[0]: must be an address"),
 ])
 def test_route_errors_exit_2_before_anything_starts(tmp_path: Path, routes: str, problem: str):

@@ -27,9 +27,9 @@ REDIRECT = """
 """
 
 
-def all_up(wharf: Wharf) -> bool:
+def all_up(wharf: Wharf, count: int = 2) -> bool:
     rows = wharf.backends()
-    return len(rows) == 2 and all(r["health"] == "up" for r in rows)
+    return len(rows) == count and all(r["health"] == "up" for r in rows)
 
 
 def test_inserting_a_route_above_a_health_checked_app_fails_no_request(tmp_path: Path):
@@ -53,3 +53,57 @@ def test_inserting_a_route_above_a_health_checked_app_fails_no_request(tmp_path:
         assert {r["service"] for r in wharf.backends()} == {"app:web"}
     finally:
         wharf.close()
+
+
+NAMED = """
+    [proxy]
+    listen = ["127.0.0.1:{port}"]
+    [services.api]
+    servers = ["127.0.0.1:{good}", "127.0.0.1:{bad}"]
+    health = {{ path = "/healthz", interval = "300ms", rise = 3, fall = 2 }}
+    eject_after = 2
+    ejection = "60s"
+    retries = 0
+    {routes}
+"""
+
+
+def routes(*paths: str) -> str:
+    return "".join(f'\n[[routes]]\npath = "{p}"\nservice = "api"\n' if p != "/old" else
+                   '\n[[routes]]\npath = "/old"\nredirect = "/new"\n' for p in paths)
+
+
+def test_a_named_service_keeps_health_and_ejection_when_its_routes_move(tmp_path: Path):
+    from tests.integration.proxyutil import get
+    from wharf.testing.upstream import ScriptedUpstream
+
+    good, bad = ScriptedUpstream("good"), ScriptedUpstream("bad", broken=True)
+    port = free_port()
+    wharf = Wharf(tmp_path)
+
+    def write(*paths: str) -> None:
+        wharf.write_config(NAMED.format(port=port, good=good.port, bad=bad.port,
+                                        routes=routes(*paths)).replace("\n    ", "\n"))
+
+    def ejected() -> set[str]:
+        return {r["backend"] for r in wharf.backends() if r["ejected"]}
+
+    write("/a", "/b")
+    try:
+        wharf.up()
+        wait_until(lambda: all_up(wharf, 4), message="both servers up in the health checks")
+        wait_until(lambda: [get(port, "/a").status for _ in range(4)] and ejected(),
+                   message="the broken server ejected")
+        assert ejected() == {f"127.0.0.1:{bad.port}"}
+        write("/old", "/b", "/c", "/a")  # a route above, the two swapped, one more
+        result = wharf.run("reload")
+        assert result.returncode == 0, result.stderr
+        # Health started over would be down for rise x interval, ejection gone at once.
+        assert all_up(wharf, 6) and ejected() == {f"127.0.0.1:{bad.port}"}
+        for path in ("/a", "/b", "/c") * 4:
+            assert get(port, path).header("X-Backend") == "good"
+        assert {r["service"] for r in wharf.backends()} == {"api"}
+    finally:
+        wharf.close()
+        good.close()
+        bad.close()

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="start the daemon and its apps")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument("--detached-child", action="store_true", help=argparse.SUPPRESS)
-    sub.add_parser("check", parents=[common], help="validate the config file and exit")
+    check = sub.add_parser("check", parents=[common], help="validate the config file and exit")
+    check.add_argument("--providers", action="store_true", help="also read and check what "
+                       "the providers hold now (the files of [providers.file])")
     sub.add_parser("monit", parents=[common],
                    help="a live full-screen view: processes, logs, backends (q quits)")
     imp = sub.add_parser("import", help="make a wharf.toml from a supervisord.conf, PM2 "
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
         config = load_config(config_path)
         output.print_warnings(config)
         print(f"{config.path}: ok, {len(config.apps)} app(s)")
-        return 0
+        return check_providers(config) if args.providers else 0
     if args.command == "import":
         from wharf.cli.migrate import import_command
 
@@ -101,6 +103,23 @@ def run(args: argparse.Namespace, config_path: Path) -> int:
 
         return down(config_path)
     return remote(args, config_path)
+
+
+def check_providers(config: Any) -> int:
+    """`check --providers`: each provider's sources, and every problem in them (exit 2)."""
+    import logging
+
+    from wharf.registry.registry import check_providers as read
+
+    logging.getLogger("wharf.providers").disabled = True  # the daemon's log; printed below
+    updates, issues = read(config)
+    for update in updates:
+        bad = {i.source for i in issues}
+        print(f"{update.provider}: {len(update.known)} source(s), "
+              f"{len([k for k in update.known if k not in bad])} ok")
+    for issue in issues:
+        print(f"wharf: {issue}", file=sys.stderr)
+    return 2 if issues else 0
 
 
 def remote(args: argparse.Namespace, config_path: Path) -> int:

@@ -88,12 +88,22 @@ def backends_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(_table(header, body))
 
 
+def providers_table(rows: list[dict[str, Any]]) -> str:
+    """The providers part of `wharf status`: a row per source, its problems below it."""
+    header = ("PROVIDER", "SOURCE", "STATE", "ROUTES", "SERVICES")
+    body = [(r["provider"], r["source"], r["state"], str(r["routes"]), str(r["services"]))
+            for r in rows]
+    notes = [f"  {r['source']}: {p}" for r in rows for p in r["problems"]]
+    return "\n".join(_table(header, body) + notes)
+
+
 def status_table(rows: list[dict[str, Any]]) -> str:
     """The `wharf status` table, with reasons for instances that are not running, then the
     backends of the routes."""
     backends = [r for r in rows if r.get("kind") == "backend"]
     certificates = [r for r in rows if r.get("kind") == "certificate"]
-    rows = [r for r in rows if r.get("kind") not in ("backend", "certificate")]
+    providers = [r for r in rows if r.get("kind") == "provider"]
+    rows = [r for r in rows if r.get("kind") not in ("backend", "certificate", "provider")]
     counts = Counter(r["app"] for r in rows)
     drift = [f"  {app}: {n} instances run, the config file says {wanted} (`wharf reload` "
              "applies it)" for app, n, wanted in dict.fromkeys(
@@ -115,6 +125,8 @@ def status_table(rows: list[dict[str, Any]]) -> str:
         "no apps configured"
     if backends:
         text += "\n\n" + backends_table(backends)
+    if providers:
+        text += "\n\n" + providers_table(providers)
     if troubled := [c for c in certificates if c["last_error"] or c["not_after"] is None]:
         text += "\n\n" + certs_table(troubled) + "\n  (see `wharf certs`)"
     return text

@@ -14,9 +14,17 @@ from typing import Any
 from wharf.config.admin_checks import resolve_admin
 from wharf.config.depends import check_depends
 from wharf.config.envfile import parse_env_file
-from wharf.config.model import AdminConfig, AppConfig, Config, DaemonConfig, ProxyConfig
+from wharf.config.model import (
+    AdminConfig,
+    AppConfig,
+    Config,
+    DaemonConfig,
+    ProvidersConfig,
+    ProxyConfig,
+)
 from wharf.config.proxy_checks import resolve_proxy, resolve_routes
 from wharf.config.schema import decode, failed
+from wharf.config.service_checks import check_route_services, check_services
 from wharf.config.supervisor_rpc import SupervisorRpcConfig, resolve_supervisor_rpc
 from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import ConfigError, Problem
@@ -71,6 +79,8 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
     check_depends({n: a.depends_on for n, a in apps.items()}, PROXY_APP, problems)
     routes = resolve_routes(config.routes, apps, base, problems)
+    check_services(config.services, data.get("services"), apps, problems)
+    check_route_services(routes, data.get("routes"), config.services, problems)
     proxy = config.proxy
     if proxy is None and routes:
         proxy = ProxyConfig()
@@ -89,8 +99,17 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     if problems:
         raise ConfigError(str(path), problems)
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=tls,
+                  services=config.services, providers=_providers(config, base),
                   path=path, tls_files=tls_files, warnings=tuple(warnings), admin=admin,
                   supervisor_rpc=rpc)
+
+
+def _providers(config: Config, base: Path) -> ProvidersConfig:
+    """`[providers]` with absolute directories (relative ones are beside the config file)."""
+    file = config.providers.file
+    if file is None:
+        return config.providers
+    return replace(config.providers, file=replace(file, directory=_absolute(base, file.directory)))
 
 
 def _check_tls(config: Config, proxy: ProxyConfig | None, base: Path, problems: list[Problem]

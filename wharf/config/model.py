@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from wharf.config import converters as c
+from wharf.config.balancing import Balancing, path_prefix
+from wharf.config.balancing import HealthConfig as HealthConfig  # where the others import it
 from wharf.config.cron import CronSchedule, parse_cron
 from wharf.config.depends import dependency_names
 from wharf.config.supervisor_rpc import SupervisorRpcConfig
@@ -158,7 +160,7 @@ class AppConfig:
     drain_timeout: Annotated[float, c.duration] = 30.0
     max_surge: Annotated[int, c.integer(1, 1000)] = 1  # instances replaced at once by a reload
     socket: Annotated[tuple[str, int] | None, _socket] = None  # one socket for all instances
-    ready_path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect on PORT
+    ready_path: Annotated[str | None, path_prefix] = None  # None: a TCP connect on PORT
     ready_timeout: Annotated[float, c.duration] = 60.0
     max_memory: Annotated[int | None, c.byte_size] = None
     stdout_log: Annotated[Path | None, _path] = None
@@ -194,13 +196,6 @@ def _http_methods(value: Any) -> tuple[str, ...]:
         raise ValueError(f"must be a list of upper-case methods like [\"GET\", \"POST\"], "
                          f"got {value!r}")
     return tuple(value)
-
-
-def _path_prefix(value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("/") or "?" in value \
-            or any(c.isspace() for c in value):
-        raise ValueError(f"must be a path starting with '/', got {value!r}")
-    return value
 
 
 def _redirect_code(value: Any) -> int:
@@ -294,30 +289,6 @@ class ProxyConfig:
     underscores_in_headers: bool = False  # nginx's default: headers named with `_` dropped
 
 
-def _hash_key(value: Any) -> str:
-    if value == "uri" or (isinstance(value, str) and value.split(":", 1)[0] in (
-            "header", "cookie") and len(value.split(":", 1)) == 2 and value.split(":", 1)[1]):
-        return str(value)
-    raise ValueError(f"must be \"header:NAME\", \"cookie:NAME\" or \"uri\", got {value!r}")
-
-
-def _cookie_name(value: Any) -> str:
-    if not isinstance(value, str) or not c.TOKEN.fullmatch(value):
-        raise ValueError(f"must be a cookie name (letters, digits, !#$%&'*+-.^_`|~), "
-                         f"got {value!r}")
-    return value
-
-
-def _status_range(value: Any) -> tuple[int, int]:
-    if isinstance(value, str):
-        first, sep, last = value.partition("-")
-        if first.isdigit() and (not sep or last.isdigit()):
-            low, high = int(first), int(last if sep else first)
-            if 100 <= low <= high <= 599:
-                return low, high
-    raise ValueError(f"must be a status or a range like \"200-399\", got {value!r}")
-
-
 def _rate(value: Any) -> float:
     if isinstance(value, str):
         count, sep, unit = value.partition("/")
@@ -330,18 +301,6 @@ def _rate(value: Any) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class HealthConfig:
-    """Active health checks of a route's backends (`health = {...}`), as HAProxy does them."""
-
-    path: Annotated[str | None, _path_prefix] = None  # None: a TCP connect is the check
-    interval: Annotated[float, c.positive_duration] = 2.0
-    timeout: Annotated[float, c.positive_duration] = 1.0
-    rise: Annotated[int, c.integer(1, 100)] = 2
-    fall: Annotated[int, c.integer(1, 100)] = 3
-    status: Annotated[tuple[int, int], _status_range] = (200, 399)
-
-
-@dataclass(frozen=True, slots=True)
 class RateLimit:
     """A token bucket per client address (`rate_limit = { rate = "100/s", burst = 50 }`)."""
 
@@ -349,18 +308,27 @@ class RateLimit:
     burst: Annotated[int, c.integer(1, 1_000_000)] = 1
 
 
-Balance = Literal["round_robin", "weighted", "least_conn", "ip_hash", "hash", "cookie", "p2c",
-                  "ewma"]
+@dataclass(frozen=True, slots=True)
+class ServiceConfig(Balancing):
+    """A named service (`[services.NAME]`): an app's instances or a list of servers, and how
+    to balance over them. Its identity is its name: health, ejection, queues and pools stay
+    with it whatever the routes that name it do."""
+
+    name: str = field(default="", metadata={"from_key": True})
+    app: str | None = None
+    servers: tuple[Annotated[Server, _server], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class RouteConfig:
-    """One `[[routes]]` entry: what it matches, and where it sends the request."""
+class RouteConfig(Balancing):
+    """One `[[routes]]` entry: what it matches, and where it sends the request (a named
+    service, or the shorthand `app`/`servers` with the balancing keys: an anonymous one)."""
 
     host: Annotated[str | None, _host_pattern] = None
-    path: Annotated[str, _path_prefix] = "/"
+    path: Annotated[str, path_prefix] = "/"
     methods: Annotated[tuple[str, ...], _http_methods] = ()
     headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
+    service: str | None = None  # a `[services.NAME]`
     app: str | None = None
     servers: tuple[Annotated[Server, _server], ...] = ()
     static: Annotated[Path | None, _path] = None
@@ -371,26 +339,16 @@ class RouteConfig:
     remove_request_headers: Annotated[tuple[str, ...], _names] = ()
     add_response_headers: Annotated[dict[str, str], _env_table] = field(default_factory=dict)
     remove_response_headers: Annotated[tuple[str, ...], _names] = ()
-    balance: Annotated[Balance, c.one_of("round_robin", "weighted", "least_conn", "ip_hash",
-                                         "hash", "cookie", "p2c", "ewma")] = "round_robin"
-    hash_key: Annotated[str, _hash_key] = "uri"
-    cookie: Annotated[str, _cookie_name] = "wharf_backend"
-    health: HealthConfig | None = None
-    max_conns: Annotated[int, c.integer(0, 1_000_000)] = 0  # per backend; 0: no limit
-    queue_timeout: Annotated[float, c.duration] = 5.0
-    retries: Annotated[int, c.integer(0, 10)] = 2
-    retry_budget: Annotated[float, c.number(0.0, 1.0)] = 0.2
-    eject_after: Annotated[int, c.integer(0, 1000)] = 5
-    ejection: Annotated[float, c.duration] = 10.0
-    slow_start: Annotated[float, c.duration] = 0.0
     rate_limit: RateLimit | None = None
     upgrade: Annotated[tuple[str, ...], _protocols] = ("websocket",)
     buffering: bool = True  # read the backend's answer ahead of a slow client (nginx's default)
     max_temp_file_size: Annotated[int, _size_or_zero] = 1024 * 1024 * 1024  # 0: memory only
 
     def target_kind(self) -> str:
-        """Which of app, servers, static, redirect this route uses ("" if none or several)."""
-        kinds = [k for k, v in (("app", self.app), ("servers", self.servers),
+        """Which of service, app, servers, static, redirect this route uses ("" if none or
+        several)."""
+        kinds = [k for k, v in (("service", self.service), ("app", self.app),
+                                ("servers", self.servers),
                                 ("static", self.static), ("redirect", self.redirect)) if v]
         return kinds[0] if len(kinds) == 1 else ""
 
@@ -416,6 +374,22 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FileProviderConfig:
+    """`[providers.file]`: routes and services from every `*.toml` in a directory, live."""
+
+    directory: Annotated[Path, _path] = field(default=Path("conf.d"),
+                                              metadata={"required": True})
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersConfig:
+    """`[providers]`: where routes and services come from besides this file, in the order
+    they win a name that two of them define (after this file, which always wins)."""
+
+    file: FileProviderConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated `wharf.toml`; `path` is the file it came from."""
 
@@ -425,6 +399,8 @@ class Config:
     apps: dict[str, AppConfig] = field(default_factory=dict)
     proxy: ProxyConfig | None = None
     routes: tuple[RouteConfig, ...] = ()
+    services: dict[str, ServiceConfig] = field(default_factory=dict)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     tls: TlsConfig | None = None
     path: Path = field(default=Path("wharf.toml"), metadata={"derived": True})
     # Filled in by the loader: the file certificates it read, and what is worth saying but

@@ -32,10 +32,11 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
     for index, route in enumerate(routes):
         key = f"routes[{index}]"
         kind = route.target_kind()
-        targets = ("app", "servers", "static", "redirect")
+        targets = ("service", "app", "servers", "static", "redirect")
         apps_unknown = any(p.path == "apps" for p in problems)  # `apps` is not a table
         if not kind and not any(failed(problems, f"{key}.{t}") for t in targets):
-            problems.append(Problem(key, "needs exactly one of app, servers, static or redirect"))
+            problems.append(Problem(key, "needs exactly one of service, app, servers, static "
+                                    "or redirect"))
         if route.app is not None and route.app not in apps \
                 and not failed(problems, f"apps.{route.app}") and not apps_unknown:
             known = ", ".join(apps) or "none"

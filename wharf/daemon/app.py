@@ -16,7 +16,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,18 +46,12 @@ from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.procfs import listens_on
 from wharf.observability.traffic import WorkerTraffic
 from wharf.proxy import DRAIN_TIMEOUT
-from wharf.registry.build import (
-    Address,
-    Target,
-    build_snapshot,
-    health_targets,
-    instance_address,
-    route_backends,
-    service_names,
-)
+from wharf.registry.build import Address, Target, instance_address
 from wharf.registry.health import HealthChecker
+from wharf.registry.providers.local import LocalProvider, addresses
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
+from wharf.registry.registry import Registry
 from wharf.registry.snapshot import Tls
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
@@ -99,7 +93,6 @@ class Daemon:
         self._pool_watch = PoolWatch()
         self._ejections = EjectionWatch()
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._on_report)
-        self._health: HealthChecker | None = None
         self._draining: set[Instance] = set()  # out of the pool
         self._readiness: Readiness | None = None
         self._sockets = SharedSockets()
@@ -107,8 +100,6 @@ class Daemon:
         self._next: Config | None = None  # the file a reload is bringing in
         # (worker pid, listen addresses) seen listening: /proc is read once per worker.
         self._listening: set[tuple[int, tuple[tuple[str, int], ...]]] = set()
-        self._snapshot_version = 0
-        self._publish_scheduled = False
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -120,6 +111,9 @@ class Daemon:
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
         self._order = StartOrder(self._apps, self._is_ready, self._notifier)  # depends_on
         self._triggers = Triggers(self._auto_roll, self._unwatched)  # watch, cron_restart
+        local = LocalProvider(lambda: self._programs, self._draining, self._routed, PROXY_APP)
+        self._registry = Registry(config, self._publisher, local, self._tls,
+                                  self._on_serving, self._track_readiness)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -139,8 +133,9 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         rotator = asyncio.create_task(self._rotate_tickets_forever())
-        self._health = HealthChecker(self._pool_changed, self._on_health)
         self._readiness = Readiness(self._pool_changed)
+        self._registry.local.readiness = self._readiness
+        self._registry.start(HealthChecker(self._pool_changed, self._on_health))
         try:
             await self._publisher.start()
             await self._start_admin()
@@ -169,7 +164,7 @@ class Daemon:
             sampler.cancel()
             await self._certs.close()
             rotator.cancel()
-            self._health.close()
+            self._registry.close()
             self._readiness.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
@@ -321,31 +316,8 @@ class Daemon:
         return await self._certs.renew(name, timeout)
 
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
-        config = self.config
-        ready = {name: _addresses(i for i in p.instances if i.state == State.RUNNING)
-                 for name, p in self._programs.items()}
-        health = self._health.states() if self._health is not None else {}
-        seen = self._publisher.backend_totals()
-        rows = []
-        for name, route in zip(service_names(config), config.routes, strict=True):
-            if name is None or (app is not None and route.app != app):
-                continue
-            for backend in route_backends(config, route, ready):
-                state = health.get((name, backend.host, backend.port))
-                live = seen.get((name, backend.host, backend.port), {})
-                errors = [e for e in (state.last_error if state else "",
-                                      live.get("last_error", "")) if e]
-                rows.append({
-                    "kind": "backend", "service": name, "host": route.host,
-                    "route": route.path,
-                    "app": route.app, "backend": f"{backend.host}:{backend.port}",
-                    "weight": backend.weight, "balance": route.balance,
-                    "health": ("up" if state.up else "down") if state else "unchecked",
-                    "ejected": bool(live.get("ejected", False)),
-                    "inflight": live.get("inflight", 0),
-                    "last_error": errors[0] if errors else "",
-                })
-        return rows
+        rows = self._registry.backend_rows(app)
+        return rows + (self._registry.provider_rows() if app is None else [])
 
     async def start_app(self, app: str | None, timeout: float,
                         instance: int | None = None) -> None:
@@ -596,27 +568,14 @@ class Daemon:
         return True
 
     def _health_pending(self, instance: Instance) -> list[str]:
-        """The health-checked routes to its app in which the instance is not up yet."""
-        if self._health is None:
-            return []
-        up = {target for target, state in self._health.states().items() if state.up}
-        address = instance_address(instance.app, instance.port)
-        return list(dict.fromkeys(  # two routes may share a service
-            name for name, route in zip(service_names(self.config), self.config.routes,
-                                        strict=True)
-            if name is not None and route.app == instance.app.name
-            and route.health is not None and (name, *address) not in up))
+        """The health-checked services over its app in which the instance is not up yet."""
+        return self._registry.health_pending(instance.app.name,
+                                             instance_address(instance.app, instance.port))
 
     def _start_timeout(self, app: AppConfig) -> float:
         """How long a new instance of `app` may take to take traffic: start, readiness,
         health checks."""
-        return app.startsecs + app.ready_timeout + self._health_wait(app.name) + 5.0
-
-    def _health_wait(self, app: str) -> float:
-        """How long active health checks take at most to pass a new instance of `app`."""
-        return max((r.health.rise * r.health.interval + r.health.timeout
-                    for r in self.config.routes if r.app == app and r.health is not None),
-                   default=0.0)
+        return app.startsecs + app.ready_timeout + self._registry.health_wait(app.name) + 5.0
 
     def _why_not_ready(self, instance: Instance, fallback: str = "not ready in time") -> str:
         failure = self._readiness.failures.get((instance.app.name, instance.index), "") \
@@ -632,13 +591,12 @@ class Daemon:
         leaving ones' address: the proxy cannot tell their requests apart (waiting would
         always last drain_timeout under traffic), so an old instance finishes its own
         connections after SIGTERM, as under systemd."""
-        self._publish()
-        staying = _addresses(i for i in (*program.instances, *program.pending)
-                             if i not in leaving)
-        gone = [a for a in _addresses(leaving) if a not in staying]
+        version = self._registry.publish()
+        staying = addresses(i for i in (*program.instances, *program.pending)
+                            if i not in leaving)
+        gone = [a for a in addresses(leaving) if a not in staying]
         if not gone:
             return
-        version = self._snapshot_version
 
         def drained() -> bool:
             return self._publisher.serving(version) and not any(
@@ -741,6 +699,7 @@ class Daemon:
                 if n not in change.absent}
         self.config = replace(change.new, apps=apps) if change.kept or change.absent \
             else change.new
+        self._registry.configure(self.config)
         self._track_readiness()
         self._publish()
 
@@ -925,16 +884,7 @@ class Daemon:
     def _routed(self, app: str) -> bool:
         """True if a route sends to `app`, now or in the file a reload brings in (its new
         apps must pass readiness before the new routes are published)."""
-        configs = (self.config, self._next) if self._next is not None else (self.config,)
-        return any(route.app == app for c in configs for route in c.routes)
-
-    def _takes_traffic(self, instance: Instance) -> bool:
-        """RUNNING, ready (if a route sends to its app) and not being drained."""
-        name = instance.app.name
-        if instance.state != State.RUNNING or instance in self._draining:
-            return False
-        return not self._routed(name) or self._readiness is None or \
-            self._readiness.is_ready(name, instance.index, instance.pid)
+        return self._registry.routed(app, self._next)
 
     def _on_report(self) -> None:
         """A proxy worker reported (or left): wake whoever waits; say what it ejected."""
@@ -954,29 +904,16 @@ class Daemon:
         self._order.poke()
 
     def _schedule_publish(self) -> None:
-        if not self._publish_scheduled:
-            self._publish_scheduled = True
-            asyncio.get_running_loop().call_soon(self._publish)
+        self._registry.schedule_publish()
 
     def _publish(self) -> None:
         """Send the proxy workers a snapshot of the routes and the instances ready now."""
-        self._publish_scheduled = False
-        if self.config.proxy is None:
-            return
-        config = self.config
-        serving = {name: [i for i in (*program.instances, *program.pending)
-                          if self._takes_traffic(i)]
-                   for name, program in self._programs.items() if name != PROXY_APP}
-        ready = {name: _addresses(instances) for name, instances in serving.items()}
-        self._pool_watch.update(self.events, (i for name, instances in serving.items()
-                                              if self._routed(name) for i in instances))
-        down: frozenset[Target] = frozenset()
-        if self._health is not None:
-            self._health.sync(health_targets(config, ready))
-            down = self._health.down()
-        self._snapshot_version += 1
-        self._publisher.publish(build_snapshot(config, self._snapshot_version, ready, down,
-                                               self._tls(config)))
+        self._registry.publish()
+
+    def _on_serving(self, serving: dict[str, list[Instance]]) -> None:
+        """At each publish: the routed instances in the pool, for the events."""
+        self._pool_watch.update(self.events, (i for instances in serving.values()
+                                              for i in instances))
 
     def _tls(self, config: Config) -> Tls:
         """The TLS part of the snapshot: the file certificates read with `config`."""
@@ -994,8 +931,7 @@ class Daemon:
 
     def _publish_now(self) -> int:
         """Publish now (the certificate manager's challenges wait for it); the version."""
-        self._publish()
-        return self._snapshot_version
+        return self._registry.publish()
 
     async def _served(self, version: int, timeout: float) -> bool:
         """Wait until a proxy worker listens and every worker serves `version` (False after
@@ -1107,12 +1043,6 @@ def _instance_of(program: Program, index: int) -> Instance:
         raise UsageError(f"{program.name} has no instance {index} (it runs "
                          f"{len(program.instances)})")
     return program.instances[index]
-
-
-def _addresses(instances: Iterable[Instance]) -> list[Address]:
-    """Where the proxy reaches these instances, each address once (in socket mode they share
-    one)."""
-    return list(dict.fromkeys(instance_address(i.app, i.port) for i in instances))
 
 
 def _describe_reload(result: ReloadResult) -> str:

@@ -326,7 +326,7 @@ def test_every_mistake_of_every_kind_is_reported_at_once(tmp_path):
         "apps.worker.cwd: is not a directory",
         "routes[0].app: no app named 'ghost'",
         "routes[1].static: is not a readable directory",
-        "routes[2]: needs exactly one of app, servers, static or redirect",
+        "routes[2]: needs exactly one of service, app, servers, static or redirect",
         "proxy.listen[0]: port 9000 is also used by app 'worker'",
     ]
     assert len(found) == len(expected), "\n".join(found)

@@ -166,3 +166,35 @@ def test_a_route_inserted_above_keeps_the_services_queue_and_rate_limit(tmp_path
         assert limiter in plane.limiters.values()
     finally:
         loop.close()
+
+
+def test_a_named_service_keeps_its_queue_when_its_routes_move_and_a_weight_changes(tmp_path):
+    """Two routes share `[services.api]`: reordering them, adding one and reweighting a
+    server keep the worker's state of the service (queue, retry budget)."""
+    from wharf.config import config_from_data
+    from wharf.registry.build import build_snapshot
+
+    def built(version: int, weight: int, *paths: str) -> Snapshot:
+        return build_snapshot(config_from_data({
+            "proxy": {"listen": ["127.0.0.1:8080"]},
+            "services": {"api": {"servers": [{"address": "127.0.0.1:9001", "weight": weight},
+                                             "127.0.0.1:9002"], "max_conns": 1}},
+            "routes": [{"path": p, "service": "api"} for p in paths]},
+            tmp_path / "wharf.toml"), version, {})
+
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        plane.apply(built(1, 1, "/a", "/b"))
+        old = plane.services["api"]
+        waiting = exchange_on(plane)
+        waiting.svc = old
+        old.queue.append(waiting)
+        old.budget = 4.0
+        plane.apply(built(2, 3, "/c", "/b", "/a"))
+        assert list(plane.services) == ["api"]
+        new = plane.services["api"]
+        assert list(new.queue) == [waiting] and waiting.svc is new and new.budget == 4.0
+        assert [b.weight for b in new.service.backends] == [3, 1]
+    finally:
+        loop.close()

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from wharf.config import config_from_data
-from wharf.registry.build import health_targets, service_names
+from wharf.registry.build import config_table, health_targets, service_names
 from wharf.registry.health import HealthChecker
 
 HEALTH = {"path": "/healthz", "interval": "1s"}
@@ -39,18 +39,20 @@ def test_routes_to_one_app_share_a_service_unless_they_balance_differently(tmp_p
 
 def test_health_targets_leave_the_weight_out(tmp_path):
     def targets(weight: int):
-        return health_targets(config(tmp_path, {
+        cfg = config(tmp_path, {
             "path": "/", "health": HEALTH,
-            "servers": [{"address": "127.0.0.1:9001", "weight": weight}]}), READY)
+            "servers": [{"address": "127.0.0.1:9001", "weight": weight}]})
+        return health_targets(config_table(cfg), cfg.apps, READY)
 
     assert list(targets(1)) == list(targets(3)) == [("route:/", "127.0.0.1", 9001)]
 
 
 def test_a_weight_change_keeps_a_backends_health_up(tmp_path):
     def targets(weight: int):
-        return health_targets(config(tmp_path, {"path": "/old", "redirect": "/new"}, {
+        cfg = config(tmp_path, {"path": "/old", "redirect": "/new"}, {
             "path": "/", "health": HEALTH,
-            "servers": [{"address": "127.0.0.1:9001", "weight": weight}]}), READY)
+            "servers": [{"address": "127.0.0.1:9001", "weight": weight}]})
+        return health_targets(config_table(cfg), cfg.apps, READY)
 
     async def run() -> None:
         checker = HealthChecker(lambda: None)

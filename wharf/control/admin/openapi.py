@@ -45,9 +45,14 @@ SCHEMAS: dict[str, Any] = {
         "not_after": _nullable("number"), "serial": _nullable("string"),
         "next_renewal": _nullable("number"), "last_error": _nullable("string"),
         "last_error_at": _nullable("number"), "path": _STR, "order_url": _nullable("string")}},
+    "ProviderRow": _object({
+        "kind": {"type": "string", "enum": ["provider"]}, "provider": _STR, "source": _STR,
+        "state": {"type": "string", "enum": ["ok", "invalid", "conflict"]}, "routes": _INT,
+        "services": _INT, "problems": _STRS}),
     "StatusRows": {"type": "array", "items": {"oneOf": [
         {"$ref": "#/components/schemas/InstanceRow"},
         {"$ref": "#/components/schemas/BackendRow"},
+        {"$ref": "#/components/schemas/ProviderRow"},
         {"allOf": [{"$ref": "#/components/schemas/CertificateRow"},
                    {"type": "object", "required": ["kind"]}]}]}},
     "Histogram": _object({"buckets": {"type": "array", "items": _INT}, "sum": _NUM}),

@@ -1,0 +1,1 @@
+"""Providers: where routes and services come from besides wharf.toml (see provider.py)."""
