@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from wharf.addresses import SUN_PATH_MAX, unix_path
 from wharf.config.admin_checks import resolve_admin
 from wharf.config.depends import check_depends
 from wharf.config.envfile import parse_env_file
@@ -22,7 +23,7 @@ from wharf.config.model import (
     ProvidersConfig,
     ProxyConfig,
 )
-from wharf.config.proxy_checks import resolve_proxy, resolve_routes
+from wharf.config.proxy_checks import resolve_proxy, resolve_routes, resolve_unix
 from wharf.config.schema import decode, failed
 from wharf.config.service_checks import check_route_services, check_services
 from wharf.config.supervisor_rpc import SupervisorRpcConfig, resolve_supervisor_rpc
@@ -32,8 +33,6 @@ from wharf.errors import ConfigError, Problem
 # The supervised program that runs the proxy workers.
 PROXY_APP = "wharf-proxy"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# sun_path is 108 bytes on Linux, including the terminating NUL.
-_MAX_SOCKET_PATH = 107
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     base = path.parent
     daemon = replace(config.daemon, state_dir=_state_dir(data, path))
     socket_path = daemon.state_dir / "wharf.sock"
-    if len(os.fsencode(socket_path)) > _MAX_SOCKET_PATH:
+    if len(os.fsencode(socket_path)) > SUN_PATH_MAX:
         problems.append(Problem("daemon.state_dir", f"too long for a Unix socket path "
                                 f"({socket_path}); choose a shorter directory"))
     raw_apps = data.get("apps")
@@ -182,6 +181,23 @@ def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
     if app.socket is not None and app.port is not None:
         problems.append(Problem(f"{key}.socket", "cannot be used with port: the instances "
                                 "share the socket (remove one of them)"))
+    socket = app.socket
+    if socket is not None and unix_path(*socket) is not None:
+        socket = resolve_unix(socket, base, f"{key}.socket", problems)
+        if unix_path(*socket) in [str(daemon.state_dir / n) for n in ("wharf.sock", "proxy.sock")]:
+            problems.append(Problem(f"{key}.socket", "is one of the daemon's own sockets in "
+                                    "state_dir: choose another path"))
+        if any("{port}" in arg for arg in app.command):
+            problems.append(Problem(f"{key}.command", "{port} has no value with a unix: "
+                                    "socket (there is no port): use {socket}, its path"))
+    else:
+        if socket is None and any("{socket}" in arg for arg in app.command):
+            problems.append(Problem(f"{key}.command", "{socket} has no value: the app has no "
+                                    "socket (set socket = \"unix:/path\" or \"tcp://host:port\")"))
+        for name, default in (("socket_mode", 0o660), ("socket_group", None)):
+            if getattr(app, name) != default:
+                problems.append(Problem(f"{key}.{name}", "is for a Unix socket: set it with "
+                                        "socket = \"unix:/path/to.sock\""))
     if app.backoff_max < app.backoff and not failed(problems, f"{key}.backoff") \
             and not failed(problems, f"{key}.backoff_max"):
         problems.append(Problem(f"{key}.backoff_max", f"must be >= backoff ({app.backoff}s)"))
@@ -189,7 +205,8 @@ def _resolve_app(app: AppConfig, base: Path, daemon: DaemonConfig,
     stdout_log = _absolute(base, app.stdout_log) if app.stdout_log else logs / f"{app.name}.out.log"
     stderr_log = _absolute(base, app.stderr_log) if app.stderr_log else logs / f"{app.name}.err.log"
     return replace(app, cwd=cwd, env=env, env_file=None, stdout_log=stdout_log,
-                   stderr_log=stderr_log, watch=_resolve_watch(app, cwd, key, problems))
+                   stderr_log=stderr_log, watch=_resolve_watch(app, cwd, key, problems),
+                   socket=socket)
 
 
 def _resolve_watch(app: AppConfig, cwd: Path, key: str, problems: list[Problem]
@@ -253,7 +270,8 @@ def _check_ports(apps: dict[str, AppConfig], proxy: ProxyConfig | None,
             owner = clash[0]
             if owner.startswith("apps.") and owner.endswith(".port"):
                 owner = f"app '{owner.split('.')[1]}'"
-            problems.append(Problem(key, f"port {port} is also used by {owner}"))
+            what = host if port == 0 else f"port {port}"  # a Unix socket's "unix:PATH"
+            problems.append(Problem(key, f"{what} is also used by {owner}"))
         seen.append((key, host, port))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+from wharf.addresses import UNIX, unix_address
 from wharf.config import converters as c
 from wharf.config.balancing import Balancing, path_prefix
 from wharf.config.balancing import HealthConfig as HealthConfig  # where the others import it
@@ -46,10 +47,43 @@ def _size_or_zero(value: Any) -> int:
     return 0 if value == 0 or value == "0" else c.byte_size(value)
 
 
+def _unix(value: str) -> tuple[str, int]:
+    """A `unix:PATH` address; a relative PATH is made absolute by the loader."""
+    path = value.removeprefix(UNIX)
+    if not path or "\0" in path or any(ch in "\r\n" for ch in path):
+        raise ValueError(f"must be \"unix:/path/to.sock\", got {value!r}")
+    if path.startswith("@"):
+        raise ValueError(f"abstract Unix sockets are not supported, got {value!r}: name a file")
+    return unix_address(path)
+
+
 def _socket(value: Any) -> tuple[str, int]:
+    if isinstance(value, str) and value.startswith(UNIX):
+        return _unix(value)
     if not isinstance(value, str) or not value.startswith("tcp://"):
-        raise ValueError(f"must be \"tcp://host:port\", got {value!r}")
+        raise ValueError(f"must be \"tcp://host:port\" or \"unix:/path/to.sock\", "
+                         f"got {value!r}")
     return c.address(value.removeprefix("tcp://"))
+
+
+def _socket_mode(value: Any) -> int:
+    # An octal string, as chmod and Supervisor's `chmod` take it; a TOML integer would be
+    # read as decimal (660 is not 0o660), so only a string is accepted.
+    if isinstance(value, str) and len(value) in (3, 4) and all(ch in "01234567" for ch in value):
+        return int(value, 8)
+    raise ValueError(f"must be an octal mode string like \"0660\", got {value!r}")
+
+
+def _group(value: Any) -> str:
+    import grp
+
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a group name, got {value!r}")
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise ValueError(f"no such group: {value!r}") from None
+    return value
 
 
 def _cpu_count() -> int:
@@ -160,6 +194,8 @@ class AppConfig:
     drain_timeout: Annotated[float, c.duration] = 30.0
     max_surge: Annotated[int, c.integer(1, 1000)] = 1  # instances replaced at once by a reload
     socket: Annotated[tuple[str, int] | None, _socket] = None  # one socket for all instances
+    socket_mode: Annotated[int, _socket_mode] = 0o660  # of a Unix socket's file
+    socket_group: Annotated[str | None, _group] = None  # of a Unix socket's file
     ready_path: Annotated[str | None, path_prefix] = None  # None: a TCP connect on PORT
     ready_timeout: Annotated[float, c.duration] = 60.0
     max_memory: Annotated[int | None, c.byte_size] = None
@@ -214,24 +250,32 @@ def _host_pattern(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """A backend named in a route's `servers`: an address and a weight."""
+    """A backend named in a route's `servers`: an address (see `wharf.addresses`) and a
+    weight."""
 
     host: str
     port: int
     weight: int = 1
 
 
+def _server_address(value: Any) -> tuple[str, int]:
+    if isinstance(value, str) and value.startswith(UNIX):
+        return _unix(value)
+    return c.address(value)
+
+
 def _server(value: Any) -> Server:
     if isinstance(value, dict):
         unknown = set(value) - {"address", "weight"}
         if unknown or "address" not in value:
-            raise ValueError("must be \"host:port\" or { address = \"host:port\", weight = N }")
+            raise ValueError("must be \"host:port\", \"unix:/path\" or "
+                             "{ address = \"host:port\", weight = N }")
         try:
             weight = c.integer(1, 1000)(value.get("weight", 1))
         except ValueError as exc:
             raise ValueError(f"weight {exc}") from None
-        return Server(*c.address(value["address"]), weight=weight)
-    return Server(*c.address(value))
+        return Server(*_server_address(value["address"]), weight=weight)
+    return Server(*_server_address(value))
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -9,8 +9,15 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
+from wharf.addresses import (
+    SUN_PATH_MAX,
+    format_address,
+    unix_address,
+    unix_bind_problem,
+    unix_path,
+)
 from wharf.config.converters import TOKEN
-from wharf.config.model import WILDCARD_HOSTS, AppConfig, ProxyConfig, RouteConfig
+from wharf.config.model import WILDCARD_HOSTS, AppConfig, ProxyConfig, RouteConfig, Server
 from wharf.config.schema import failed
 from wharf.errors import Problem
 
@@ -22,6 +29,20 @@ def resolve_proxy(proxy: ProxyConfig, state_dir: Path, base: Path) -> ProxyConfi
     log = proxy.access_log_file
     log = (log if log.is_absolute() else base / log) if log else state_dir / "logs" / "access.log"
     return replace(proxy, access_log_file=log)
+
+
+def resolve_unix(address: tuple[str, int], base: Path, key: str,
+                 problems: list[Problem]) -> tuple[str, int]:
+    """A Unix address with its path made absolute (relative to the config's directory),
+    checked to fit in sun_path."""
+    path = unix_path(*address)
+    assert path is not None
+    absolute = os.path.normpath(base / Path(path).expanduser())
+    if len(os.fsencode(absolute)) > SUN_PATH_MAX:
+        problems.append(Problem(key, f"the socket path is {len(os.fsencode(absolute))} bytes "
+                                f"long ({absolute}): a Unix socket's path may have at most "
+                                f"{SUN_PATH_MAX}; choose a shorter one"))
+    return unix_address(absolute)
 
 
 def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], base: Path,
@@ -41,6 +62,11 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
                 and not failed(problems, f"apps.{route.app}") and not apps_unknown:
             known = ", ".join(apps) or "none"
             problems.append(Problem(f"{key}.app", f"no app named {route.app!r} (apps: {known})"))
+        if any(s.port == 0 for s in route.servers):
+            route = replace(route, servers=tuple(
+                Server(*resolve_unix((s.host, s.port), base, f"{key}.servers[{i}]", problems),
+                       weight=s.weight) if s.port == 0 else s
+                for i, s in enumerate(route.servers)))
         if route.static is not None:
             static = route.static if route.static.is_absolute() else base / route.static
             if not static.is_dir() or not os.access(static, os.R_OK | os.X_OK):
@@ -98,8 +124,14 @@ def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
         if holder == owner:
             continue
         if holder is not None:
-            problems.append(Problem(key, f"{host}:{port} is still bound for {holder}; free it "
-                                         "in one reload and take it in the next"))
+            problems.append(Problem(key, f"{format_address(host, port)} is still bound for "
+                                    f"{holder}; free it in one reload and take it in the next"))
+            continue
+        path = unix_path(host, port)
+        if path is not None:
+            problem = unix_bind_problem(path)
+            if problem is not None:
+                problems.append(Problem(key, f"{path} {problem}"))
             continue
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as s:

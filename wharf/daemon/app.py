@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wharf.addresses import format_address
 from wharf.certs.material import build_tls
 from wharf.certs.tickets import TicketKeys
 from wharf.config import AppConfig, Config, load_config
@@ -895,7 +896,7 @@ class Daemon:
         service, host, port = target
         kind, text = (EventKind.HEALTH_UP, "up") if up else (EventKind.HEALTH_DOWN,
                                                                f"down: {error}")
-        self.events.emit(kind, text, service=service, backend=f"{host}:{port}")
+        self.events.emit(kind, text, service=service, backend=format_address(host, port))
 
     def _pool_changed(self) -> None:
         """A readiness or health check changed its mind: publish, and wake whoever waits."""

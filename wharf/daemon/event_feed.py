@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.addresses import format_address
 from wharf.observability.events import EventKind, EventStream
 from wharf.registry.reports import Key
 from wharf.supervise.instance import Instance
@@ -66,8 +67,8 @@ class EjectionWatch:
         for service, host, port in sorted(now - self.ejected):
             error = str(totals[(service, host, port)].get("last_error") or "errors in a row")
             events.emit(EventKind.BACKEND_EJECTED, f"ejected: {error}", service=service,
-                        backend=f"{host}:{port}")
+                        backend=format_address(host, port))
         for service, host, port in sorted(self.ejected - now):
             events.emit(EventKind.BACKEND_READMITTED, "readmitted", service=service,
-                        backend=f"{host}:{port}")
+                        backend=format_address(host, port))
         self.ejected = now

@@ -84,8 +84,8 @@ def plan_reload(running: Mapping[str, Running], new: Mapping[str, AppConfig]) ->
 def addresses(app: AppConfig, count: int | None = None) -> frozenset[Address]:
     """The addresses an app holds for itself: its shared socket, or its fixed ports (on any
     host: an instance may bind a wildcard)."""
-    if app.socket is not None:
-        return frozenset({app.socket, ("*", app.socket[1])})
+    if app.socket is not None:  # a Unix socket (port 0) is its path alone
+        return frozenset({app.socket, ("*", app.socket[1])} if app.socket[1] else {app.socket})
     if app.port is None:
         return frozenset()
     n = app.instances if count is None else count

@@ -3,20 +3,18 @@ port at all. Kept apart from the daemon so the rule is one small function, teste
 
 from __future__ import annotations
 
+from wharf.addresses import format_address
 from wharf.config.model import AppConfig, ProxyConfig
 
 
 def uses_port(app: AppConfig, routed: bool) -> bool:
     """True if an instance of `app` is known to serve on its PORT: the app has a fixed `port`,
     a `socket`, a route sending to it, or `{port}` in its command. Every instance is given a
-    PORT; an app with none of these (a background worker) shows `-` instead of a number."""
-    return app.port is not None or app.socket is not None or routed \
-        or any("{port}" in arg for arg in app.command)
-
-
-def format_address(host: str, port: int) -> str:
-    """`127.0.0.1:8080`, `[::1]:8080`."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    PORT; an app with none of these (a background worker) shows `-` instead of a number, and
+    so does one on a Unix socket, which has no port."""
+    if app.socket is not None:
+        return app.socket[1] != 0
+    return app.port is not None or routed or any("{port}" in arg for arg in app.command)
 
 
 def listen_addresses(app: AppConfig, proxy: ProxyConfig | None, is_proxy: bool) -> list[str]:

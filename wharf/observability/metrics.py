@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from wharf.addresses import format_address
 from wharf.observability.traffic import WorkerTraffic
 from wharf.proxy.counters import BUCKETS, CLASSES
 
@@ -168,7 +169,7 @@ def _services(traffic: WorkerTraffic) -> Iterator[Metric]:
 
 
 def _backend_traffic(traffic: WorkerTraffic) -> Iterator[Metric]:
-    rows = [([s, f"[{h}]:{p}" if ":" in h else f"{h}:{p}"], values)
+    rows = [([s, format_address(h, p)], values)
             for (s, h, p), values in sorted(traffic.backends.items())]
     hist = CLASSES + len(BUCKETS) + 2
     labels = ["service", "backend"]

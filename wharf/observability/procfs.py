@@ -1,5 +1,5 @@
-"""What the kernel says about processes and sockets: an instance's process tree, and who
-listens on a port.
+"""What the kernel says about processes and sockets: an instance's process tree, who listens
+on a port, and who accepted a connection on a TCP port or a Unix socket.
 
 An instance is more than its main process: gunicorn's workers are its children, and whatever
 the app started stays in its process group (which the stop path kills). Memory limits, the
@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psutil
+
+from wharf.addresses import unix_path
 
 Table = dict[int, tuple[int, int]]  # pid -> (parent pid, process group id)
 
@@ -133,13 +135,44 @@ def listens_on(pids: Iterable[int], host: str, port: int) -> bool:
     return _held_by(pids, _socket_inodes(listening))
 
 
-def accepted(pids: Iterable[int], port: int) -> bool:
+def accepted(pids: Iterable[int], host: str, port: int) -> bool:
     """True if one of `pids` holds the accepted end of a connection to its local `port`
-    (established, or closed by the peer only)."""
+    (established, or closed by the peer only), or for a Unix address, to its socket file."""
+    path = unix_path(host, port)
+    if path is not None:
+        return _held_by(pids, _unix_accepted(path))
+
     def ours(fields: list[str], family: int) -> bool:
         return fields[3] in ("01", "08") and _port(fields[1]) == port  # ESTABLISHED, CLOSE_WAIT
 
     return _held_by(pids, _socket_inodes(ours))
+
+
+def unix_line(line: str) -> tuple[str, str, str, str] | None:
+    """(type, state, inode, path) of a /proc/net/unix line; None for one with no path (an
+    unnamed socket) or the header."""
+    fields = line.rstrip("\n").split(None, 7)  # a path may hold spaces
+    if len(fields) < 8 or not fields[0].endswith(":"):
+        return None
+    return fields[4], fields[5], fields[6], fields[7]
+
+
+def _unix_accepted(path: str) -> set[str]:
+    """The inodes of the accepted ends of connections to the Unix stream socket at `path`: the
+    kernel names them with the listener's path, in state 03 (connected); a connection still
+    waiting in the backlog is 02 with no inode yet, the listener itself 01."""
+    try:
+        with open("/proc/net/unix") as f:
+            lines = f.readlines()[1:]
+    except OSError:
+        return set()
+    found = set()
+    for line in lines:
+        parsed = unix_line(line)
+        if parsed is not None and parsed[0] == "0001" and parsed[1] == "03" \
+                and parsed[3] == path:  # 0001: SOCK_STREAM
+            found.add(parsed[2])
+    return found
 
 
 def listener_on(host: str, port: int) -> Listener | None:

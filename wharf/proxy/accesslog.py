@@ -28,6 +28,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from wharf.addresses import format_address
 from wharf.proxy.http1 import error_body, header_value
 
 if TYPE_CHECKING:
@@ -218,7 +219,8 @@ class AccessLog:
             "target": _text(ex.target) if ex else None,
             "status": ex.status if ex else status, "bytes": self._body_bytes(ex, status),
             "duration_ms": round((time.time() - ex.start) * 1000, 3) if ex and ex.start else None,
-            "upstream": f"{ex.backend.host}:{ex.backend.port}" if ex and ex.backend else None,
+            "upstream": format_address(ex.backend.host, ex.backend.port)
+            if ex and ex.backend else None,
             "request_id": _text(ex.request_id) if ex else None,
             "user_agent": "-" if agent is None else _text(agent),
             "referer": None if referer is None else _text(referer),

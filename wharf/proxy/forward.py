@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, cast
 
+from wharf.addresses import UNIX
 from wharf.proxy import http1
 from wharf.proxy.balancers import NOTHING, Load
 from wharf.proxy.downstream import BODY, CONNECT, QUEUE, UPSTREAM, Downstream, Peer
@@ -37,6 +38,7 @@ _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", 
 BODY_BUFFER: Final = 64 * 1024
 # While the backend connection is being made, read at most this much more of the body.
 PENDING_LIMIT: Final = 256 * 1024
+_UNIX: Final = len(UNIX)
 
 
 class Forwarding(Request, Served, Waiting):
@@ -183,8 +185,11 @@ class Forwarding(Request, Served, Waiting):
         self.down.set_deadline(self.plane.connect_timeout, CONNECT)
         loop = asyncio.get_running_loop()
         factory = cast(Callable[[], asyncio.Protocol], lambda: UpstreamConnection(pool))
-        task = loop.create_task(loop.create_connection(factory,
-                                                       self.backend.host, self.backend.port))
+        backend = self.backend
+        if backend.port:
+            task = loop.create_task(loop.create_connection(factory, backend.host, backend.port))
+        else:  # a Unix socket: "unix:PATH", port 0 (see wharf.addresses)
+            task = loop.create_task(loop.create_unix_connection(factory, backend.host[_UNIX:]))
         self.connecting = task
         task.add_done_callback(self._connected)
 

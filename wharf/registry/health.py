@@ -5,6 +5,7 @@ row take it down. A backend starts down and enters the pool only once it has pas
 `HealthChecker` drives one asyncio task per (service, host, port): an HTTP GET of the configured
 path whose status must fall in the expected range, or a plain TCP connect; and it reports
 every change of state, so the daemon publishes a snapshot without the backends that are down.
+A backend on a Unix socket is checked over it, with `Host: localhost` (as nginx sends there).
 A target is named by its service's stable name and its address, not by the backend's weight
 or its route's position, so a reload that changes either keeps what the checks have learnt.
 """
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wharf.addresses import format_address, unix_path
 from wharf.config.model import HealthConfig
 from wharf.registry.build import Target
 from wharf.registry.snapshot import Backend
@@ -62,16 +64,19 @@ class _Check:
 
 async def probe(backend: Backend, config: HealthConfig) -> str:
     """Check a backend once: "" if it passes, else what went wrong."""
+    path = unix_path(backend.host, backend.port)
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(backend.host, backend.port), config.timeout)
+            asyncio.open_connection(backend.host, backend.port) if path is None
+            else asyncio.open_unix_connection(path), config.timeout)
     except (OSError, TimeoutError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "timeout"
         return f"connect: {reason}"
     try:
         if config.path is None:
             return ""
-        writer.write(f"GET {config.path} HTTP/1.1\r\nHost: {backend.host}:{backend.port}\r\n"
+        host = "localhost" if path is not None else format_address(backend.host, backend.port)
+        writer.write(f"GET {config.path} HTTP/1.1\r\nHost: {host}\r\n"
                      "User-Agent: wharf-health\r\nConnection: close\r\n\r\n".encode())
         line = await asyncio.wait_for(reader.readline(), config.timeout)
         parts = line.split(b" ", 2)
@@ -139,7 +144,7 @@ class HealthChecker:
             error = await probe(backend, check.config)
             if check.state.record(not error, error):
                 word = "up" if check.state.up else f"down ({error})"
-                log.info("%s %s:%d: %s", service, backend.host, backend.port, word)
+                log.info("%s %s: %s", service, format_address(host, port), word)
                 if self._on_transition is not None:
                     self._on_transition(target, check.state.up, error)
                 self._on_change()

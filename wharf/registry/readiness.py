@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from wharf.addresses import unix_path
 from wharf.config.model import AppConfig, HealthConfig
 from wharf.observability.procfs import accepted, listener_on, listens_on, process_tree
 from wharf.registry.build import instance_address
@@ -114,11 +115,14 @@ def _its_own(pid: int, host: str, port: int) -> bool:
 
 async def _accepts(pid: int, host: str, port: int) -> str:
     """"" once `pid`'s tree holds a connection it accepted on the shared socket at `host:port`
-    (the probe's own, held open meanwhile, or the proxy's); else why not."""
-    if await asyncio.to_thread(_accepted, pid, port):
+    or a Unix socket (the probe's own, held open meanwhile, or the proxy's); else why not."""
+    if await asyncio.to_thread(_accepted, pid, host, port):
         return ""
+    path = unix_path(host, port)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), ACCEPT_WAIT)
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port) if path is None
+            else asyncio.open_unix_connection(path), ACCEPT_WAIT)
     except (OSError, TimeoutError) as exc:
         return f"connect: {exc.strerror if isinstance(exc, OSError) else 'timeout'}"
     try:
@@ -126,12 +130,12 @@ async def _accepts(pid: int, host: str, port: int) -> str:
         deadline = loop.time() + ACCEPT_WAIT
         while loop.time() < deadline:
             await asyncio.sleep(ACCEPT_LOOK)
-            if await asyncio.to_thread(_accepted, pid, port):
+            if await asyncio.to_thread(_accepted, pid, host, port):
                 return ""
         return NOT_ACCEPTED
     finally:
         writer.close()
 
 
-def _accepted(pid: int, port: int) -> bool:
-    return accepted(process_tree(pid), port)
+def _accepted(pid: int, host: str, port: int) -> bool:
+    return accepted(process_tree(pid), host, port)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from wharf.addresses import format_address, unix_path
 from wharf.config.model import AppConfig
 from wharf.observability.procfs import bind_error, listener_on
 from wharf.supervise.logs import Clock, LineSplitter
@@ -58,11 +59,16 @@ def policy_of(app: AppConfig) -> Policy:
 
 def spawn_spec(app: AppConfig, index: int, port: int,
                listen_fd: int | None = None) -> SpawnSpec:
-    """The argv and environment of instance `index` of `app`."""
+    """The argv and environment of instance `index` of `app`. `{socket}` is the shared
+    socket as a server's `--bind` takes it: `host:port`, or a Unix socket's path (gunicorn's
+    `--bind unix:{socket}`, uvicorn's `--uds {socket}`); a Unix socket has no PORT."""
+    path = unix_path(*app.socket) if app.socket is not None else None
+    socket = path or (format_address(*app.socket) if app.socket is not None else "")
     argv = tuple(a.replace("{port}", str(port)).replace("{instance}", str(index))
-                 for a in app.command)
-    env = {**os.environ, **app.env, "WHARF_APP": app.name, "WHARF_INSTANCE": str(index),
-           "PORT": str(port)}
+                 .replace("{socket}", socket) for a in app.command)
+    env = {**os.environ, **app.env, "WHARF_APP": app.name, "WHARF_INSTANCE": str(index)}
+    if path is None:
+        env["PORT"] = str(port)
     assert app.cwd is not None
     return SpawnSpec(argv=argv, cwd=app.cwd, env=env, user=app.user, listen_fd=listen_fd)
 

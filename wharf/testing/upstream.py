@@ -46,7 +46,8 @@ class Seen:
 
 @dataclass
 class ScriptedUpstream:
-    """Starts on a free port of 127.0.0.1 in a background thread; `close()` stops it."""
+    """Starts on a free port of 127.0.0.1 (or on the Unix socket `path`) in a background
+    thread; `close()` stops it."""
 
     name: str = "upstream"
     idle_close: float | None = None  # close idle keep-alive connections after this many seconds
@@ -57,6 +58,12 @@ class ScriptedUpstream:
     heads: list[str] = field(default_factory=list)  # targets of every head, even if cut short
     connections: int = 0
     port: int = 0
+    path: str | None = None  # serve on a Unix socket there instead (port stays 0)
+
+    @property
+    def address(self) -> str:
+        """Where it serves, as a route's `servers` names it."""
+        return f"unix:{self.path}" if self.path is not None else f"127.0.0.1:{self.port}"
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
@@ -67,9 +74,13 @@ class ScriptedUpstream:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(self._loop.create_server(
-            lambda: _Conn(self), "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
+        if self.path is not None:
+            server = self._loop.run_until_complete(self._loop.create_unix_server(
+                lambda: _Conn(self), self.path))
+        else:
+            server = self._loop.run_until_complete(self._loop.create_server(
+                lambda: _Conn(self), "127.0.0.1", 0))
+            self.port = server.sockets[0].getsockname()[1]
         self._server = server
         self._ready.set()
         self._loop.run_forever()
@@ -78,7 +89,9 @@ class ScriptedUpstream:
         self._loop.close()
 
     def close(self) -> None:
-        """Stop serving and join the thread."""
+        """Stop serving and join the thread (again: nothing)."""
+        if self._loop.is_closed():
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 

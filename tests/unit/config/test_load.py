@@ -417,3 +417,94 @@ def test_access_log_rotation_keys(tmp_path):
     assert default is not None and default.access_log_max_size == 0
     assert problems_of(write(tmp_path, "[proxy]\naccess_log_backups = -1\n")) == [
         "proxy.access_log_backups: must be >= 0, got -1"]
+
+
+# -- Unix sockets ---------------------------------------------------------------------------
+
+def test_unix_servers_and_sockets_resolve_relative_to_the_config(tmp_path):
+    config = load_config(write(tmp_path, """
+        [apps.web]
+        command = "gunicorn --bind unix:{socket} app:app"
+        socket = "unix:run/web.sock"
+        [[routes]]
+        path = "/api"
+        servers = ["unix:/run/api.sock", { address = "unix:api2.sock", weight = 2 }]
+        [[routes]]
+        app = "web"
+    """))
+    web = config.apps["web"]
+    assert web.socket == (f"unix:{tmp_path}/run/web.sock", 0)
+    assert web.socket_mode == 0o660 and web.socket_group is None
+    servers = config.routes[0].servers
+    assert [(s.host, s.port, s.weight) for s in servers] == [
+        ("unix:/run/api.sock", 0, 1), (f"unix:{tmp_path}/api2.sock", 0, 2)]
+
+
+def test_a_unix_socket_path_longer_than_sun_path_is_an_error(tmp_path):
+    long = "/tmp/" + "d" * 100 + "/web.sock"
+    found = problems_of(write(tmp_path, f"""
+        [apps.web]
+        command = "x"
+        socket = "unix:{long}"
+        [[routes]]
+        servers = ["unix:{long}"]
+    """))
+    assert found == [
+        f"apps.web.socket: the socket path is 114 bytes long ({long}): a Unix socket's path "
+        "may have at most 107; choose a shorter one",
+        f"routes[0].servers[0]: the socket path is 114 bytes long ({long}): a Unix socket's "
+        "path may have at most 107; choose a shorter one"]
+
+
+def test_bad_unix_socket_settings_are_reported_with_their_key_paths(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.a]
+        command = "x --port {port}"
+        socket = "unix:/run/a.sock"
+        socket_mode = 660
+        [apps.b]
+        command = "x --bind {socket}"
+        socket_group = "no-such-group-here"
+        [apps.c]
+        command = "x"
+        socket = "tcp://127.0.0.1:9100"
+        socket_mode = "0600"
+        [apps.d]
+        command = "x"
+        socket = "unix:@abstract"
+        [apps.e]
+        command = "x"
+        socket = "unix:"
+        [[routes]]
+        servers = ["unix:"]
+    """))
+    assert sorted(found) == sorted([
+        "apps.a.socket_mode: must be an octal mode string like \"0660\", got 660",
+        "apps.a.command: {port} has no value with a unix: socket (there is no port): use "
+        "{socket}, its path",
+        "apps.b.socket_group: no such group: 'no-such-group-here'",
+        "apps.b.command: {socket} has no value: the app has no socket (set socket = "
+        "\"unix:/path\" or \"tcp://host:port\")",
+        "apps.c.socket_mode: is for a Unix socket: set it with socket = \"unix:/path/to.sock\"",
+        "apps.d.socket: abstract Unix sockets are not supported, got 'unix:@abstract': name a "
+        "file",
+        "apps.e.socket: must be \"unix:/path/to.sock\", got 'unix:'",
+        "routes[0].servers[0]: must be \"unix:/path/to.sock\", got 'unix:'",
+    ])
+
+
+def test_two_apps_cannot_share_a_unix_socket_nor_take_the_daemons_own(tmp_path):
+    found = problems_of(write(tmp_path, """
+        [apps.a]
+        command = "x"
+        socket = "unix:/run/one.sock"
+        [apps.b]
+        command = "x"
+        socket = "unix:/run/one.sock"
+        [apps.c]
+        command = "x"
+        socket = "unix:.wharf/wharf.sock"
+    """))
+    assert sorted(found) == [
+        "apps.b.socket: unix:/run/one.sock is also used by apps.a.socket",
+        "apps.c.socket: is one of the daemon's own sockets in state_dir: choose another path"]

@@ -121,3 +121,8 @@ def test_addresses_of_socket_and_fixed_ports():
     assert addresses(app("w", port=8000, instances=2)) == {("*", 8000), ("*", 8001)}
     assert addresses(app("w", port=8000, instances=2), count=1) == {("*", 8000)}
     assert ("*", 9000) in addresses(app("w", socket=("::1", 9000)))
+
+
+def test_a_unix_socket_is_held_by_its_path_alone():
+    sock = ("unix:/run/w.sock", 0)
+    assert addresses(app("w", socket=sock)) == {sock}  # not ("*", 0): no port to clash on

@@ -28,3 +28,9 @@ def test_listen_addresses_are_the_proxy_s_for_a_worker_and_the_socket_in_socket_
 def test_a_proxy_worker_lists_its_tls_listeners_after_the_plain_ones():
     proxy = ProxyConfig(listen=(("127.0.0.1", 8080),), listen_tls=(("127.0.0.1", 8443),))
     assert listen_addresses(app(), proxy, is_proxy=True) == ["127.0.0.1:8080", "127.0.0.1:8443"]
+
+
+def test_an_app_on_a_unix_socket_has_no_port_and_listens_on_its_path():
+    unix = app(socket=("unix:/run/web.sock", 0))
+    assert not uses_port(unix, routed=True)
+    assert listen_addresses(unix, None, is_proxy=False) == ["unix:/run/web.sock"]

@@ -78,3 +78,13 @@ def test_a_backend_that_left_the_snapshot_is_forgotten_everywhere() -> None:
     totals.apply(1, report)
     assert set(totals.total().backends) == {("app:web", "127.0.0.1", 9001)}
     assert writer.encode(counters, 0, {})["gone"] == []  # said once
+
+
+def test_a_unix_backend_is_labelled_with_its_address() -> None:
+    counters = Counters()
+    counters.backend("route:/", "unix:/run/app.sock", 0).answered(200, 0.01)
+    totals = TrafficTotals()
+    totals.worker(1).apply(TrafficWriter().encode(counters, 0, {}))
+    samples = _samples(exposition([], totals.total(), []))
+    assert samples[("wharf_backend_requests_total", (("backend", "unix:/run/app.sock"),
+                                                     ("code", "2xx"), ("service", "route:/")))] == 1

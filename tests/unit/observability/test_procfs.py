@@ -2,7 +2,7 @@
 
 import socket
 
-from wharf.observability.procfs import _decode, _serves, process_tree
+from wharf.observability.procfs import _decode, _serves, process_tree, unix_line
 
 # 100 is the instance (its own group); 101, 102 its workers; 103 a grandchild; 104 left the
 # tree by daemonizing (parent 1) but stayed in the group; 105 a child of 104 in its own group;
@@ -37,3 +37,11 @@ def test_addresses_are_decoded_as_proc_net_tcp_writes_them():
     assert _decode("0100007F", socket.AF_INET) == "127.0.0.1"
     assert _decode("00000000000000000000000001000000", socket.AF_INET6) == "::1"
     assert _decode("0000000000000000FFFF00000100007F", socket.AF_INET6) == "::ffff:127.0.0.1"
+
+
+def test_a_proc_net_unix_line_gives_type_state_inode_and_path():
+    accepted = "000000000719eea4: 00000003 00000000 00000000 0001 03 3408445 /run/a b.sock\n"
+    assert unix_line(accepted) == ("0001", "03", "3408445", "/run/a b.sock")
+    unnamed = "0000000006f1f470: 00000003 00000000 00000000 0001 03 3408444\n"
+    assert unix_line(unnamed) is None
+    assert unix_line("Num       RefCount Protocol Flags    Type St Inode Path\n") is None

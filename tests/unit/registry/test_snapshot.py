@@ -54,3 +54,17 @@ def test_no_ready_instance_means_no_backend(tmp_path):
 def test_json_round_trip(tmp_path):
     snap = build_snapshot(config(tmp_path), 3, {"web": [("127.0.0.1", 20001)]})
     assert Snapshot.from_json(snap.to_json()) == snap
+
+
+def test_a_unix_backend_travels_as_its_address_with_port_0(tmp_path):
+    data = {"apps": {"web": {"command": "x", "socket": "unix:run/web.sock", "instances": 2}},
+            "routes": [{"path": "/ext", "servers": ["unix:/run/ext.sock"]},
+                       {"app": "web"}]}
+    cfg = config_from_data(data, tmp_path / "wharf.toml")
+    web = cfg.apps["web"]
+    address = instance_address(web, 0)
+    assert address == (f"unix:{tmp_path}/run/web.sock", 0)
+    snap = build_snapshot(cfg, 1, {"web": [address]})
+    assert [s.backends for s in snap.services] == [(Backend("unix:/run/ext.sock", 0),),
+                                                   (Backend(*address),)]
+    assert Snapshot.from_json(snap.to_json()) == snap
