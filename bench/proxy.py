@@ -238,9 +238,11 @@ class Nginx:
         return grep_log(self.log, re.compile(r"\[(warn|error|crit|alert|emerg)\]"))
 
 
-def upstream_http(port: int) -> str:
-    """The upstream's server: `return 200 "hello world\\n"` on 127.0.0.1:port."""
-    return (f"    server {{\n        listen 127.0.0.1:{port};\n"
+def upstream_http(port: int, unix: Path | None = None) -> str:
+    """The upstream's server: `return 200 "hello world\\n"` on 127.0.0.1:port (and on the
+    Unix socket `unix`, if given: bench/unix.py)."""
+    also = f"        listen unix:{unix};\n" if unix is not None else ""
+    return (f"    server {{\n        listen 127.0.0.1:{port};\n{also}"
             f"        location / {{\n            default_type text/plain;\n"
             f"            return 200 \"hello world\\n\";\n        }}\n    }}\n")
 
@@ -262,6 +264,10 @@ class Proxy:
     def start(self) -> None:
         """Start it and wait until it serves the upstream's body."""
         raise NotImplementedError
+
+    def upstream_address(self) -> str:
+        """The upstream as its config names it (bench/unix.py: a Unix socket instead)."""
+        return f"127.0.0.1:{self.upstream}"
 
     def wait_ready(self, what: str, log: Path | None) -> None:
         """Wait until it serves: by default, `GET /` answers the upstream's body."""
@@ -306,7 +312,7 @@ class NginxProxy(Proxy):
 
     def http(self) -> str:
         """An upstream block with a keep-alive pool, and the proxying server."""
-        return (f"    upstream backend {{\n        server 127.0.0.1:{self.upstream};\n"
+        return (f"    upstream backend {{\n        server {self.upstream_address()};\n"
                 f"        keepalive {POOL};\n        keepalive_requests 1000000;\n    }}\n"
                 f"    server {{\n        listen 127.0.0.1:{self.port};\n"
                 f"        location / {{\n            proxy_pass http://backend;\n"
@@ -450,7 +456,7 @@ class WharfProxy(Proxy):
 
     def routes_toml(self) -> str:
         """The `[[routes]]` of its wharf.toml: one route to the upstream."""
-        return f"[[routes]]\npath = \"/\"\nservers = [\"127.0.0.1:{self.upstream}\"]\n"
+        return f"[[routes]]\npath = \"/\"\nservers = [\"{self.upstream_address()}\"]\n"
 
     def _row(self, running: bool = True) -> dict[str, Any] | None:
         """The wharf-proxy row of `wharf status --json` (when `running`, only if RUNNING)."""

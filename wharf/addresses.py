@@ -6,6 +6,10 @@ counters, the snapshot's `[host, port, weight]` backends) as it is. Port 0 tells
 TCP backend or shared socket has port 0 (the config refuses it), so the data plane tests an int,
 not a string, on each new connection. The config spells a Unix address as nginx and gunicorn do:
 `unix:/run/app.sock`.
+
+Also here, shared by the config checks (`wharf up`, `reload`) and the supervisor that binds
+app sockets: what stands in the way of binding a Unix socket's file, binding it with its mode
+and group, and removing it.
 """
 
 from __future__ import annotations
@@ -95,16 +99,20 @@ def bind_unix(path: str, mode: int, group: str | None, backlog: int) -> tuple[so
         raise
     inode = os.lstat(path).st_ino
     try:
-        # Nobody can connect before listen(): the mode is right before anyone can.
-        if group is not None:
-            os.chown(path, -1, grp.getgrnam(group).gr_gid)
-        os.chmod(path, mode)
+        set_mode(path, mode, group)  # before listen(): nobody can connect yet
         sock.listen(backlog)
     except OSError:
         sock.close()
         remove_unix(path, inode)
         raise
     return sock, inode
+
+
+def set_mode(path: str, mode: int, group: str | None) -> None:
+    """Give a socket file its mode and group (None: leave the group)."""
+    if group is not None:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    os.chmod(path, mode)
 
 
 def remove_unix(path: str, inode: int) -> None:

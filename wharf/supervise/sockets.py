@@ -12,10 +12,11 @@ refused), given `socket_mode` and `socket_group`, and removed when the socket is
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterable
 
-from wharf.addresses import bind_unix, format_address, remove_unix, unix_path
+from wharf.addresses import bind_unix, format_address, remove_unix, set_mode, unix_path
 from wharf.config.model import AppConfig
 from wharf.errors import ControlError
 
@@ -56,6 +57,11 @@ class SharedSockets:
                 raise ControlError(f"apps.{app.name}.socket: cannot bind {where}: "
                                    f"{exc.strerror}{named}") from None
             self._sockets[app.socket] = (app.name, sock)
+        elif app.socket in self._files:  # a reload may have changed them
+            path = unix_path(*app.socket)
+            assert path is not None
+            with contextlib.suppress(OSError):
+                set_mode(path, app.socket_mode, app.socket_group)
         return sock.fileno()
 
     def _bind(self, app: AppConfig) -> socket.socket:
