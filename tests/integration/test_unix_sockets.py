@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.conftest import Wharf, wait_until
 from tests.integration.proxy_fixture import free_port
-from tests.integration.proxyutil import get, probe
+from tests.integration.proxyutil import get, probe, request
 from tests.integration.test_balancing import _more_traffic, under_load
 from wharf.addresses import bind_unix, remove_unix, unix_bind_problem
 from wharf.testing.upstream import ScriptedUpstream
@@ -80,6 +80,8 @@ def test_a_route_forwards_to_a_server_on_a_unix_socket_over_pooled_connections(
         seen = upstream.requests[-1]
         assert seen.header("host") == "example.test"  # the client's, as over TCP
         assert upstream.connections == 1  # one keep-alive connection, reused
+        assert request(port, b"GET /echo HTTP/1.0\r\n\r\n").status == 200
+        assert upstream.requests[-1].header("host") == "localhost"  # as nginx sends there
         rows = [r for r in Wharf(short_dir).status_json() if r["kind"] == "backend"]
         assert [r["backend"] for r in rows] == [f"unix:{short_dir}/up.sock"]
 

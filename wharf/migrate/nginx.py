@@ -158,8 +158,8 @@ class NginxImport:
         """One `server` of an upstream: "host:port", or with its weight."""
         args = s["args"]
         address = split_address(args[0], 80)
-        if address is None or args[0].startswith("unix:"):
-            self.drop(s, where, "Wharf reaches backends over TCP (host:port)")
+        if address is None and not args[0].startswith("unix:"):
+            self.drop(s, where, "not an address Wharf can reach (host:port or unix:/path)")
             return None
         options = dict(a.partition("=")[::2] for a in args[1:])
         if "backup" in options or "down" in options:
@@ -175,7 +175,7 @@ class NginxImport:
         options.pop("weight", None)
         for option in options:
             self.drop(s, where, f"{option}: no Wharf equivalent")
-        text = f"{address[0]}:{address[1]}"
+        text = args[0] if address is None else f"{address[0]}:{address[1]}"  # unix:/path
         weight = next((int(a[7:]) for a in args[1:] if a.startswith("weight=")), 1)
         return {"address": text, "weight": weight} if weight != 1 else text
 
@@ -327,7 +327,11 @@ class NginxImport:
                       "variables")
             return False
         hostport, uri = m.group(2), m.group(3)
-        if hostport in self.upstreams:
+        unix = re.fullmatch(r"http://unix:([^:]+):(/.*)?", s["args"][0])  # nginx's spelling
+        if unix is not None:
+            route["servers"] = [f"unix:{unix.group(1)}"]
+            uri = unix.group(2)
+        elif hostport in self.upstreams:
             route.update(self.upstreams[hostport])
         elif (address := split_address(hostport, 80)) is not None:
             route["servers"] = [f"{address[0]}:{address[1]}"]

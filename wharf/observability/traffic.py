@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wharf.addresses import format_address
 from wharf.proxy.counters import BUCKETS, CLASSES
 
 HISTOGRAM = len(BUCKETS) + 2  # the bucket counts with +Inf, then the sum
@@ -132,7 +133,7 @@ def as_json(traffic: WorkerTraffic) -> dict[str, Any]:
                       "queue_timeouts": int(values[1]), "queued": traffic.queued.get(key, 0)}
                      for key in sorted(set(traffic.services) | set(traffic.queued))
                      for values in [traffic.services.get(key, [0.0] * SERVICE_VALUES)]],
-        "backends": [{"service": key[0], "backend": f"{key[1]}:{key[2]}",
+        "backends": [{"service": key[0], "backend": format_address(key[1], key[2]),
                       "requests": [int(v) for v in values[:CLASSES]],
                       "upstream": _histogram(values[CLASSES:h]),
                       "connect_errors": int(values[h]), "ejections": int(values[h + 1])}

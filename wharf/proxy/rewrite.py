@@ -66,7 +66,10 @@ def request_head(ex: Request) -> bytes:
     return b"".join(lines)
 
 def _authority(backend: Backend) -> bytes:
-    """The backend's address as a Host value (`127.0.0.1:8000`, `[::1]:8000`)."""
+    """The backend's address as a Host value (`127.0.0.1:8000`, `[::1]:8000`; `localhost`
+    for a Unix socket, as nginx sends there)."""
+    if not backend.port:
+        return b"localhost"
     host = f"[{backend.host}]" if ":" in backend.host else backend.host
     return f"{host}:{backend.port}".encode("latin-1")
 

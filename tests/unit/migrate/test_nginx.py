@@ -106,3 +106,21 @@ def test_weights_make_the_balance_weighted_and_hash_keys_carry(tmp_path):
         ("example.org", "/b", "hash"), ("*.example.org", "/b", "hash")]
     assert routes[2]["hash_key"] == "cookie:session"
     assert (8, "proxy_pass http://b/v2/") in dropped(result)
+
+
+def test_unix_socket_upstreams_carry_over(tmp_path):
+    result = imported(tmp_path, "nginx.conf", """\
+        events {}
+        http {
+            upstream app { server unix:/run/gunicorn.sock weight=2; server 127.0.0.1:8000; }
+            server {
+                listen 80;
+                location /a { proxy_pass http://app; }
+                location / { proxy_pass http://unix:/run/other.sock:; }
+            }
+        }
+        """)
+    assert [r["servers"] for r in result.data["routes"]] == [
+        [{"address": "unix:/run/gunicorn.sock", "weight": 2}, "127.0.0.1:8000"],
+        ["unix:/run/other.sock"]]
+    assert dropped(result) == []
