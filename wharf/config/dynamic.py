@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wharf.config.load import read_toml
 from wharf.config.model import AppConfig, RouteConfig, ServiceConfig
-from wharf.config.proxy_checks import resolve_routes
+from wharf.config.proxy_checks import resolve_routes, resolve_services
 from wharf.config.schema import decode
 from wharf.config.service_checks import check_route_services, check_services
 from wharf.errors import ConfigError, Problem
@@ -38,6 +38,7 @@ def load_dynamic(path: Path, apps: Mapping[str, AppConfig]
     if dynamic is None:
         return None, problems
     routes = resolve_routes(dynamic.routes, dict(apps), path.parent, problems)
-    check_services(dynamic.services, data.get("services"), dict(apps), problems)
+    services = resolve_services(dynamic.services, path.parent, problems)
+    check_services(services, data.get("services"), dict(apps), problems)
     check_route_services(routes, data.get("routes"), None, problems)
-    return (None if problems else DynamicConfig(routes, dynamic.services)), problems
+    return (None if problems else DynamicConfig(routes, services)), problems

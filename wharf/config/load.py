@@ -23,7 +23,12 @@ from wharf.config.model import (
     ProvidersConfig,
     ProxyConfig,
 )
-from wharf.config.proxy_checks import resolve_proxy, resolve_routes, resolve_unix
+from wharf.config.proxy_checks import (
+    resolve_proxy,
+    resolve_routes,
+    resolve_services,
+    resolve_unix,
+)
 from wharf.config.schema import decode, failed
 from wharf.config.service_checks import check_route_services, check_services
 from wharf.config.supervisor_rpc import SupervisorRpcConfig, resolve_supervisor_rpc
@@ -78,8 +83,9 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
         problems.append(Problem(f"apps.{PROXY_APP}", "this name is reserved for the proxy workers"))
     check_depends({n: a.depends_on for n, a in apps.items()}, PROXY_APP, problems)
     routes = resolve_routes(config.routes, apps, base, problems)
-    check_services(config.services, data.get("services"), apps, problems)
-    check_route_services(routes, data.get("routes"), config.services, problems)
+    services = resolve_services(config.services, base, problems)
+    check_services(services, data.get("services"), apps, problems)
+    check_route_services(routes, data.get("routes"), services, problems)
     proxy = config.proxy
     if proxy is None and routes:
         proxy = ProxyConfig()
@@ -98,7 +104,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     if problems:
         raise ConfigError(str(path), problems)
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=tls,
-                  services=config.services, providers=_providers(config, base),
+                  services=services, providers=_providers(config, base),
                   path=path, tls_files=tls_files, warnings=tuple(warnings), admin=admin,
                   supervisor_rpc=rpc)
 

@@ -17,7 +17,14 @@ from wharf.addresses import (
     unix_path,
 )
 from wharf.config.converters import TOKEN
-from wharf.config.model import WILDCARD_HOSTS, AppConfig, ProxyConfig, RouteConfig, Server
+from wharf.config.model import (
+    WILDCARD_HOSTS,
+    AppConfig,
+    ProxyConfig,
+    RouteConfig,
+    Server,
+    ServiceConfig,
+)
 from wharf.config.schema import failed
 from wharf.errors import Problem
 
@@ -45,6 +52,22 @@ def resolve_unix(address: tuple[str, int], base: Path, key: str,
     return unix_address(absolute)
 
 
+def resolve_servers(servers: tuple[Server, ...], base: Path, key: str,
+                    problems: list[Problem]) -> tuple[Server, ...]:
+    """The `servers` of a route or service (at `key`), Unix paths made absolute."""
+    return tuple(Server(*resolve_unix((s.host, s.port), base, f"{key}.servers[{i}]", problems),
+                        weight=s.weight) if s.port == 0 else s
+                 for i, s in enumerate(servers))
+
+
+def resolve_services(services: dict[str, ServiceConfig], base: Path,
+                     problems: list[Problem]) -> dict[str, ServiceConfig]:
+    """Each service's servers, Unix paths made absolute (relative to `base`)."""
+    return {name: replace(service, servers=resolve_servers(service.servers, base,
+                                                           f"services.{name}", problems))
+            for name, service in services.items()}
+
+
 def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], base: Path,
                    problems: list[Problem]) -> tuple[RouteConfig, ...]:
     """Check every route; make static directories absolute. A value already reported wrong
@@ -62,11 +85,7 @@ def resolve_routes(routes: tuple[RouteConfig, ...], apps: dict[str, AppConfig], 
                 and not failed(problems, f"apps.{route.app}") and not apps_unknown:
             known = ", ".join(apps) or "none"
             problems.append(Problem(f"{key}.app", f"no app named {route.app!r} (apps: {known})"))
-        if any(s.port == 0 for s in route.servers):
-            route = replace(route, servers=tuple(
-                Server(*resolve_unix((s.host, s.port), base, f"{key}.servers[{i}]", problems),
-                       weight=s.weight) if s.port == 0 else s
-                for i, s in enumerate(route.servers)))
+        route = replace(route, servers=resolve_servers(route.servers, base, key, problems))
         if route.static is not None:
             static = route.static if route.static.is_absolute() else base / route.static
             if not static.is_dir() or not os.access(static, os.R_OK | os.X_OK):

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from wharf.addresses import format_address
 from wharf.config.model import Config
 from wharf.registry.build import (
     Address,
@@ -219,7 +220,7 @@ class Registry:
                 rows.append({
                     "kind": "backend", "service": service.name, "host": route.host,
                     "route": route.path,
-                    "app": service.app, "backend": f"{backend.host}:{backend.port}",
+                    "app": service.app, "backend": format_address(backend.host, backend.port),
                     "weight": backend.weight, "balance": service.balance,
                     "health": ("up" if state.up else "down") if state else "unchecked",
                     "ejected": bool(live.get("ejected", False)),

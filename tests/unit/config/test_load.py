@@ -431,9 +431,12 @@ def test_unix_servers_and_sockets_resolve_relative_to_the_config(tmp_path):
         servers = ["unix:/run/api.sock", { address = "unix:api2.sock", weight = 2 }]
         [[routes]]
         app = "web"
+        [services.api]
+        servers = ["unix:run/api.sock"]
     """))
     web = config.apps["web"]
     assert web.socket == (f"unix:{tmp_path}/run/web.sock", 0)
+    assert config.services["api"].servers[0].host == f"unix:{tmp_path}/run/api.sock"
     assert web.socket_mode == 0o660 and web.socket_group is None
     servers = config.routes[0].servers
     assert [(s.host, s.port, s.weight) for s in servers] == [
