@@ -420,11 +420,7 @@ class WharfProxy(Proxy):
 
     def _wharf(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run([sys.executable, "-m", "wharf", "-c", str(self.config), *args],
-                   env=self.env(), timeout=30, check=check)
-
-    def env(self) -> dict[str, str]:
-        """The environment of its daemon, which its workers inherit."""
-        return checkout_env()
+                   env=checkout_env(), timeout=30, check=check)
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -434,7 +430,7 @@ class WharfProxy(Proxy):
             f"access_log = \"off\"\npool_max_idle = {POOL}\n\n{self.routes_toml()}"
             f"{self.extra_toml()}")
         run([sys.executable, "-m", "wharf", "up", "-d", "-c", str(self.config)],
-            env=self.env(), timeout=30)
+            env=checkout_env(), timeout=30)
         pidfile = self.state / "wharf.pid"
         wait_until(pidfile.exists, 10, "wharf.pid")
         self.daemon = int(pidfile.read_text().strip())

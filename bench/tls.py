@@ -24,8 +24,7 @@ Three measurements:
    (`SSLSocket.session_reused`). The same for nginx with two workers.
 
 Run: `python bench/tls.py [--only wharf,nginx] [--duration 10] [--rounds 3]`; results in
-bench/results/tls.json. `--only wharf,wharf-uvloop,nginx` adds Wharf with uvloop's TLS
-transport (`WHARF_TLS_TRANSPORT=uvloop`) beside its own, in the same rounds.
+bench/results/tls.json.
 """
 
 from __future__ import annotations
@@ -130,13 +129,6 @@ class TlsWharf(WharfProxy):
         wait_serving(self.port, what, BODY, START_TIMEOUT, log, tls=certs().client)
 
 
-class TlsWharfUvloop(TlsWharf):
-    """The same, with uvloop's TLS transport instead of Wharf's own (`tlsconn`): an A/B."""
-
-    def env(self) -> dict[str, str]:
-        return {**super().env(), "WHARF_TLS_TRANSPORT": "uvloop"}
-
-
 class TlsNginx(NginxProxy):
     """nginx terminating TLS in front of the same upstream block."""
 
@@ -176,8 +168,8 @@ class TlsHaproxy(HaproxyProxy):
         wait_serving(self.port, "haproxy", BODY, START_TIMEOUT, self.log, tls=certs().client)
 
 
-TLS_PROXIES: dict[str, type[Proxy]] = {"wharf": TlsWharf, "wharf-uvloop": TlsWharfUvloop,
-                                       "nginx": TlsNginx, "haproxy": TlsHaproxy}
+TLS_PROXIES: dict[str, type[Proxy]] = {"wharf": TlsWharf, "nginx": TlsNginx,
+                                       "haproxy": TlsHaproxy}
 
 S_TIME = re.compile(r"(\d+) connections in ([\d.]+)s")
 
@@ -320,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args(argv)
-    args.tools = selected_tools(parser, args.only, (*TOOLS, "wharf-uvloop"))
+    args.tools = selected_tools(parser, args.only, TOOLS)
     args.skip_idle, args.idle = True, 100
     global CERTS
     started = time.monotonic()

@@ -27,7 +27,7 @@ from wharf.proxy.downstream import Listener
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
 from wharf.proxy.tls import TlsContexts
-from wharf.proxy.tlsconn import HANDSHAKE_TIMEOUT, TlsConnection
+from wharf.proxy.tlsconn import TlsConnection
 from wharf.registry.frames import frame, read_frame
 from wharf.registry.reports import ReportWriter
 from wharf.registry.snapshot import Snapshot
@@ -39,9 +39,6 @@ CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
 # is the same as nginx's default on Linux.
 BACKLOG = 511
-# WHARF_TLS_TRANSPORT=uvloop: TLS listeners use uvloop's TLS transport (`create_server(ssl=)`)
-# instead of Wharf's own (`tlsconn`), to compare the two (bench/tls.py's `wharf-uvloop`).
-UVLOOP_TLS = os.environ.get("WHARF_TLS_TRANSPORT") == "uvloop"
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (CPython: 700)
 
 log = logging.getLogger("wharf.proxy")
@@ -124,13 +121,9 @@ class Worker:
                 host, port, tls = key
                 listener = Listener("https" if tls else "http", None, tls, f"{host}:{port}")
                 sock = listening_socket(host, port)
-                if tls and self._tls is not None and UVLOOP_TLS:
-                    server = await self._loop.create_server(
-                        self._factory(listener), sock=sock, ssl=self._tls.listener,
-                        ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-                else:
-                    server = await self._loop.create_server(
-                        self._factory(listener, self._tls if tls else None), sock=sock)
+                # TLS is the connection's (`tlsconn`): the listener accepts plain TCP.
+                server = await self._loop.create_server(
+                    self._factory(listener, self._tls if tls else None), sock=sock)
                 self._servers[key] = server
                 print(f"wharf-proxy: listening on {_url(*key)}", flush=True)
 
