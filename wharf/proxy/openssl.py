@@ -92,8 +92,9 @@ def context_pointer(ctx: ssl.SSLContext) -> int | None:
 
 
 def connection_pointer(obj: ssl.SSLObject, ctx: ssl.SSLContext) -> int | None:
-    """The `SSL *` of a connection whose context is `ctx`, or None."""
-    inner = getattr(obj, "_sslobj", None)
+    """The `SSL *` of a connection whose context is `ctx`, or None. `obj` is an
+    `ssl.SSLObject` or the `_ssl._SSLSocket` it wraps (what `tlsconn` drives)."""
+    inner = getattr(obj, "_sslobj", obj)
     ctx_pointer = context_pointer(ctx)
     if _lib is None or inner is None or ctx_pointer is None:
         return None

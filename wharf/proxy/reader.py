@@ -226,7 +226,7 @@ class RequestReader:
 
     def _let_go_of_parser(self) -> None:
         """At connection_lost: the parser holds this reader as its protocol; breaking that
-        cycle frees the connection and its transport (with uvloop's 256 KiB TLS read buffer)
+        cycle frees the connection and its transport (on TLS, its SSL object)
         now, not at the next GC pass, which would have to walk every connection closed since."""
         self._bind(_SPENT)
 

@@ -78,9 +78,6 @@ class ClientConnection(RequestReader, Downstream):
         self._write = self.transport.write
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else "127.0.0.1"
-        tls = transport.get_extra_info("ssl_object")  # asyncio's TLS: we see plaintext
-        if tls is not None:
-            self.listener = self.listener.over_tls(tls.selected_alpn_protocol())
         self.peer = Peer(ip.encode(), self.plane.is_trusted(ip), self.listener, http1.VIA)
         self.plane.connections.add(self)
         self.set_deadline(self.plane.header_timeout, "header")

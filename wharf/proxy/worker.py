@@ -27,6 +27,7 @@ from wharf.proxy.downstream import Listener
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
 from wharf.proxy.tls import TlsContexts
+from wharf.proxy.tlsconn import TlsConnection
 from wharf.registry.frames import frame, read_frame
 from wharf.registry.reports import ReportWriter
 from wharf.registry.snapshot import Snapshot
@@ -38,9 +39,6 @@ CONNECT_TIMEOUT = 10.0
 # Room for many clients per worker, as nginx's worker_connections; the kernel socket backlog
 # is the same as nginx's default on Linux.
 BACKLOG = 511
-# A TLS handshake not done by then is dropped (nginx counts it in client_header_timeout, 60 s;
-# a handshake takes round trips, not seconds, and a held one costs a connection slot).
-HANDSHAKE_TIMEOUT = 10.0
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (CPython: 700)
 
 log = logging.getLogger("wharf.proxy")
@@ -122,17 +120,23 @@ class Worker:
             if key not in self._servers:
                 host, port, tls = key
                 listener = Listener("https" if tls else "http", None, tls, f"{host}:{port}")
-                factory = cast(Callable[[], asyncio.Protocol],
-                               lambda listener=listener: ClientConnection(self.plane, listener))
                 sock = listening_socket(host, port)
-                if tls and self._tls is not None:
-                    server = await self._loop.create_server(
-                        factory, sock=sock, ssl=self._tls.listener,
-                        ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
-                else:
-                    server = await self._loop.create_server(factory, sock=sock)
+                # TLS is the connection's (`tlsconn`): the listener accepts plain TCP.
+                server = await self._loop.create_server(
+                    self._factory(listener, self._tls if tls else None), sock=sock)
                 self._servers[key] = server
                 print(f"wharf-proxy: listening on {_url(*key)}", flush=True)
+
+    def _factory(self, listener: Listener,
+                 tls: TlsContexts | None = None) -> Callable[[], asyncio.Protocol]:
+        """The protocol factory of a listener (`tls`: Wharf's own TLS on the TCP socket)."""
+        plane = self.plane
+        if tls is None:
+            return cast(Callable[[], asyncio.Protocol],
+                        lambda: ClientConnection(plane, listener))
+        context = tls.listener
+        return cast(Callable[[], asyncio.Protocol],
+                    lambda: TlsConnection(plane, listener, context))
 
     async def _sweep_forever(self) -> None:
         ticks = round(SWEEP_INTERVAL / CLOCK_TICK)
