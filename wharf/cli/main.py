@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a live full-screen view: processes, logs, backends (q quits)")
     imp = sub.add_parser("import", help="make a wharf.toml from a supervisord.conf, PM2 "
                          "ecosystem file, Procfile, nginx.conf or haproxy.cfg")
-    imp.add_argument("file", type=Path, help="the file to import")
+    imp.add_argument("file", type=Path, nargs="+", help="the file(s) to import: a process "
+                     "manager's and a proxy's make one wharf.toml")
     imp.add_argument("-o", "--output", type=Path, help="write here instead of to stdout")
     imp.add_argument("--format", choices=FORMATS, help="the file's format (default: guessed "
                      "from its name and content)")

@@ -12,17 +12,25 @@ from wharf import __version__
 from wharf.errors import ConfigError, UsageError
 
 
-def import_command(source: Path, out: Path | None, fmt: str | None, env: str | None,
+def import_command(sources: list[Path], out: Path | None, fmt: str | None, env: str | None,
                    force: bool) -> int:
-    """Import `source`; exit 0 once the config is written, whatever was left behind."""
+    """Import `sources` into one config; exit 0 once it is written, whatever was left."""
     from wharf.migrate import import_file
+    from wharf.migrate.merge import merge
     from wharf.migrate.result import output_base
     from wharf.migrate.toml_writer import dumps
 
     if out is not None and out.exists() and not force:
         raise UsageError(f"{out} exists", hint="choose another -o, or add --force to replace it")
-    result = import_file(source, fmt, output_base(out), env)
-    text = (f"# Imported from {result.source} by `wharf import` (wharf {__version__}).\n"
+    if fmt is not None and len(sources) > 1:
+        raise UsageError("--format names the format of one file",
+                         hint="with several files, each one's format is guessed from its name "
+                         "and content: import a file of an unusual name on its own")
+    base = output_base(out)
+    results = [import_file(source, fmt, base, env) for source in sources]
+    result = results[0] if len(results) == 1 else merge(results, base)
+    names = ", ".join(str(r.source) for r in results)
+    text = (f"# Imported from {names} by `wharf import` (wharf {__version__}).\n"
             "# What was not carried over is listed on stderr; see docs/migration.md.\n\n"
             + dumps(result.data, result.origins))
     check = check_problems(text, out if out is not None else result.base / "wharf.toml")
