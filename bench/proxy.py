@@ -517,6 +517,7 @@ class WharfMetricsProxy(WharfProxy):
     def __init__(self, workdir: Path, port: int, upstream: int, idle: int) -> None:
         super().__init__(workdir, port, upstream, idle)
         self.admin = free_port()
+        self.metrics_problem = ""
 
     def extra_toml(self) -> str:
         return f"\n[admin]\nlisten = \"127.0.0.1:{self.admin}\"\n"
@@ -527,14 +528,16 @@ class WharfMetricsProxy(WharfProxy):
         return sum(float(line.rsplit(" ", 1)[1]) for line in page.read().decode().splitlines()
                    if line.startswith("wharf_http_requests_total{"))
 
+    def stop(self) -> None:
+        try:  # read before the daemon goes: problems() is asked after the stop
+            self.metrics_problem = "" if self.counted() > 0 else "/metrics counted no request"
+        except OSError as exc:
+            self.metrics_problem = f"/metrics: {exc}"
+        super().stop()
+
     def problems(self) -> list[str]:
         found = super().problems()
-        try:
-            if self.counted() <= 0:
-                found.append("/metrics counted no request")
-        except OSError as exc:
-            found.append(f"/metrics: {exc}")
-        return found
+        return [*found, self.metrics_problem] if self.metrics_problem else found
 
 
 PROXIES: dict[str, type[Proxy]] = {"wharf": WharfProxy, "nginx": NginxProxy,

@@ -83,10 +83,10 @@ class Relaying(Forwarding):
         svc, load = self.svc, self.load
         if svc is not None and load is not None:
             if status >= 500:
-                svc.failed(load, f"status {status}", plane.now)
+                self._failed(svc, load, f"status {status}", False)
             else:
                 svc.succeeded(load)
-            if self.sent_at:
+            if self.sent_at and svc.measures_latency:  # (counting sets sent_at too)
                 now = plane.loop.time()
                 observe(load, now - self.sent_at, now)
         status_line = _STATUS_LINE[status] if status < 600 else http1.status_line(status)
