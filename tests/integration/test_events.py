@@ -54,8 +54,12 @@ def test_events_follow_prints_the_events_of_a_restart(wharf: Wharf):
     wharf.write_config(CONFIG)
     wharf.up()
     old = wharf.row("steady")["pid"]
+    last = max(e["seq"] for e in events(wharf))
+    # From the last event on, not "-n 0": a follower that connects after the restart began
+    # would miss its first events, and the restart does not wait for the follower.
     follower = subprocess.Popen([PY, "-m", "wharf", "-c", str(wharf.config), "events", "-f",
-                                 "--json", "-n", "0"], stdout=subprocess.PIPE, text=True)
+                                 "--json", "-n", "1000", "--after", str(last)],
+                                stdout=subprocess.PIPE, text=True)
     seen: list[dict] = []
     reader = threading.Thread(target=lambda: seen.extend(
         json.loads(line) for line in follower.stdout), daemon=True)  # type: ignore[union-attr]
