@@ -377,7 +377,7 @@ class HaproxyProxy(Proxy):
             self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.conf)],
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_serving(self.port, "haproxy", BODY, START_TIMEOUT, self.log)
+        self.wait_ready("haproxy", self.log)
 
     def serving_pids(self) -> list[int]:
         if self.proc is None:

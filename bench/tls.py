@@ -158,14 +158,8 @@ class TlsHaproxy(HaproxyProxy):
             f"bind 127.0.0.1:{self.port} ssl crt {certs().combined} alpn http/1.1 "
             f"ssl-min-ver TLSv1.2")
 
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(self.config())
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.conf)],
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_serving(self.port, "haproxy", BODY, START_TIMEOUT, self.log, tls=certs().client)
+    def wait_ready(self, what: str, log: Path | None) -> None:
+        wait_serving(self.port, what, BODY, START_TIMEOUT, log, tls=certs().client)
 
 
 TLS_PROXIES: dict[str, type[Proxy]] = {"wharf": TlsWharf, "nginx": TlsNginx,
