@@ -147,8 +147,9 @@ def wharf(tmp_path: Path) -> Iterator[Wharf]:
         w.close()
 
 
-# Shared fixtures: the session-scoped Pebble (ACME test CA) for the HTTPS tests, the
-# module-scoped daemon with the admin listener, and the module-scoped proxy.
+# Shared fixtures: the session-scoped Pebble (ACME test CA) for the HTTPS tests and etcd for
+# discovery, the module-scoped daemon with the admin listener, and the module-scoped proxy.
 from tests.integration.admin_fixture import admin  # noqa: E402, F401
+from tests.integration.etcd_server import etcd, etcd_prefix  # noqa: E402, F401
 from tests.integration.pebble import pebble  # noqa: E402, F401
 from tests.integration.proxy_fixture import proxy  # noqa: E402, F401

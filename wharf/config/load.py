@@ -106,7 +106,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     return Config(daemon=daemon, apps=apps, proxy=proxy, routes=routes, tls=tls,
                   services=services, providers=_providers(config, base),
                   path=path, tls_files=tls_files, warnings=tuple(warnings), admin=admin,
-                  supervisor_rpc=rpc)
+                  supervisor_rpc=rpc, cluster=config.cluster)
 
 
 def _providers(config: Config, base: Path) -> ProvidersConfig:

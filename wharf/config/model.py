@@ -15,6 +15,7 @@ from wharf.addresses import UNIX, unix_address
 from wharf.config import converters as c
 from wharf.config.balancing import Balancing, path_prefix
 from wharf.config.balancing import HealthConfig as HealthConfig  # where the others import it
+from wharf.config.cluster import ClusterConfig, DockerProviderConfig, EtcdProviderConfig
 from wharf.config.cron import CronSchedule, parse_cron
 from wharf.config.depends import dependency_names
 from wharf.config.supervisor_rpc import SupervisorRpcConfig
@@ -431,6 +432,8 @@ class ProvidersConfig:
     they win a name that two of them define (after this file, which always wins)."""
 
     file: FileProviderConfig | None = None
+    docker: DockerProviderConfig | None = None
+    etcd: EtcdProviderConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,6 +449,7 @@ class Config:
     services: dict[str, ServiceConfig] = field(default_factory=dict)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     tls: TlsConfig | None = None
+    cluster: ClusterConfig | None = None  # several hosts sharing their instances via etcd
     path: Path = field(default=Path("wharf.toml"), metadata={"derived": True})
     # Filled in by the loader: the file certificates it read, and what is worth saying but
     # does not stop Wharf (a certificate that expires soon), printed by `check` and `up`.

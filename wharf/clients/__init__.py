@@ -1,0 +1,1 @@
+"""Clients of the servers Wharf reads from: the Docker engine, etcd."""
