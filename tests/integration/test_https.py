@@ -160,7 +160,9 @@ def test_tls_1_1_and_plain_http_on_the_tls_port_are_refused_cleanly(site: Site):
                 answer += chunk
         except ConnectionResetError:
             pass
-    assert b"HTTP/1.1" not in answer  # at most a TLS alert, then the connection is closed
+    # nginx's answer: a plain 400 that says why, then the connection is closed
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert answer.endswith(b"The plain HTTP request was sent to the HTTPS port.\n")
     assert https(site, "a.test", "/").status == 200  # and the workers serve on
     logs = "".join(p.read_text() for p in (site.wharf.root / ".wharf" / "logs").glob("*.log"))
     assert "Traceback" not in logs

@@ -22,7 +22,9 @@ that `ssl.SSLObject` wraps in Python, without that wrapper's calls).
 - The SNI callback, the ClientHello callback (TLS-ALPN-01) and the session-ticket keys are
   the listener context's (see `tls`): they run inside `do_handshake` as they would in
   uvloop's transport. A handshake that fails writes OpenSSL's alert, then closes; one not
-  done within HANDSHAKE_TIMEOUT is dropped by the worker's sweep.
+  done within HANDSHAKE_TIMEOUT is dropped by the worker's sweep. A connection whose first
+  bytes are a plain HTTP request line (not a TLS record) gets nginx's answer, a plain 400
+  that says so, and is closed: a user who typed http:// to the HTTPS port sees why.
 - Back-pressure is the TCP transport's: `pause_reading` stops the bytes, and the transport's
   high-water mark (on ciphertext, about the plaintext's size) pauses writing.
 
@@ -47,12 +49,17 @@ HANDSHAKE_TIMEOUT: Final = 10.0
 HANDSHAKE: Final = "handshake"  # the deadline kind while it lasts
 # The most plaintext one TLS record holds (RFC 8446 5.1): one read returns one record.
 RECORD_SIZE: Final = 16384
+TLS_HANDSHAKE_RECORD: Final = 0x16  # the first byte of every ClientHello
+_PLAIN_BODY: Final = b"The plain HTTP request was sent to the HTTPS port.\n"
+PLAIN_HTTP_ANSWER: Final = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+    b"Connection: close\r\n\r\n%s" % (len(_PLAIN_BODY), _PLAIN_BODY))
 
 
 class TlsConnection(ClientConnection):
     """A client connection on a TLS listener: TLS over the TCP transport, then HTTP/1."""
 
-    __slots__ = ("_context", "_incoming", "_outgoing", "_tcp", "_tls")
+    __slots__ = ("_context", "_first", "_incoming", "_outgoing", "_tcp", "_tls")
 
     def __init__(self, plane: DataPlane, listener: Listener, context: ssl.SSLContext) -> None:
         super().__init__(plane, listener)
@@ -61,6 +68,7 @@ class TlsConnection(ClientConnection):
         self._outgoing = ssl.MemoryBIO()
         self._tls: Any = None  # an _ssl._SSLSocket: typeshed knows only ssl.SSLObject
         self._tcp: asyncio.Transport | None = None
+        self._first = True  # no byte received yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # `self.transport` stays None until the handshake is done (then see _handshake).
@@ -73,6 +81,13 @@ class TlsConnection(ClientConnection):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self._first and data:
+            self._first = False
+            if data[0] != TLS_HANDSHAKE_RECORD and _plain_request(data):
+                if self._tcp is not None:
+                    self._tcp.write(PLAIN_HTTP_ANSWER)
+                self._drop()
+                return
         self._incoming.write(data)
         if self.transport is None and not self._handshake():
             return
@@ -167,3 +182,9 @@ class TlsConnection(ClientConnection):
         # its exchanges until a GC pass. The SSL * and its buffers go now too.
         self._write = _nowhere
         self._tls = None
+
+
+def _plain_request(data: bytes) -> bool:
+    """True if `data` starts like an HTTP/1 request line: a method of capitals, a space."""
+    space = data.find(b" ", 0, 16)
+    return space > 0 and data[:space].isalpha() and data[:space].isupper()
