@@ -8,8 +8,8 @@ not a string, on each new connection. The config spells a Unix address as nginx 
 `unix:/run/app.sock`.
 
 Also here, shared by the config checks (`wharf up`, `reload`) and the supervisor that binds
-app sockets: what stands in the way of binding a Unix socket's file, binding it with its mode
-and group, and removing it.
+app sockets: what stands in the way of binding a TCP address or a Unix socket's file, binding
+it with its mode and group, and removing it.
 """
 
 from __future__ import annotations
@@ -122,3 +122,16 @@ def remove_unix(path: str, inode: int) -> None:
         found = os.lstat(path)
         if found.st_ino == inode and stat.S_ISSOCK(found.st_mode):
             os.unlink(path)
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Try to bind `host:port` as an app would (SO_REUSEADDR, as servers set it); the error if
+    it cannot be bound, else None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None

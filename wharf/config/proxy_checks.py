@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import os
 import re
-import socket
 from dataclasses import replace
 from pathlib import Path
 
 from wharf.addresses import (
     SUN_PATH_MAX,
+    bind_error,
     format_address,
     unix_address,
     unix_bind_problem,
@@ -152,17 +152,13 @@ def listen_problems(proxy: ProxyConfig | None, apps: dict[str, AppConfig],
             if problem is not None:
                 problems.append(Problem(key, f"{path} {problem}"))
             continue
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, port))
-            except OSError as exc:
-                mine = [f"{o} on {h}" for (h, p), o in ours.items()
-                        if p == port and (h == host or {h, host} & WILDCARD_HOSTS.keys())]
-                reason = f"cannot be bound: {exc.strerror}"
-                if exc.errno == errno.EADDRINUSE:
-                    reason = f"is already in use (by this daemon, for {', '.join(mine)}: free " \
-                        "it in one reload and take it in the next)" if mine else "is already in use"
-                problems.append(Problem(key, f"{host}:{port} {reason}"))
+        exc = bind_error(host, port)
+        if exc is not None:
+            mine = [f"{o} on {h}" for (h, p), o in ours.items()
+                    if p == port and (h == host or {h, host} & WILDCARD_HOSTS.keys())]
+            reason = f"cannot be bound: {exc.strerror}"
+            if exc.errno == errno.EADDRINUSE:
+                reason = f"is already in use (by this daemon, for {', '.join(mine)}: free " \
+                    "it in one reload and take it in the next)" if mine else "is already in use"
+            problems.append(Problem(key, f"{host}:{port} {reason}"))
     return problems

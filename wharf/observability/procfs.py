@@ -191,16 +191,3 @@ def listener_on(host: str, port: int) -> Listener | None:
                     pass
             return Listener(c.pid, name)
     return None
-
-
-def bind_error(host: str, port: int) -> OSError | None:
-    """Try to bind `host:port` as an app would (SO_REUSEADDR, as servers set it); the error if
-    it cannot be bound, else None."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            return exc
-    return None

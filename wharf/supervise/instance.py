@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from wharf.addresses import format_address, unix_path
+from wharf.addresses import bind_error, format_address, unix_path
 from wharf.config.model import AppConfig
-from wharf.observability.procfs import bind_error, listener_on
+from wharf.observability.procfs import listener_on
 from wharf.supervise.logs import Clock, LineSplitter
 from wharf.supervise.machine import Action, Machine, Policy
 from wharf.supervise.spawner import Child, Spawner, SpawnError, SpawnSpec, kill_group
