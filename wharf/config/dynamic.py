@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wharf.config.load import read_toml
 from wharf.config.model import AppConfig, RouteConfig, ServiceConfig
@@ -33,12 +34,19 @@ def load_dynamic(path: Path, apps: Mapping[str, AppConfig]
         data = read_toml(path)
     except ConfigError as exc:
         return None, list(exc.problems)
+    return check_dynamic(data, path.parent, apps)
+
+
+def check_dynamic(data: Any, base: Path, apps: Mapping[str, AppConfig]
+                  ) -> tuple[DynamicConfig | None, list[Problem]]:
+    """Check routes and services already parsed (a file's TOML, an etcd key's JSON) exactly
+    as `wharf.toml`'s; relative `static` directories are in `base`."""
     problems: list[Problem] = []
     dynamic = decode(DynamicConfig, data, "", problems)
     if dynamic is None:
         return None, problems
-    routes = resolve_routes(dynamic.routes, dict(apps), path.parent, problems)
-    services = resolve_services(dynamic.services, path.parent, problems)
+    routes = resolve_routes(dynamic.routes, dict(apps), base, problems)
+    services = resolve_services(dynamic.services, base, problems)
     check_services(services, data.get("services"), dict(apps), problems)
     check_route_services(routes, data.get("routes"), None, problems)
     return (None if problems else DynamicConfig(routes, services)), problems

@@ -34,7 +34,9 @@ class Update:
 
     provider: str  # "file"; later "docker", "etcd"
     sources: tuple[Source, ...] = ()
-    issues: tuple[Issue, ...] = ()  # kind "invalid": that source's last good content stays
+    # kind "invalid": that source's last good content stays; "unreachable": the provider
+    # cannot read its place (etcd), its last known set stays
+    issues: tuple[Issue, ...] = ()
     known: tuple[str, ...] = ()  # every source it has, good or not (for `status`)
 
 
@@ -63,6 +65,16 @@ class Rereadable(Protocol):
         ...
 
 
+@runtime_checkable
+class Readable(Protocol):
+    """A provider whose place is read over the network (etcd): `wharf check --providers`
+    awaits one read of it."""
+
+    async def read(self) -> Update:
+        """The current set, read now (unreachable: an issue saying so)."""
+        ...
+
+
 class Throttle:
     """When to publish a change: leading edge, then at most once per `window`."""
 
@@ -86,3 +98,33 @@ class Throttle:
         """The due publish happened at `now`."""
         self._due = False
         self._last = now
+
+
+# A provider that lost what it watches tries again after 0.1 s, then twice as long each time
+# up to 5 s (etcd's own clients back off from 50 ms up to a few seconds, Traefik's providers
+# use an exponential backoff too); each wait is drawn in [d/2, d] ("equal jitter") so that N
+# hosts that lost one etcd together do not come back in step.
+RETRY_FIRST = 0.1
+RETRY_MAX = 5.0
+
+
+class Backoff:
+    """How long to wait before the next attempt to reach a lost source (sans-IO: the random
+    draw is passed in)."""
+
+    def __init__(self, first: float = RETRY_FIRST, cap: float = RETRY_MAX) -> None:
+        self.first = first
+        self.cap = cap
+        self._next = first
+
+    def __repr__(self) -> str:
+        return f"<Backoff next={self._next}s cap={self.cap}s>"
+
+    def delay(self, draw: float) -> float:
+        """The wait before the next attempt, for a `draw` in [0, 1); doubles the next one."""
+        current, self._next = self._next, min(self.cap, self._next * 2)
+        return current * (0.5 + draw / 2)
+
+    def reset(self) -> None:
+        """It answered again: the next loss starts from the first wait."""
+        self._next = self.first

@@ -34,7 +34,7 @@ from wharf.registry.build import (
     service_backends,
 )
 from wharf.registry.health import HealthChecker
-from wharf.registry.provider import Provider, Rereadable, Throttle, Update
+from wharf.registry.provider import Provider, Readable, Rereadable, Throttle, Update
 from wharf.registry.providers.local import LocalProvider, addresses
 from wharf.registry.publisher import Publisher
 from wharf.registry.snapshot import Tls
@@ -51,14 +51,28 @@ def make_providers(config: Config) -> list[Provider]:
 
         providers.append(FileProvider(config.providers.file.directory, config.apps,
                                       config.path.parent))
+    if config.providers.etcd is not None:
+        from wharf.registry.providers.etcd import EtcdProvider
+
+        providers.append(EtcdProvider(config.providers.etcd, config.apps, config.path.parent))
     return providers
 
 
 def check_providers(config: Config) -> tuple[list[Update], list[Issue]]:
     """What `wharf check --providers` reports: each provider's current set as read now, and
-    every issue (refused content, merge conflicts). Only providers that can be read without
-    waiting take part (the file provider)."""
-    updates = [p.scan() for p in make_providers(config) if isinstance(p, Rereadable)]
+    every issue (refused content, merge conflicts, an unreachable etcd). Only providers that
+    can be read at once take part (the file provider; etcd, read once)."""
+
+    async def read(providers: list[Provider]) -> list[Update]:
+        updates = []
+        for provider in providers:
+            if isinstance(provider, Readable):
+                updates.append(await provider.read())
+            elif isinstance(provider, Rereadable):
+                updates.append(provider.scan())
+        return updates
+
+    updates = asyncio.run(read(make_providers(config)))
     table = merge([config_source(config), *(s for u in updates for s in u.sources)])
     return updates, [i for u in updates for i in u.issues] + list(table.conflicts)
 
@@ -244,8 +258,8 @@ class Registry:
                 kinds = {i.kind for i in found}
                 rows.append({
                     "kind": "provider", "provider": provider.name, "source": name,
-                    "state": "invalid" if "invalid" in kinds else "conflict" if kinds
-                    else "ok",
+                    "state": next((k for k in ("unreachable", "invalid") if k in kinds),
+                                  "conflict" if kinds else "ok"),
                     "routes": len(source.routes) if source else 0,
                     "services": len(source.services) if source else 0,
                     "problems": [f"{i.key}: {i.message}" if i.key else i.message

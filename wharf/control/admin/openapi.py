@@ -47,8 +47,8 @@ SCHEMAS: dict[str, Any] = {
         "last_error_at": _nullable("number"), "path": _STR, "order_url": _nullable("string")}},
     "ProviderRow": _object({
         "kind": {"type": "string", "enum": ["provider"]}, "provider": _STR, "source": _STR,
-        "state": {"type": "string", "enum": ["ok", "invalid", "conflict"]}, "routes": _INT,
-        "services": _INT, "problems": _STRS}),
+        "state": {"type": "string", "enum": ["ok", "invalid", "conflict", "unreachable"]},
+        "routes": _INT, "services": _INT, "problems": _STRS}),
     "StatusRows": {"type": "array", "items": {"oneOf": [
         {"$ref": "#/components/schemas/InstanceRow"},
         {"$ref": "#/components/schemas/BackendRow"},
