@@ -36,13 +36,16 @@ class EtcdServer:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    ports: tuple[int, int] = (0, 0)  # client, peer: pass them to run_etcd to start it again
 
 
 @contextlib.contextmanager
-def run_etcd(workdir: Path, host: str = "127.0.0.1") -> Iterator[EtcdServer]:
-    """Start etcd with its data in `workdir`, listening on `host`; stop it (by PID) after."""
+def run_etcd(workdir: Path, host: str = "127.0.0.1",
+             ports: tuple[int, int] = (0, 0)) -> Iterator[EtcdServer]:
+    """Start etcd with its data in `workdir`, listening on `host` (on `ports`, client and
+    peer, if given: the same etcd started again); stop it (by PID) after."""
     workdir.mkdir(parents=True, exist_ok=True)
-    client, peer = _free_port(), _free_port()
+    client, peer = ports[0] or _free_port(), ports[1] or _free_port()
     url = f"http://{host}:{client}"
     log = workdir / "etcd.log"
     with log.open("ab") as out:
@@ -65,7 +68,7 @@ def run_etcd(workdir: Path, host: str = "127.0.0.1") -> Iterator[EtcdServer]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"etcd did not become healthy:\n{log.read_text()}")
             time.sleep(0.05)
-        yield EtcdServer(url, proc, log)
+        yield EtcdServer(url, proc, log, (client, peer))
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
