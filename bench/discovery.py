@@ -1,7 +1,8 @@
-"""Change-to-serving latency of the providers (issue 14): the file provider, for now.
+"""Change-to-serving latency of the providers (issue 14): the file provider, etcd.
 
     .venv/bin/python bench/discovery.py              # 30 edits, about 10 s
     .venv/bin/python bench/discovery.py --edits 100
+    .venv/bin/python bench/discovery.py --etcd       # 30 etcd puts (Debian's /usr/bin/etcd)
 
 It starts a Wharf daemon (this checkout's code) in a temp dir with `[providers.file]` and two
 upstream servers, then edits `conf.d/ext.toml` `--edits` times, switching its one route's
@@ -12,12 +13,20 @@ includes: inotify's event, watchfiles' grouping (10 ms of quiet), reading and ch
 file, the merge, the throttle (50 ms window, so edits closer than that wait for it: the
 script waits 60 ms between edits to measure the single-edit case), the snapshot and its
 application by the worker. Target: median < 100 ms (Traefik's default throttle alone is 2 s).
+
+`--etcd` starts its own etcd in the temp dir (as the tests do) and a daemon with
+`[providers.etcd]`, then puts `/wharf/routes/ext` `--edits` times the same way: each sample is
+from the put (a POST to etcd's JSON gateway, as `etcdctl put` makes) until the new upstream
+answers: etcd's commit, the watch event, checking the value, the merge, the throttle, the
+snapshot and the worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import json
 import os
 import signal
 import statistics
@@ -25,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,53 +73,115 @@ def wait_for(conn_port: int, name: str, deadline: float) -> http.client.HTTPConn
     raise SystemExit(f"discovery: {name} never answered")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--edits", type=int, default=30)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def daemon(root: Path) -> Iterator[None]:
+    """Run `wharf up` on `root/wharf.toml` (this checkout's code) until the block ends."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (root / "daemon.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "wharf", "up", "-c",
+                             str(root / "wharf.toml")], stdout=log, stderr=log, env=env)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def switches(port: int, ups: list[ScriptedUpstream], change: Callable[[int], None],
+             count: int) -> list[float]:
+    """`change(0)`, then `count` times `change(i)`: the ms from each until upstream i % 2
+    answers."""
+    change(0)
+    conn = wait_for(port, ups[0].name, time.monotonic() + 30)
+    samples = []
+    for i in range(1, count + 1):
+        time.sleep(0.06)  # past the throttle window: one change, not a burst
+        start = time.monotonic()
+        change(i)
+        conn = wait_for(port, ups[i % 2].name, start + 10)
+        samples.append((time.monotonic() - start) * 1000)
+    conn.close()
+    return samples
+
+
+def report(what: str, samples: list[float]) -> str:
+    """The median, p99, min and max of `samples` (ms), in a line."""
+    samples = sorted(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return (f"{what}, change-to-serving over {len(samples)} changes: "
+            f"median {statistics.median(samples):.1f} ms, p99 {p99:.1f} ms, "
+            f"min {samples[0]:.1f} ms, max {samples[-1]:.1f} ms (target: median < 100 ms)")
+
+
+def file_latency(edits: int) -> str:
+    """The file provider: `edits` in-place writes of conf.d/ext.toml."""
     ups = [ScriptedUpstream("one"), ScriptedUpstream("two")]
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="wharf-discovery-") as tmp:
-        root = Path(tmp)
-        (root / "conf.d").mkdir()
-        (root / "wharf.toml").write_text(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n'
-                                         '[providers.file]\ndirectory = "conf.d"\n')
-        ext = root / "conf.d" / "ext.toml"
+    try:
+        with tempfile.TemporaryDirectory(prefix="wharf-discovery-") as tmp:
+            root = Path(tmp)
+            (root / "conf.d").mkdir()
+            (root / "wharf.toml").write_text(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n'
+                                             '[providers.file]\ndirectory = "conf.d"\n')
+            ext = root / "conf.d" / "ext.toml"
 
-        def write(i: int) -> None:
-            server = f"127.0.0.1:{ups[i % 2].port}"
-            ext.write_text(f'[[routes]]\npath = "/ext"\nservers = ["{server}"]\n')
+            def write(i: int) -> None:
+                server = f"127.0.0.1:{ups[i % 2].port}"
+                ext.write_text(f'[[routes]]\npath = "/ext"\nservers = ["{server}"]\n')
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        log = (root / "daemon.log").open("wb")
-        daemon = subprocess.Popen([sys.executable, "-m", "wharf", "up", "-c",
-                                   str(root / "wharf.toml")], stdout=log, stderr=log, env=env)
-        try:
-            write(0)
-            conn = wait_for(port, "one", time.monotonic() + 30)
-            samples = []
-            for i in range(1, args.edits + 1):
-                time.sleep(0.06)  # past the throttle window: one edit, not a burst
-                start = time.monotonic()
-                write(i)
-                conn = wait_for(port, ups[i % 2].name, start + 10)
-                samples.append((time.monotonic() - start) * 1000)
-            conn.close()
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(20)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
-            log.close()
-            for up in ups:
-                up.close()
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    print(f"file provider, change-to-serving over {len(samples)} edits: "
-          f"median {statistics.median(samples):.1f} ms, p99 {p99:.1f} ms, "
-          f"min {samples[0]:.1f} ms, max {samples[-1]:.1f} ms (target: median < 100 ms)")
+            with daemon(root):
+                samples = switches(port, ups, write, edits)
+    finally:
+        for up in ups:
+            up.close()
+    return report("file provider", samples)
+
+
+def etcd_latency(puts: int) -> str:
+    """The etcd provider: `puts` puts of /wharf/routes/ext into an etcd of its own."""
+    import base64
+
+    from tests.integration.etcd_server import run_etcd  # the etcd the tests start
+
+    ups = [ScriptedUpstream("one"), ScriptedUpstream("two")]
+    port = free_port()
+    try:
+        with tempfile.TemporaryDirectory(prefix="wharf-discovery-etcd-") as tmp:
+            root = Path(tmp)
+            with run_etcd(root / "etcd") as etcd:
+                (root / "wharf.toml").write_text(
+                    f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n'
+                    f'[providers.etcd]\nendpoints = ["{etcd.url}"]\n')
+
+                def put(i: int) -> None:
+                    value = json.dumps({"path": "/ext",
+                                        "servers": [f"127.0.0.1:{ups[i % 2].port}"]})
+                    body = json.dumps({"key": base64.b64encode(b"/wharf/routes/ext").decode(),
+                                       "value": base64.b64encode(value.encode()).decode()})
+                    with urllib.request.urlopen(f"{etcd.url}/v3/kv/put", body.encode(),
+                                                timeout=5) as answer:
+                        answer.read()
+
+                with daemon(root):
+                    samples = switches(port, ups, put, puts)
+    finally:
+        for up in ups:
+            up.close()
+    return report("etcd provider", samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--edits", type=int, default=30, help="changes to time")
+    parser.add_argument("--etcd", action="store_true",
+                        help="the etcd provider (an etcd of its own), not the file one")
+    args = parser.parse_args()
+    print(etcd_latency(args.edits) if args.etcd else file_latency(args.edits))
 
 
 if __name__ == "__main__":
