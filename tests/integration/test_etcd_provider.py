@@ -18,6 +18,7 @@ from tests.integration.conftest import Wharf, wait_until
 from tests.integration.etcd_server import EtcdServer, run_etcd
 from tests.integration.proxy_fixture import free_port
 from tests.integration.proxyutil import get
+from wharf.registry.providers.etcd import PROBE_EVERY
 from wharf.testing.upstream import ScriptedUpstream
 
 # Generous: a put is served within tens of ms (bench/discovery.py --etcd measures it); the
@@ -175,11 +176,13 @@ def test_a_stopped_etcd_leaves_the_routes_in_force_and_status_says_since_when(
 
 class Relay:
     """A TCP relay on 127.0.0.1 to one address, that the test can cut (every connection is
-    closed, new ones are closed at once) and restore: etcd unreachable while it runs."""
+    closed, new ones are closed at once), freeze (new connections are closed, open ones stay
+    open but carry nothing: a host cut off) and open again."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.open = True
+        self.frozen = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._conns: set[socket.socket] = set()
@@ -208,7 +211,8 @@ class Relay:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.frozen:
+                    sink.sendall(data)
         for s in (source, sink):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -225,6 +229,27 @@ class Relay:
     def close(self) -> None:
         self.cut()
         self._listener.close()
+
+
+def test_an_etcd_gone_silent_under_an_open_watch_is_noticed_and_watched_again(
+        tmp_path: Path):
+    with upstreams("one", "two") as (one, two), run_etcd(tmp_path / "etcd") as server:
+        relay = Relay(("127.0.0.1", server.ports[0]))
+        try:
+            url, via = server.url, f"http://127.0.0.1:{relay.port}"
+            put(url, "/wharf/routes/a", {"path": "/a", "servers": [f"127.0.0.1:{one.port}"]})
+            with running(tmp_path / "wharf", via, "/wharf") as (wharf, port):
+                wait_until(lambda: backend(port, "/a") == "one", LIVE, "the etcd route")
+                relay.open, relay.frozen = False, True  # the watch's connection stays open
+                put(url, "/wharf/routes/a", {"path": "/a", "servers": [f"127.0.0.1:{two.port}"]})
+                wait_until(lambda: row(wharf, via), PROBE_EVERY + LIVE,
+                           "the silent etcd to be reported unreachable")
+                assert backend(port, "/a") == "one"
+                relay.open, relay.frozen = True, False
+                wait_until(lambda: backend(port, "/a") == "two", LIVE, "the change")
+                wait_until(lambda: row(wharf, via) is None, LIVE, "etcd to be up in status")
+        finally:
+            relay.close()
 
 
 def test_a_compaction_past_the_providers_revision_has_it_read_everything_again(
