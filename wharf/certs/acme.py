@@ -126,6 +126,7 @@ class AcmeClient:
         self.account_dir = certs_dir / ".acme" / digest
         self._client: client.ClientV2 | None = None
         self._key: jose.JWKEC | None = None
+        self._adopted = ""  # the PEM of a key handed in (a cluster's, from etcd)
 
     def __repr__(self) -> str:
         return f"<AcmeClient {self.config.directory} connected={self._client is not None}>"
@@ -144,6 +145,15 @@ class AcmeClient:
                               0o644)
             self._key = jose.JWKEC(key=key)
         return self._key
+
+    def adopt_key(self, pem: str) -> None:
+        """Use this account key instead of the state directory's (in a cluster every host
+        orders with the one key etcd holds)."""
+        if pem == self._adopted:
+            return
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        self._key, self._adopted, self._client = jose.JWKEC(key=key), pem, None
 
     def _connect(self) -> client.ClientV2:
         """The directory, and the account registered (or found) with our key."""

@@ -11,12 +11,19 @@ tells the CA to validate. A new certificate is stored, then published; the old o
 until then, and keeps serving if the order fails. Failures back off (`renewal`) and are shown
 in `wharf certs` and `wharf status`. Stopping sets the stop event (an order in a thread ends at
 its next step) and cancels the task.
+
+In a cluster (`[cluster]` with `[tls] acme`), ACME names live in etcd (`cluster`): a name is
+planned only while no other host holds its lock, ordered only under the lock (and only if the
+record read then is still due), stored in etcd (and cached in the state directory, so that a
+restart serves at once), and its challenges are put in etcd for every host to serve. A
+certificate another host stored arrives through the watch and is published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -31,7 +38,10 @@ from wharf.certs.listing import file_rows, managed_row
 from wharf.certs.local_ca import LocalCa
 from wharf.certs.names import Managed
 from wharf.certs.offers import Offer, Stopped
-from wharf.certs.store import CertStore, Meta, Stored
+from wharf.certs.shared import Changed, Kind
+from wharf.certs.store import CertStore, Meta, Stored, describe
+from wharf.clients.etcd import EtcdError
+from wharf.config.cluster import ClusterConfig
 from wharf.config.model import Config
 from wharf.errors import ControlError, UsageError
 from wharf.observability.events import EventKind, EventStream
@@ -39,6 +49,7 @@ from wharf.registry.snapshot import Certificate
 
 if TYPE_CHECKING:
     from wharf.certs.acme import AcmeClient
+    from wharf.certs.cluster import Claim, ClusterCerts
 
 log = logging.getLogger("wharf.certs")
 
@@ -75,6 +86,10 @@ class CertManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._local = LocalCa(self.store.root)
         self._acme: AcmeClient | None = None
+        self._cluster: ClusterCerts | None = None  # with [cluster] and [tls] acme
+        self._claims: dict[str, Claim] = {}  # names this host orders under a lock
+        self._offered: dict[str, tuple[Kind, str]] = {}  # the challenge put in etcd per name
+        self._background: set[asyncio.Future[Any]] = set()
 
     def __repr__(self) -> str:
         return (f"<CertManager names={len(self._wanted)} held={len(self._stored)} "
@@ -102,6 +117,7 @@ class CertManager:
             from wharf.certs.acme import AcmeClient  # the acme library: only when needed
 
             self._acme = AcmeClient(acme, self.store.root, self._stop)
+        self._join(config.cluster if acme is not None else None)
         for m in self._wanted:
             if m.name not in self._meta:
                 self._load(m)
@@ -121,6 +137,23 @@ class CertManager:
             self._forced.add(m.name)
         self._meta[m.name] = replace(meta, source=m.source) if meta else Meta(m.source)
 
+    def _join(self, cluster: ClusterConfig | None) -> None:
+        """Share ACME names through `cluster` (None: keep them in the state directory)."""
+        if self._cluster is not None and (cluster is None or self._cluster.config != cluster):
+            self._spawn(self._cluster.close())
+            self._cluster = None
+        if cluster is not None and self._cluster is None and self._loop is not None:
+            from wharf.certs.cluster import ClusterCerts
+
+            self._cluster = ClusterCerts(cluster, self._cluster_changed,
+                                         lambda: self._publish(True))
+            self._cluster.start()
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        future = asyncio.ensure_future(work)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
     async def close(self) -> None:
         """Abandon any order under way and stop the task."""
         self._stop.set()
@@ -128,6 +161,8 @@ class CertManager:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Stopped):
                 await self._task
+        if self._cluster is not None:
+            await self._cluster.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         for waiters in self._waiters.values():
             for w in waiters:
@@ -143,12 +178,16 @@ class CertManager:
                      for m in self._wanted if (s := self._stored.get(m.name)) is not None)
 
     def http01(self) -> tuple[tuple[str, str], ...]:
-        """(token, key authorization) of every HTTP-01 challenge under way."""
-        return tuple(self._http01.values())
+        """(token, key authorization) of every HTTP-01 challenge under way (in a cluster,
+        those of every host's orders)."""
+        shared = self._cluster.view.http01() if self._cluster is not None else []
+        return tuple(dict([*self._http01.values(), *shared]).items())
 
     def alpn01(self) -> tuple[Certificate, ...]:
-        """The TLS-ALPN-01 challenge certificates under way."""
-        return tuple(self._alpn01.values())
+        """The TLS-ALPN-01 challenge certificates under way (in a cluster, every host's)."""
+        shared = self._cluster.view.alpn01() if self._cluster is not None else []
+        return (*self._alpn01.values(),
+                *(Certificate((name,), cert, key) for name, cert, key in shared))
 
     # -- commands -------------------------------------------------------------------------
 
@@ -211,8 +250,8 @@ class CertManager:
             self._wake.clear()
             now = time.time()
             plan = renewal.plan([renewal.Wanted(m.name, m.source == "acme")
-                                 for m in self._wanted], self._held(), self._failures(),
-                                self._forced, self._recent, now)
+                                 for m in self._wanted if self._may_plan(m)], self._held(),
+                                self._failures(), self._forced, self._recent, now)
             self._recent = renewal.recent_starts(self._recent, now)
             for name in plan.order:
                 m = next((m for m in self._wanted if m.name == name), None)
@@ -225,7 +264,43 @@ class CertManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)
 
+    def _shared(self, m: Managed) -> ClusterCerts | None:
+        """The cluster that holds an ACME name, if there is one."""
+        return self._cluster if m.source == "acme" else None
+
+    def _may_plan(self, m: Managed) -> bool:
+        """False for a name of the cluster while it is unread or another host orders it
+        (the end of its lock, or the record it writes, wakes the task)."""
+        cluster = self._shared(m)
+        return cluster is None or (cluster.loaded and not cluster.locked(m.name))
+
     async def _obtain(self, m: Managed) -> None:
+        """Get a certificate for one name: in a cluster, under its lock and only if still
+        due once the lock is held."""
+        cluster = self._shared(m)
+        if cluster is None:
+            return await self._order(m)
+        try:
+            async with cluster.claim(m.name) as claim:
+                if claim is None:
+                    return None  # another host orders it
+                self._take(m, *await cluster.fresh(m.name))
+                due = self._next_renewal(m.name)
+                if due is not None and due > time.time():
+                    self._resolve(m.name, "")  # another host renewed it a moment ago
+                    return None
+                self._claims[m.name] = claim
+                try:
+                    await self._order(m)
+                finally:
+                    del self._claims[m.name]
+        except EtcdError as exc:
+            await self._failed(m, self._meta.get(m.name, Meta(m.source)),
+                               f"cannot reach etcd: {exc}")
+            self._resolve(m.name, f"cannot reach etcd: {exc}")
+        return None
+
+    async def _order(self, m: Managed) -> None:
         """Get a certificate for one name, store it and publish it; on failure record the
         error and back off. Never raises but for cancellation."""
         loop = asyncio.get_running_loop()
@@ -242,18 +317,24 @@ class CertManager:
                 assert self._acme is not None
                 self._recent.append(time.time())
                 acme = self._acme
+                if self._cluster is not None:
+                    acme.adopt_key(await self._cluster.account_key(acme.config.directory))
+                log.info("wharf: ordering a certificate for %s from %s", m.name,
+                         acme.config.directory)
                 order = await loop.run_in_executor(
                     self._executor, acme.obtain, m.name,
                     lambda offer: self._offer_from_thread(m.name, offer))
                 cert_pem, key_pem, url = order.cert_pem, order.key_pem, order.url
-            stored = await loop.run_in_executor(
-                self._executor, self.store.save, m.name, cert_pem, key_pem,
-                replace(meta, source=m.source, order_url=url))
-            held = renewal.Held(stored.meta.not_before or 0.0, stored.meta.not_after or 0.0)
-            stored = replace(stored, meta=replace(stored.meta,
-                                                  next_renewal=renewal.renew_at(held)))
-            await loop.run_in_executor(self._executor, self.store.save_meta, m.name,
-                                       stored.meta)
+            _, not_before, not_after, _ = describe(cert_pem)
+            meta = replace(meta, source=m.source, order_url=url, next_renewal=renewal.renew_at(
+                renewal.Held(not_before, not_after)))
+            cluster = self._shared(m)
+            if cluster is not None:
+                stored = await cluster.save(m.name, cert_pem, key_pem, meta)
+                self._cache(stored)
+            else:
+                stored = await loop.run_in_executor(self._executor, self.store.save, m.name,
+                                                    cert_pem, key_pem, meta)
             self._stored[m.name], self._meta[m.name] = stored, stored.meta
             until = time.strftime("%Y-%m-%d %H:%M", time.gmtime(stored.meta.not_after or 0))
             log.info("wharf: certificate for %s from %s (%s), serial %s, valid until %s",
@@ -288,9 +369,13 @@ class CertManager:
         self._meta[m.name] = meta
         if self._acme is not None and m.source == "acme":
             self._acme.forget_account()  # the CA may have lost it (a restarted Pebble)
-        with contextlib.suppress(OSError):
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.store.save_meta, m.name, meta)
+        cluster = self._shared(m)
+        with contextlib.suppress(OSError, EtcdError):
+            if cluster is not None and m.name in self._claims:
+                await cluster.save_meta(m.name, meta, self._stored.get(m.name))
+            elif cluster is None:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.store.save_meta, m.name, meta)
         held = " (the current certificate keeps serving)" if m.name in self._stored else ""
         log.warning("wharf: no certificate for %s from %s%s: %s; next try in %.0fs", m.name,
                     m.source, held, error, renewal.backoff(failure.count))
@@ -316,6 +401,8 @@ class CertManager:
         future.result(OFFER_TIMEOUT)
 
     async def _offer(self, name: str, offer: Offer | None) -> None:
+        if self._cluster is not None and name in self._claims:
+            return await self._offer_shared(self._cluster, self._claims[name], offer)
         self._http01.pop(name, None)
         self._alpn01.pop(name, None)
         if offer is not None and offer.token:
@@ -323,3 +410,56 @@ class CertManager:
         elif offer is not None:
             self._alpn01[name] = Certificate((name,), offer.alpn_cert_pem, offer.alpn_key_pem)
         await self._publish(offer is not None)
+
+    async def _offer_shared(self, cluster: ClusterCerts, claim: Claim,
+                            offer: Offer | None) -> None:
+        """Put a challenge in etcd for every host to serve (or take it out)."""
+        previous = self._offered.pop(claim.name, None)
+        if previous is not None:
+            await cluster.withdraw(*previous)
+        if offer is None:
+            return
+        kind: Kind
+        if offer.token:
+            kind, ident, value = "http01", offer.token, offer.key_authorization
+        else:
+            kind, ident = "alpn01", claim.name
+            value = json.dumps({"cert": offer.alpn_cert_pem, "key": offer.alpn_key_pem})
+        self._offered[claim.name] = (kind, ident)
+        await cluster.offer(kind, ident, value, claim)
+
+    # -- the cluster's changes ------------------------------------------------------------
+
+    def _cluster_changed(self, changed: Changed) -> None:
+        """Called by the watch: a record or a lock changed in etcd."""
+        m = next((m for m in self._wanted if m.name == changed.cert and m.source == "acme"),
+                 None)
+        if m is not None and self._cluster is not None:
+            self._take(m, *self._cluster.load(m.name))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _take(self, m: Managed, stored: Stored | None, meta: Meta | None) -> None:
+        """Adopt the cluster's record of a name: its meta, and its certificate if new here
+        (published, and cached in the state directory)."""
+        if meta is not None and m.name not in self._claims:
+            self._meta[m.name] = meta
+        held = self._stored.get(m.name)
+        if stored is None or (held is not None and held.meta.serial == stored.meta.serial):
+            return
+        self._stored[m.name] = stored
+        log.info("wharf: certificate for %s from the cluster, serial %s", m.name,
+                 stored.meta.serial)
+        self._cache(stored)
+        self._spawn(self._publish(False))
+
+    def _cache(self, stored: Stored) -> None:
+        """Keep a copy of a cluster certificate in the state directory (served at a restart
+        before etcd answers)."""
+        def save() -> None:
+            try:
+                self.store.save(stored.name, stored.cert_pem, stored.key_pem, stored.meta)
+            except OSError as exc:
+                log.warning("wharf: cannot cache the certificate of %s: %s", stored.name, exc)
+
+        self._spawn(asyncio.get_running_loop().run_in_executor(self._executor, save))
