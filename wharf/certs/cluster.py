@@ -204,10 +204,12 @@ class ClusterCerts:
         """Serve the cluster's challenges, then acknowledge the new ones."""
         while True:
             self._ack_again = False
+            current = set(self.view.challenges)  # what the snapshot published now carries
             await self._serve()
-            current = set(self.view.challenges)
             try:
                 for ident in current - self._acked if self._session else ():
+                    if ident not in self.view.challenges:
+                        continue  # gone meanwhile
                     await self.etcd.put(self.keys.ack(*ident, self.host), "", self._session)
                     self._acked.add(ident)
                 for ident in self._acked - current:  # an order that ended without withdrawing
@@ -253,6 +255,7 @@ class ClusterCerts:
         for name in set(old.locks) | set(view.locks):
             self._on_change(Changed(lock=name))
         self._apply(Changed(challenges=True, acks=True))
+        self._on_change(Changed())  # loaded: the names of the cluster may be planned
         return min(revisions)
 
     def _apply(self, changed: Changed) -> None:
