@@ -227,3 +227,29 @@ def test_when_the_holder_dies_during_a_renewal_the_other_renews_after_its_lease(
         renewing.wait(timeout=30)
     assert etcd_call(etcd, holder) == "host-b"  # the dead host's lock outlives it...
     renew(a, pebble, old)  # ...until its lease ends: then host-a takes over
+
+
+def test_a_name_is_claimed_by_one_host_at_a_time_and_free_once_released(
+        etcd: EtcdServer, etcd_prefix: str):
+    from wharf.certs.cluster import ClusterCerts
+    from wharf.config.cluster import ClusterConfig
+
+    async def main() -> None:
+        def member(name: str) -> ClusterCerts:
+            config = ClusterConfig(etcd=(etcd.url,), name=name, ttl=3.0, prefix=etcd_prefix)
+
+            async def serve() -> None:
+                return None
+
+            return ClusterCerts(config, lambda changed: None, serve)
+
+        a, b = member("host-a"), member("host-b")
+        async with a.claim(HOST) as held:
+            assert held is not None
+            async with b.claim(HOST) as refused:
+                assert refused is None
+            assert b.locked(HOST) and not a.locked(HOST)  # b learned of it from its read
+        async with b.claim(HOST) as taken:  # a's lease was revoked with the block
+            assert taken is not None
+
+    asyncio.run(main())

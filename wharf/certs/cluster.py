@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from wharf.certs.local_ca import key_pem, new_key
+from wharf.certs.offers import Offer
 from wharf.certs.shared import Changed, Keys, Kind, View, decode_record, encode_record
 from wharf.certs.store import Meta, Stored, describe
 from wharf.clients.etcd import Compacted, Etcd, EtcdError
@@ -65,6 +66,7 @@ class ClusterCerts:
         self._session = 0  # this host's session lease, 0 while it has none
         self._mine: set[int] = set()  # the leases of this host's orders under way
         self._acked: set[tuple[Kind, str]] = set()
+        self._offered: dict[str, tuple[Kind, str]] = {}  # name -> the challenge in etcd
         self._ack_again = False
         self._acking: asyncio.Task[None] | None = None
         self._acks_seen = asyncio.Event()
@@ -171,6 +173,23 @@ class ClusterCerts:
         return str(json.loads(kv.value)["key"])
 
     # -- challenges ----------------------------------------------------------------------
+
+    async def answer(self, claim: Claim, offer: Offer | None) -> None:
+        """Put an order's challenge in etcd for every host to serve, once they all do (or
+        take it out: None)."""
+        previous = self._offered.pop(claim.name, None)
+        if previous is not None:
+            await self.withdraw(*previous)
+        if offer is None:
+            return
+        kind: Kind
+        if offer.token:
+            kind, ident, value = "http01", offer.token, offer.key_authorization
+        else:
+            kind, ident = "alpn01", claim.name
+            value = json.dumps({"cert": offer.alpn_cert_pem, "key": offer.alpn_key_pem})
+        self._offered[claim.name] = (kind, ident)
+        await self.offer(kind, ident, value, claim)
 
     async def offer(self, kind: Kind, ident: str, value: str, claim: Claim) -> None:
         """Put a challenge on the claim's lease; return once every host serves it (at most

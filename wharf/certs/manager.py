@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -38,7 +37,7 @@ from wharf.certs.listing import file_rows, managed_row
 from wharf.certs.local_ca import LocalCa
 from wharf.certs.names import Managed
 from wharf.certs.offers import Offer, Stopped
-from wharf.certs.shared import Changed, Kind
+from wharf.certs.shared import Changed
 from wharf.certs.store import CertStore, Meta, Stored, describe
 from wharf.clients.etcd import EtcdError
 from wharf.config.cluster import ClusterConfig
@@ -88,7 +87,6 @@ class CertManager:
         self._acme: AcmeClient | None = None
         self._cluster: ClusterCerts | None = None  # with [cluster] and [tls] acme
         self._claims: dict[str, Claim] = {}  # names this host orders under a lock
-        self._offered: dict[str, tuple[Kind, str]] = {}  # the challenge put in etcd per name
         self._background: set[asyncio.Future[Any]] = set()
 
     def __repr__(self) -> str:
@@ -136,6 +134,8 @@ class CertManager:
             self._stored[m.name] = stored
             self._forced.add(m.name)
         self._meta[m.name] = replace(meta, source=m.source) if meta else Meta(m.source)
+        if self._cluster is not None and m.source == "acme":
+            self._take(m, *self._cluster.load(m.name))  # a name added by a reload
 
     def _join(self, cluster: ClusterConfig | None) -> None:
         """Share ACME names through `cluster` (None: keep them in the state directory)."""
@@ -402,7 +402,7 @@ class CertManager:
 
     async def _offer(self, name: str, offer: Offer | None) -> None:
         if self._cluster is not None and name in self._claims:
-            return await self._offer_shared(self._cluster, self._claims[name], offer)
+            return await self._cluster.answer(self._claims[name], offer)
         self._http01.pop(name, None)
         self._alpn01.pop(name, None)
         if offer is not None and offer.token:
@@ -410,23 +410,6 @@ class CertManager:
         elif offer is not None:
             self._alpn01[name] = Certificate((name,), offer.alpn_cert_pem, offer.alpn_key_pem)
         await self._publish(offer is not None)
-
-    async def _offer_shared(self, cluster: ClusterCerts, claim: Claim,
-                            offer: Offer | None) -> None:
-        """Put a challenge in etcd for every host to serve (or take it out)."""
-        previous = self._offered.pop(claim.name, None)
-        if previous is not None:
-            await cluster.withdraw(*previous)
-        if offer is None:
-            return
-        kind: Kind
-        if offer.token:
-            kind, ident, value = "http01", offer.token, offer.key_authorization
-        else:
-            kind, ident = "alpn01", claim.name
-            value = json.dumps({"cert": offer.alpn_cert_pem, "key": offer.alpn_key_pem})
-        self._offered[claim.name] = (kind, ident)
-        await cluster.offer(kind, ident, value, claim)
 
     # -- the cluster's changes ------------------------------------------------------------
 
