@@ -6,7 +6,8 @@ renewal replaces one certificate, and the rate limits (`renewal`) count simple u
 Encrypt allows 300 new orders per three hours per account: far above what one machine needs.
 
 The account key (ECDSA P-256, JWS ES256) is made once per directory URL and kept, 0600, at
-`certs/.acme/<hash of the directory>/account.key`. The account itself is looked up (or made)
+`certs/.acme/<hash of the directory>/account.key` (in a cluster the manager hands in the key
+etcd holds instead: `adopt_key`). The account itself is looked up (or made)
 once per daemon run with that key: newAccount with a known key returns the existing account,
 so a CA that lost its accounts (Pebble restarted) gets a new one without any state of ours.
 
