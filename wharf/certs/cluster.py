@@ -6,10 +6,11 @@ Theory of operation. `start` runs two tasks. The watch task reads the certificat
 every event to the view and telling the manager what changed; when etcd is lost it reads
 again once etcd is back (a compacted revision likewise). The session task holds this host's
 session lease (the cluster's ttl, kept alive every third of it), on which it announces itself
-in `P/acme/hosts/` and acknowledges challenges. Whenever the challenges in etcd change, the
-host publishes a snapshot with them, waits until its workers serve it, and acknowledges each
-new one: the ordering host asks the CA to validate only once every host has (or after
-ACK_WAIT), since the CA's request may reach any of them.
+in `P/acme/hosts/` and acknowledges challenges; a keepalive that fails while a watch is open
+also starts the watch again (a connection to an etcd cut off without a reset stays silent).
+Whenever the challenges in etcd change, the host publishes a snapshot with them, waits until
+its workers serve it, and acknowledges each new one: the ordering host asks the CA to
+validate only once every host has (or after ACK_WAIT), since the CA's request may reach any.
 
 `claim` is the lock: a lease of the ttl, `create` of `P/locks/certs/<name>` on it, kept alive
 while the order runs, revoked after (which also removes the order's challenges). Records are
@@ -71,6 +72,7 @@ class ClusterCerts:
         self._acking: asyncio.Task[None] | None = None
         self._acks_seen = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watching = False  # a watch is open (the session's keepalive probes it)
 
     def __repr__(self) -> str:
         return (f"<ClusterCerts {self.keys.prefix} host={self.host} loaded={self.loaded} "
@@ -247,6 +249,7 @@ class ClusterCerts:
             try:
                 revision = await self._read()
                 delay = RETRY_FIRST
+                self._watching = True
                 async for events in self.etcd.watch(self.keys.prefix + "/", revision + 1):
                     for e in events:
                         self._apply(self.view.apply(e.kind, e.kv.key, e.kv.value, e.kv.lease,
@@ -255,6 +258,8 @@ class ClusterCerts:
                 continue
             except EtcdError as exc:
                 log.warning("wharf: etcd: %s; the certificates known stay in use", exc)
+            finally:
+                self._watching = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
@@ -302,5 +307,8 @@ class ClusterCerts:
                 delay = RETRY_FIRST
             except EtcdError as exc:
                 log.warning("wharf: cannot keep the cluster session: %s", exc)
+                if self._watching:  # a watch on a silent connection would wait forever
+                    self._tasks[0].cancel()
+                    self._tasks[0] = asyncio.get_running_loop().create_task(self._watch())
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
