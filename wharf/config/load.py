@@ -85,7 +85,10 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     routes = resolve_routes(config.routes, apps, base, problems)
     services = resolve_services(config.services, base, problems)
     check_services(services, data.get("services"), apps, problems)
-    check_route_services(routes, data.get("routes"), services, problems)
+    # With a provider that defines services while Wharf runs (Docker, etcd), a route may name
+    # one of its services: the merge leaves the route out, and reports it, until one exists.
+    runtime = config.providers.docker is not None or config.providers.etcd is not None
+    check_route_services(routes, data.get("routes"), None if runtime else services, problems)
     proxy = config.proxy
     if proxy is None and routes:
         proxy = ProxyConfig()

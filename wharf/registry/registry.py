@@ -42,6 +42,10 @@ from wharf.registry.table import Issue, Source, merge
 
 log = logging.getLogger("wharf.registry")
 
+# A source's state in `status`: its worst issue's kind ("waiting": a container not healthy
+# yet; "unreachable": the provider lost what it watches and keeps its last known set).
+ISSUE_STATES = ("unreachable", "invalid", "conflict", "waiting")
+
 
 def make_providers(config: Config) -> list[Provider]:
     """The providers `[providers]` asks for, in precedence order."""
@@ -51,6 +55,10 @@ def make_providers(config: Config) -> list[Provider]:
 
         providers.append(FileProvider(config.providers.file.directory, config.apps,
                                       config.path.parent))
+    if config.providers.docker is not None:
+        from wharf.registry.providers.docker import DockerProvider
+
+        providers.append(DockerProvider(config.providers.docker))
     if config.providers.etcd is not None:
         from wharf.registry.providers.etcd import EtcdProvider
 
@@ -258,8 +266,7 @@ class Registry:
                 kinds = {i.kind for i in found}
                 rows.append({
                     "kind": "provider", "provider": provider.name, "source": name,
-                    "state": next((k for k in ("unreachable", "invalid") if k in kinds),
-                                  "conflict" if kinds else "ok"),
+                    "state": next((k for k in ISSUE_STATES if k in kinds), "ok"),
                     "routes": len(source.routes) if source else 0,
                     "services": len(source.services) if source else 0,
                     "problems": [f"{i.key}: {i.message}" if i.key else i.message

@@ -46,7 +46,7 @@ class Issue:
     source: str
     key: str
     message: str
-    kind: str = "conflict"  # or "invalid"
+    kind: str = "conflict"  # or "invalid"; "waiting", "unreachable" (see registry.ISSUE_STATES)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.key}: {self.message}" if self.key else \
