@@ -67,3 +67,11 @@ def test_the_file_providers_directory_is_beside_the_config(tmp_path: Path):
                               tmp_path / "wharf.toml")
     assert config.providers.file is not None
     assert config.providers.file.directory == tmp_path / "conf.d"
+
+
+def test_with_the_docker_provider_a_route_may_name_a_service_its_containers_define(
+        tmp_path: Path):
+    config = config_from_data({"providers": {"docker": {}},
+                               "routes": [{"host": "db.test", "service": "db"}]},
+                              tmp_path / "wharf.toml")
+    assert config.routes[0].service == "db" and config.services == {}
