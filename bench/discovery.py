@@ -1,8 +1,9 @@
-"""Change-to-serving latency of the providers (issue 14): the file provider, etcd.
+"""Change-to-serving latency of the providers (issue 14): the file provider, etcd, Docker.
 
     .venv/bin/python bench/discovery.py              # 30 edits, about 10 s
     .venv/bin/python bench/discovery.py --edits 100
     .venv/bin/python bench/discovery.py --etcd       # 30 etcd puts (Debian's /usr/bin/etcd)
+    .venv/bin/python bench/discovery.py --docker     # 30 container starts (podman, as the tests)
 
 It starts a Wharf daemon (this checkout's code) in a temp dir with `[providers.file]` and two
 upstream servers, then edits `conf.d/ext.toml` `--edits` times, switching its one route's
@@ -19,11 +20,24 @@ application by the worker. Target: median < 100 ms (Traefik's default throttle a
 from the put (a POST to etcd's JSON gateway, as `etcdctl put` makes) until the new upstream
 answers: etcd's commit, the watch event, checking the value, the merge, the throttle, the
 snapshot and the worker.
+
+`--docker` starts podman's Docker-compatible API service in the temp dir (as the tests do) and
+a daemon with `[providers.docker]`, then starts `--edits` busybox httpd containers one after
+the other, all labelled for one service and host (host networking, a free port each), and
+removes each one's predecessor once it is measured. Each sample is from the container's start
+(`State.StartedAt`, the engine's clock, which is this host's) until a GET through the proxy is
+answered by the new container (its body is its name), polled every 2 ms from another thread:
+the engine's event, inspecting the container, the labels' checks, the merge, the throttle, the
+snapshot, the worker, and busybox httpd's own start in the container. A second figure starts
+from the daemon's log line saying the container joined (the provider has read the event and
+inspected the container): Wharf's part without the engine's. The `podman run` command itself
+(~150 ms here: creating the container) comes before and is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -37,6 +51,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -175,13 +190,110 @@ def etcd_latency(puts: int) -> str:
     return report("etcd provider", samples)
 
 
+def _started_at(podman: Any, name: str) -> float:
+    """A container's start, in seconds since the epoch, from the engine's inspect answer."""
+    import datetime
+
+    from wharf.clients.http import Endpoint, request_json
+
+    _, data = asyncio.run(request_json(Endpoint.parse(podman.endpoint), "GET",
+                                       f"/containers/{name}/json"))
+    whole, _, fraction = data["State"]["StartedAt"].rstrip("Z").partition(".")
+    start = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+    return start.replace(tzinfo=datetime.UTC).timestamp() + float(f"0.{fraction or 0}")
+
+
+def _joined_at(log: Path, name: str, deadline: float) -> float:
+    """When the daemon logged that `name` joined (its provider had it: event read, container
+    inspected), in seconds since the epoch."""
+    mark = f" wharf: docker: container {name} joined".encode()
+    while time.monotonic() < deadline:
+        for line in log.read_bytes().splitlines():
+            if line.endswith(mark):
+                stamp, _, millis = line[:23].decode().partition(".")
+                return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+        time.sleep(0.01)
+    raise SystemExit(f"discovery: the daemon never logged that {name} joined")
+
+
+def _served_by(port: int, host: str, name: str, deadline: float, served: list[float]) -> None:
+    """Poll GET / until `name` answers it; append the wall-clock time it did."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    while time.monotonic() < deadline:
+        try:
+            conn.request("GET", "/", headers={"Host": host})
+            answer = conn.getresponse()
+            if answer.read().strip() == name.encode():
+                served.append(time.time())
+                break
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        time.sleep(0.002)
+    conn.close()
+
+
+def docker_latency(starts: int) -> str:
+    """The Docker provider: `starts` containers started, each timed until it serves."""
+    import threading
+
+    from tests.integration.podman import Podman  # the engine the tests start
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="wharf-discovery-docker-") as tmp:
+        root = Path(tmp)
+        (root / "podman").mkdir()
+        podman = Podman(root / "podman")
+        try:
+            podman.prepare()
+            podman.start_service()
+            (root / "wharf.toml").write_text(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n'
+                                             f'[providers.docker]\nendpoint = '
+                                             f'"{podman.endpoint}"\n')
+            labels = {"wharf.enable": "true", "wharf.port": "{port}",
+                      "wharf.service": "bench", "wharf.host": "bench.test"}
+            from_join: list[float] = []
+            from_start: list[float] = []
+            runs: list[float] = []
+            previous = None
+            with daemon(root):
+                for i in range(starts + 1):  # the first one waits for the daemon: not counted
+                    name, served = f"bench{i}", []
+                    poller = threading.Thread(target=_served_by, args=(
+                        port, "bench.test", name, time.monotonic() + 30, served))
+                    poller.start()
+                    ran = time.monotonic()
+                    podman.run_httpd(labels=labels, name=name)
+                    runs.append((time.monotonic() - ran) * 1000)
+                    poller.join()
+                    if not served:
+                        raise SystemExit(f"discovery: {name} never answered")
+                    if i:
+                        joined = _joined_at(root / "daemon.log", name, time.monotonic() + 5)
+                        from_join.append((served[0] - joined) * 1000)
+                        from_start.append((served[0] - _started_at(podman, name)) * 1000)
+                    if previous is not None:
+                        podman.remove(previous)
+                    previous = name
+                    time.sleep(0.06)  # past the throttle window: one change, not a burst
+        finally:
+            podman.close()
+    return "\n".join([
+        report("docker provider, from a container's start (StartedAt)", from_start),
+        report("docker provider, from the provider's having it (its log)", from_join),
+        f"(`podman run` itself, before either: median {statistics.median(runs[1:]):.0f} ms)"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--edits", type=int, default=30, help="changes to time")
     parser.add_argument("--etcd", action="store_true",
                         help="the etcd provider (an etcd of its own), not the file one")
+    parser.add_argument("--docker", action="store_true",
+                        help="the Docker provider (podman's API, as the tests run it)")
     args = parser.parse_args()
-    print(etcd_latency(args.edits) if args.etcd else file_latency(args.edits))
+    print(etcd_latency(args.edits) if args.etcd else docker_latency(args.edits) if args.docker
+          else file_latency(args.edits))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,16 @@ INSPECTS_AT_ONCE = 8  # a full list of many containers does not open hundreds of
 TIMEOUT = 10.0  # of each call to the engine: a hung engine counts as a lost one
 
 
+RETRY = 0.5  # seconds before a container whose inspect failed is inspected again
+
+
 class EngineError(Exception):
     """The engine answered, but not what its API says."""
+
+
+class InspectError(EngineError):
+    """One container's inspect failed (podman answers 500 while it removes one): that
+    container keeps its last known state and is inspected again RETRY seconds later."""
 
 
 def _filters(value: object) -> str:
@@ -73,6 +81,7 @@ class DockerProvider:
         self._update = Update(PROVIDER)  # the set as the containers define it
         self._lost: tuple[str, str] | None = None  # (since when, why) the engine is lost
         self._reported: frozenset[str] = frozenset()  # the issues already in the log
+        self._retry: set[str] = set()  # ids whose last inspect failed
 
     def __repr__(self) -> str:
         state = f"lost since {self._lost[0]}" if self._lost else "following"
@@ -122,12 +131,16 @@ class DockerProvider:
         loop = asyncio.get_running_loop()
         due = loop.time() + self.config.refresh
         while True:
+            wait = min(due - loop.time(), RETRY if self._retry else due - loop.time())
             try:
-                item = await asyncio.wait_for(events.get(), max(0.0, due - loop.time()))
+                item = await asyncio.wait_for(events.get(), max(0.0, wait))
             except TimeoutError:
-                await self._refresh()
+                if loop.time() >= due:
+                    await self._refresh()
+                    due = loop.time() + self.config.refresh
+                else:
+                    await self._inspect_into(set(self._retry))
                 self._emit(updates)
-                due = loop.time() + self.config.refresh
                 continue
             changed: set[str] = set()
             while True:  # every event that is in already: one set for a burst
@@ -150,14 +163,21 @@ class DockerProvider:
             raise EngineError(f"GET /containers/json: HTTP {status}")
         ids = [str(item["Id"]) for item in listed if isinstance(item, dict) and "Id" in item]
         self._containers = {i: c for i, c in self._containers.items() if i in ids}
+        self._retry.intersection_update(ids)
         await self._inspect_into(ids)
 
     async def _inspect_into(self, ids: Iterable[str]) -> None:
         limit = asyncio.Semaphore(INSPECTS_AT_ONCE)
 
         async def one(ident: str) -> None:
-            async with limit:
-                container = await self._inspect(ident)
+            self._retry.discard(ident)
+            try:
+                async with limit:
+                    container = await self._inspect(ident)
+            except InspectError as exc:
+                log.debug("wharf: docker: %s", exc)
+                self._retry.add(ident)
+                return
             if container is None:
                 self._containers.pop(ident, None)
             else:
@@ -172,7 +192,8 @@ class DockerProvider:
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
-            raise EngineError(f"GET /containers/{ident[:12]}/json: HTTP {status}")
+            raise InspectError(f"GET /containers/{ident[:12]}/json: HTTP {status} {data!r}"
+                               [:300])
         container = Container.from_inspect(data)
         if not (container.running or container.paused) \
                 or container.labels.get(ENABLE) != "true":
