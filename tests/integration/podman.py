@@ -5,8 +5,9 @@ storage driver and runc, the default ulimits emptied, and an image made without 
 (a rootfs tarball with a static busybox). Everything podman keeps (images, containers, its
 state, its events) is under a temp dir of its own: `--root`, `--runroot`, `--tmpdir`, and the
 API socket. Only host networking is used (the container's ports are the host's), so nothing
-is added to the host's network set-up (podman still makes an empty /run/containers/networks). The service is stopped by its PID, every container the
-tests made is removed, and the dir goes with pytest's temp dirs.
+is added to the host's network set-up (podman still makes an empty /run/containers/networks).
+The service is stopped by its PID, every container the tests made is removed, and the dir
+goes with pytest's temp dirs.
 """
 
 from __future__ import annotations
