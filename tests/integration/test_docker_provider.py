@@ -140,6 +140,9 @@ def test_a_bad_label_is_reported_and_the_other_containers_keep_serving(
     assert f"{source}: label wharf.port: must be an integer" in wharf.run("status").stdout
     log = wharf.daemon_log.read_text()
     assert f"{source}: label wharf.port: must be an integer, got 'http'" in log
+    check = wharf.run("check", "--providers")
+    assert check.returncode == 2
+    assert f"{source}: label wharf.port: must be an integer, got 'http'" in check.stderr
 
 
 def test_the_engine_going_away_keeps_the_last_set_and_coming_back_resumes(

@@ -16,6 +16,7 @@ file edit's change-to-serving time low while a burst of edits costs one snapshot
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -106,6 +107,11 @@ class Throttle:
 # hosts that lost one etcd together do not come back in step.
 RETRY_FIRST = 0.1
 RETRY_MAX = 5.0
+
+
+def since_text(since: float) -> str:
+    """A moment as `status` shows it (local time, as the daemon's log and events)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
 
 
 class Backoff:

@@ -82,7 +82,8 @@ def check_providers(config: Config) -> tuple[list[Update], list[Issue]]:
 
     updates = asyncio.run(read(make_providers(config)))
     table = merge([config_source(config), *(s for u in updates for s in u.sources)])
-    return updates, [i for u in updates for i in u.issues] + list(table.conflicts)
+    problems = [i for u in updates for i in u.issues if i.kind != "waiting"]  # not wrong
+    return updates, problems + list(table.conflicts)
 
 
 class Registry:

@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from wharf.clients.http import Endpoint, HttpError, Stream, request_json, stream
 from wharf.config.cluster import DockerProviderConfig
-from wharf.registry.provider import Backoff, Update
+from wharf.registry.provider import Backoff, Update, since_text
 from wharf.registry.providers.docker_labels import (
     ENABLE,
     PROVIDER,
@@ -79,13 +79,24 @@ class DockerProvider:
         self.endpoint = Endpoint.parse(config.endpoint)
         self._containers: dict[str, Container] = {}  # by id: the last known, kept when lost
         self._update = Update(PROVIDER)  # the set as the containers define it
-        self._lost: tuple[str, str] | None = None  # (since when, why) the engine is lost
+        self._lost: tuple[float, str] | None = None  # (since when, why) the engine is lost
+        self._reached = False  # it answered once
         self._reported: frozenset[str] = frozenset()  # the issues already in the log
         self._retry: set[str] = set()  # ids whose last inspect failed
 
     def __repr__(self) -> str:
-        state = f"lost since {self._lost[0]}" if self._lost else "following"
+        state = f"lost since {since_text(self._lost[0])}" if self._lost else "following"
         return f"<DockerProvider {self.endpoint} containers={len(self._containers)} {state}>"
+
+    async def read(self) -> Update:
+        """List and inspect the containers once, now (`wharf check --providers`)."""
+        try:
+            await self._refresh()
+        except (HttpError, EngineError) as exc:
+            self._lost = (time.time(), str(exc))
+        else:
+            self._update = containers_update(self._containers.values(), self.config.host)
+        return self._current()
 
     async def run(self, updates: asyncio.Queue[Update]) -> None:
         """Follow the engine, and again after each loss, until cancelled."""
@@ -108,8 +119,10 @@ class DockerProvider:
             try:
                 await self._refresh()
                 if self._lost is not None:
-                    log.info("wharf: docker: %s answers again", self.endpoint)
+                    log.info("wharf: docker: %s answers again (unreachable since %s)",
+                             self.endpoint, since_text(self._lost[0]))
                     self._lost = None
+                self._reached = True
                 backoff.reset()
                 self._emit(updates)
                 await self._follow(events, updates)
@@ -220,14 +233,17 @@ class DockerProvider:
     def _current(self) -> Update:
         if self._lost is None:
             return self._update
-        return engine_lost(self._update, f"engine {self.endpoint}", *self._lost)
+        since, reason = self._lost
+        return engine_lost(self._update, f"engine {self.endpoint}", since_text(since), reason,
+                           self._reached)
 
     def _engine_lost(self, reason: str, updates: asyncio.Queue[Update]) -> None:
         if self._lost is None:
-            since = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-            log.warning("wharf: docker: %s is unreachable (%s): the last known containers "
-                        "stay in force; trying again", self.endpoint, reason)
-            self._lost = (since, reason)
+            kept = "the last known containers stay in force" if self._reached else \
+                "nothing was read from it yet"
+            log.warning("wharf: docker: %s unreachable: %s; %s (trying again)",
+                        self.endpoint, reason, kept)
+            self._lost = (time.time(), reason)
         updates.put_nowait(self._current())
 
 

@@ -293,8 +293,10 @@ def containers_update(containers: Iterable[Container], host: str) -> Update:
     return Update(PROVIDER, tuple(sources), tuple(issues), tuple(c.source for c in known))
 
 
-def engine_lost(update: Update, engine: str, since: str, reason: str) -> Update:
+def engine_lost(update: Update, engine: str, since: str, reason: str, reached: bool = True
+                ) -> Update:
     """`update` (the last known set, still in force) with the engine's loss reported."""
-    issue = Issue(engine, "", f"unreachable since {since}: {reason}; the last known "
-                  "containers stay in force", "unreachable")
+    kept = "the last known containers stay in force" if reached else \
+        "nothing was read from it yet"
+    issue = Issue(engine, "", f"unreachable since {since} ({reason}); {kept}", "unreachable")
     return replace(update, issues=(issue, *update.issues), known=(engine, *update.known))

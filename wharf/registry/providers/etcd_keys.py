@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 from wharf.clients.etcd import Event, KeyValue
 from wharf.config.dynamic import check_dynamic
 from wharf.config.model import AppConfig
-from wharf.registry.provider import Update
+from wharf.registry.provider import Update, since_text
 from wharf.registry.table import Issue, Source
 
 log = logging.getLogger("wharf.providers")
@@ -83,11 +82,6 @@ def check_value(source: str, kind: str, name: str, value: bytes, base: Path,
         return None, tuple(Issue(source, _inner(p.path, outer), p.message, "invalid")
                            for p in problems)
     return Source(source, dynamic.routes, dynamic.services), ()
-
-
-def since_text(since: float) -> str:
-    """A moment as `status` shows it (local time, as the daemon's log and events)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
 
 
 class EtcdKeys:
