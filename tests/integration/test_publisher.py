@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from wharf.registry.delta import Follower
 from wharf.registry.frames import frame, read_frame
 from wharf.registry.publisher import Publisher
 from wharf.registry.reports import ReportWriter
@@ -14,7 +15,8 @@ BACKENDS = 10_000
 
 
 def big_snapshot(version: int) -> Snapshot:
-    backends = tuple(Backend(f"127.0.{i // 250}.{i % 250}", 8000 + i % 1000)
+    """10,000 backends, every one on another port at each version (so each goes whole)."""
+    backends = tuple(Backend(f"127.0.{i // 250}.{i % 250}", 8000 + (i + version) % 1000)
                      for i in range(BACKENDS))
     return Snapshot(version=version, services=(Service("s", backends),))
 
@@ -54,12 +56,14 @@ def test_a_worker_that_reads_late_gets_the_newest_snapshot_next(tmp_path: Path) 
             for version in range(2, 40):  # 20 MB of snapshots the worker does not read yet
                 publisher.publish(big_snapshot(version))
                 await asyncio.sleep(0)
+            follower = Follower()
             versions = []
             while not versions or versions[-1] != 39:
                 payload = await asyncio.wait_for(read_frame(reader), 10)
                 assert payload is not None
-                versions.append(Snapshot.from_json(payload).version)
+                versions.append(follower.take(payload).version)
             assert len(versions) <= 3  # the first, maybe one in the socket, then the newest
+            assert follower.snapshot == big_snapshot(39)
             writer.close()
         finally:
             await publisher.close()

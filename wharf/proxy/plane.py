@@ -1,8 +1,9 @@
-"""The state a proxy worker serves from: built from a snapshot, swapped whole on the next one.
+"""The state a proxy worker serves from: built from a snapshot, changed where the next differs.
 
 Requests already in flight keep the route and backend they were given; new requests see the
 new snapshot. Pools survive a snapshot for backends that remain, and are closed for those that
-left.
+left (no service has them any more: each backend's users are counted, so a change touches only
+the backends of the services that changed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from wharf.proxy.routing import Router
 from wharf.proxy.services import ServiceState
 from wharf.proxy.static import StaticServer
 from wharf.registry.reports import Key, State
-from wharf.registry.snapshot import Backend, Route, Settings, Snapshot
+from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 
 if TYPE_CHECKING:
     from wharf.proxy.request import Request
@@ -76,6 +77,8 @@ class DataPlane:
         self.leaving: dict[tuple[str, int], Load] = {}
         self.on_drained: Callable[[], None] = _nothing  # a leaving backend's last one ended
         self.limiters: dict[int, RateLimiter] = {}  # by id() of the snapshot's Route
+        self._users: dict[tuple[str, int], int] = {}  # how many services have each backend
+        self._applied = False  # a snapshot was: the next one's pieces compare with it
         # Traffic counters for /metrics, when the daemon asks for them (see counters.py).
         self.counting = False
         self.counters = Counters()
@@ -94,9 +97,24 @@ class DataPlane:
                 f" pools={len(self.pools)}>")
 
     def apply(self, snapshot: Snapshot) -> None:
-        """Serve from `snapshot` from now on."""
-        old_routes, self.snapshot = self.snapshot.routes, snapshot
-        settings = self.settings = snapshot.settings
+        """Serve from `snapshot` from now on. Only what differs from the current snapshot is
+        rebuilt: a service that is the same (the same object, as a delta leaves it, or an
+        equal one) keeps its state whole, balancer included; the routes, when the same tuple,
+        keep their router, counters and rate limits. So a change of one backend among 1,000
+        services costs about one service's rebuild (`bench/discovery.py --scale`)."""
+        old, self.snapshot = self.snapshot, snapshot
+        first, self._applied = not self._applied, True
+        if first or snapshot.settings is not old.settings:
+            self._apply_settings(snapshot.settings)
+        if first or snapshot.routes is not old.routes:
+            self._apply_routes(old.routes, snapshot.routes)
+        if first or snapshot.tls is not old.tls or snapshot.listen_tls != old.listen_tls:
+            self.https = Https(snapshot)
+        if first or snapshot.services is not old.services:
+            self._apply_services(snapshot.services)
+
+    def _apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
         # Copied out of the frozen settings: the request path reads them as native fields.
         self.header_timeout = settings.header_timeout
         self.idle_timeout = settings.idle_timeout
@@ -106,44 +124,64 @@ class DataPlane:
         self.max_body_size = settings.max_body_size
         self.underscores_in_headers = settings.underscores_in_headers
         self.counting = settings.metrics
+        for pool in self.pools.values():
+            pool.max_idle = settings.pool_max_idle
+            pool.idle_timeout = settings.pool_idle_timeout
+        self._trusted = tuple(ipaddress.ip_network(n) for n in settings.trusted_proxies)
+        self.access.reconfigure(settings.access_log_file, settings.access_log,
+                                settings.access_log_max_size, settings.access_log_backups)
+
+    def _apply_routes(self, old_routes: tuple[Route, ...], routes: tuple[Route, ...]) -> None:
         self.route_traffic = {id(r): self.counters.route(route_label(r.host, r.path))
-                              for r in snapshot.routes}
-        for service in snapshot.services:
-            self.counters.service(service.name)  # reported from the start, at zero
-        self.counters.keep_backends({(s.name, b.host, b.port) for s in snapshot.services
-                                     for b in s.backends})
-        self.router = Router(snapshot.routes)
-        self.https = Https(snapshot)
-        wanted = {(b.host, b.port) for s in snapshot.services for b in s.backends}
-        for key in [k for k in self.pools if k not in wanted]:
-            self.pools.pop(key).close()
-        for key in [k for k in self.loads if k not in wanted]:
-            load = self.loads.pop(key)
-            if load.inflight > 0:
-                self.leaving[key] = load
+                              for r in routes}
+        self.router = Router(routes)
+        # A route whose rate limit is unchanged keeps its buckets (routes compare by value).
+        kept = {route: self.limiters[id(route)] for route in old_routes
+                if id(route) in self.limiters}
+        self.limiters = {id(r): self._limiter(r, kept) for r in routes if r.rate}
+
+    def _apply_services(self, services: tuple[Service, ...]) -> None:
         now = self.loop.time()
-        old_services, self.services = self.services, {
-            s.name: ServiceState(s, [self._load(b) for b in s.backends],
-                                 [self._pool(b) for b in s.backends], now,
-                                 self.services.get(s.name))
-            for s in snapshot.services}
-        for name, svc in self.services.items():
-            before = old_services.get(name)
+        old_states = self.services
+        states: dict[str, ServiceState] = {}
+        gone: list[ServiceState] = []  # changed or removed: their backends may be unused now
+        for service in services:
+            before = old_states.get(service.name)
+            if before is not None and (before.service is service or before.service == service):
+                states[service.name] = before
+                continue
+            self.counters.service(service.name)  # reported from the start, at zero
+            for address in {(b.host, b.port) for b in service.backends}:
+                self._users[address] = self._users.get(address, 0) + 1
+            svc = states[service.name] = ServiceState(
+                service, [self._load(b) for b in service.backends],
+                [self._pool(b) for b in service.backends], now, before)
             if before is not None:  # requests waiting for a backend, and the retry budget,
                 svc.queue = before.queue  # carry over (the old state's in-flight requests
                 svc.budget = before.budget  # still hand their slots to this queue)
                 for waiting in svc.queue:
                     waiting.wait_on(svc)
-        # A route whose rate limit is unchanged keeps its buckets (routes compare by value).
-        kept = {route: self.limiters[id(route)] for route in old_routes
-                if id(route) in self.limiters}
-        self.limiters = {id(r): self._limiter(r, kept) for r in snapshot.routes if r.rate}
-        for pool in self.pools.values():
-            pool.max_idle = self.settings.pool_max_idle
-            pool.idle_timeout = self.settings.pool_idle_timeout
-        self._trusted = tuple(ipaddress.ip_network(n) for n in self.settings.trusted_proxies)
-        self.access.reconfigure(settings.access_log_file, settings.access_log,
-                                settings.access_log_max_size, settings.access_log_backups)
+                gone.append(before)
+        gone += [svc for name, svc in old_states.items() if name not in states]
+        self.services = states
+        for svc in gone:
+            name = svc.service.name
+            kept = states.get(name)
+            still = {(b.host, b.port) for b in kept.all_backends} if kept is not None else set()
+            for address in {(b.host, b.port) for b in svc.all_backends}:
+                if address not in still:
+                    self.counters.backends.pop((name, *address), None)
+                users = self._users[address] - 1
+                if users:
+                    self._users[address] = users
+                    continue
+                del self._users[address]  # no service has it any more
+                pool = self.pools.pop(address, None)
+                if pool is not None:
+                    pool.close()
+                load = self.loads.pop(address, None)
+                if load is not None and load.inflight > 0:
+                    self.leaving[address] = load
 
     def _load(self, backend: Backend) -> Load:
         key = (backend.host, backend.port)

@@ -17,6 +17,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -28,9 +29,9 @@ from wharf.proxy.plane import DataPlane
 from wharf.proxy.server import ClientConnection
 from wharf.proxy.tls import TlsContexts
 from wharf.proxy.tlsconn import TlsConnection
+from wharf.registry.delta import Follower
 from wharf.registry.frames import frame, read_frame
 from wharf.registry.reports import ReportWriter
-from wharf.registry.snapshot import Snapshot
 
 SWEEP_INTERVAL = 0.5  # deadlines are enforced to within this (nginx's timers are as coarse)
 REPORT_INTERVAL = 1.0  # how often the daemon hears of changes to in-flight requests, ejections
@@ -98,16 +99,26 @@ class Worker:
                 await asyncio.sleep(0.05)
 
     async def _follow(self, reader: asyncio.StreamReader) -> None:
+        follower = Follower()
         while (payload := await read_frame(reader)) is not None:
-            snapshot = Snapshot.from_json(payload)
+            start = time.perf_counter()
+            before = follower.snapshot
+            snapshot = follower.take(payload)
             if snapshot.listen_tls or self._tls is not None:
                 self._tls = self._tls or TlsContexts()
-                self._tls.apply(snapshot.tls)
-            await self._listen(snapshot.listen, snapshot.listen_tls)
+                if before is None or snapshot.tls is not before.tls:
+                    self._tls.apply(snapshot.tls)
             self.plane.apply(snapshot)
+            took = time.perf_counter() - start
+            await self._listen(snapshot.listen, snapshot.listen_tls)
             self._report()  # at once: the daemon may be waiting to know this snapshot arrived
             # Each state change of an instance sends one: not a line for the terminal.
-            log.debug("wharf-proxy: serving snapshot %d", snapshot.version)
+            if log.isEnabledFor(logging.DEBUG):
+                delta = follower.delta
+                log.debug("wharf-proxy: serving snapshot %d (%s, %d bytes%s) applied in "
+                          "%.3f ms", snapshot.version, "whole" if delta is None else "delta",
+                          len(payload), "" if delta is None else
+                          f", {delta.size()} services changed", took * 1000)
 
     async def _listen(self, addresses: tuple[tuple[str, int], ...],
                       tls_addresses: tuple[tuple[str, int], ...] = ()) -> None:

@@ -1,10 +1,13 @@
 """Pushes snapshots to the proxy workers over a Unix socket in the state directory.
 
-A worker connects, receives the current snapshot at once, then every newer one, each as one
-length-prefixed frame (see `frames`: no size cap but MAX_FRAME). Only the newest snapshot
-matters, so a worker that reads slowly skips the ones published meanwhile: the daemon holds at
-most one unsent snapshot per worker, whatever the rate of publishing. Each worker reports back
-(see `reports`) what it alone knows of the backends: requests in flight, ejections, last error.
+A worker connects, receives the current snapshot at once, whole, then every newer one as a
+delta against the one it was sent last (`delta`), each as one length-prefixed frame (see
+`frames`: no size cap but MAX_FRAME). Only the newest snapshot matters, so a worker that reads
+slowly skips the ones published meanwhile: its next delta spans them all, and the daemon holds
+at most one unsent frame per worker, whatever the rate of publishing. A frame is encoded once
+for every worker that needs it (they mostly have the same snapshot), and only when one does.
+Each worker reports back (see `reports`) what it alone knows of the backends: requests in
+flight, ejections, last error.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from wharf.observability.traffic import TrafficTotals
+from wharf.registry.delta import diff
 from wharf.registry.frames import FrameError, frame, read_frame
 from wharf.registry.reports import Key, WorkerReport
 from wharf.registry.snapshot import Snapshot
 
 log = logging.getLogger("wharf.registry")
+
+# A delta that changes more than this share of the services goes as the whole snapshot: it
+# would be about as large, and the worker rebuilds everything either way.
+WHOLE_ABOVE: Final = 0.5
 
 
 class Publisher:
@@ -30,7 +38,9 @@ class Publisher:
     def __init__(self, path: Path, on_report: Callable[[], None] = lambda: None) -> None:
         self.path = path
         self._on_report = on_report  # a worker reported (or left): whoever waits may look
-        self._current: bytes | None = None  # the newest snapshot, framed
+        self._current: Snapshot | None = None  # the newest snapshot
+        self._whole: bytes | None = None  # it, framed, once a worker needed it whole
+        self._deltas: dict[int, tuple[Snapshot, bytes]] = {}  # base version -> (base, frame)
         self._wake: dict[asyncio.StreamWriter, asyncio.Event] = {}  # set: a newer one to send
         self._server: asyncio.AbstractServer | None = None
         self.reports: dict[asyncio.StreamWriter, WorkerReport] = {}  # each worker's, summed
@@ -58,7 +68,8 @@ class Publisher:
 
     def publish(self, snapshot: Snapshot) -> None:
         """Send `snapshot` to every worker, and to every worker that connects later."""
-        self._current = frame(snapshot.to_json())
+        self._current, self._whole = snapshot, None
+        self._deltas.clear()
         for wake in self._wake.values():
             wake.set()
 
@@ -96,17 +107,36 @@ class Publisher:
         # A zero high-water mark makes drain() wait until the kernel took the whole snapshot:
         # snapshots published meanwhile only set `wake`, and the newest goes next.
         writer.transport.set_write_buffer_limits(high=0)
-        sent = None
+        sent: Snapshot | None = None  # what the worker has, once it read what was written
         try:
             while True:
                 await wake.wait()
                 wake.clear()
-                if self._current is not None and self._current is not sent:
-                    sent = self._current
-                    writer.write(sent)
+                current = self._current
+                if current is not None and current is not sent:
+                    writer.write(self.frame_for(sent))
+                    sent = current
                     await writer.drain()
         except ConnectionError:
             pass  # the worker went away; _serve sees it too
+
+    def frame_for(self, sent: Snapshot | None) -> bytes:
+        """The frame that brings a worker that has `sent` (None: nothing yet) to the newest
+        snapshot: a delta, or the whole snapshot."""
+        current = self._current
+        assert current is not None
+        if sent is not None:
+            cached = self._deltas.get(sent.version)
+            if cached is not None and cached[0] is sent:
+                return cached[1]
+            delta = diff(sent, current)
+            if delta.size() <= WHOLE_ABOVE * max(1, len(current.services)):
+                framed = frame(delta.to_json())
+                self._deltas[sent.version] = (sent, framed)
+                return framed
+        if self._whole is None:
+            self._whole = frame(current.to_json())
+        return self._whole
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         wake = self._wake[writer] = asyncio.Event()

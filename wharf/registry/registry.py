@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from wharf.addresses import format_address
 from wharf.config.model import Config
 from wharf.registry.build import (
     Address,
+    BuildCache,
     Target,
     build_snapshot,
     config_source,
@@ -107,6 +109,7 @@ class Registry:
         self._queue: asyncio.Queue[Update] = asyncio.Queue()
         self._throttle = Throttle()
         self._scheduled = False
+        self._built = BuildCache()  # the last build's services and routes, to reuse
 
     def __repr__(self) -> str:
         return f"<Registry v{self.version} routes={len(self.table.routes)} " \
@@ -201,8 +204,14 @@ class Registry:
             self.health.sync(health_targets(self.table, self.config.apps, ready))
             down = self.health.down()
         self.version += 1
-        self._publisher.publish(build_snapshot(config, self.version, ready, down,
-                                               self._tls(config), self.table))
+        start = time.perf_counter()
+        snapshot = build_snapshot(config, self.version, ready, down, self._tls(config),
+                                  self.table, self._built)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("wharf: built snapshot %d (%d services, %d routes) in %.2f ms",
+                      self.version, len(snapshot.services), len(snapshot.routes),
+                      (time.perf_counter() - start) * 1000)
+        self._publisher.publish(snapshot)
         return self.version
 
     def routed(self, app: str, config: Config | None = None) -> bool:

@@ -1,14 +1,15 @@
 """The immutable, versioned snapshot that the daemon pushes to every proxy worker.
 
 It holds everything a worker needs and nothing it must compute: listeners, settings, routes in
-match order, and each service's current backends. It travels as JSON, in one frame (`frames`).
+match order, and each service's current backends. It travels as JSON, in one frame (`frames`):
+whole to a worker that connects, then as deltas against what that worker has (`delta`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, cast
+from typing import Any, Final, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,33 +123,43 @@ class Snapshot:
     tls: Tls = field(default_factory=Tls)
 
     def to_json(self) -> bytes:
-        """The snapshot as JSON. Backends go as [host, port, weight] lists: a snapshot may
-        have tens of thousands, and `asdict` took 140 ms over 10,000."""
-        return json.dumps({
-            "version": self.version, "listen": self.listen, "settings": _fields(self.settings),
-            "routes": [_fields(r) for r in self.routes],
-            "services": [{**_fields(s), "backends": [[b.host, b.port, b.weight]
-                                                     for b in s.backends]}
-                         for s in self.services],
-            "listen_tls": self.listen_tls, "tls": _tls_fields(self.tls),
-        }, separators=(",", ":")).encode()
+        """The snapshot as JSON (see `to_data`)."""
+        return dumps(self.to_data())
+
+    def to_data(self) -> dict[str, Any]:
+        """The snapshot as JSON values. Backends go as [host, port, weight] lists: a snapshot
+        may have tens of thousands, and `asdict` took 140 ms over 10,000. Routes and services
+        leave out the fields at their default (a third of the size at 1,000 services)."""
+        return {
+            "version": self.version, "listen": self.listen,
+            "settings": settings_data(self.settings),
+            "routes": [route_data(r) for r in self.routes],
+            "services": [service_data(s) for s in self.services],
+            "listen_tls": self.listen_tls, "tls": tls_data(self.tls),
+        }
 
     @classmethod
     def from_json(cls, payload: bytes) -> Snapshot:
         """Parse what `to_json` wrote."""
-        data: dict[str, Any] = json.loads(payload)
+        return cls.from_data(json.loads(payload))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Snapshot:
+        """The snapshot of what `to_data` made."""
         return cls(
             version=data["version"],
-            listen=tuple((h, p) for h, p in data["listen"]),
-            settings=Settings(**cast(dict[str, Any], {
-                k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})),
-            routes=tuple(_route(r) for r in data["routes"]),
-            services=tuple(Service(**{**s, "backends": tuple(Backend(h, p, w)
-                                                             for h, p, w in s["backends"])})
-                           for s in data["services"]),
-            listen_tls=tuple((h, p) for h, p in data.get("listen_tls", ())),
-            tls=_tls(data["tls"]) if "tls" in data else Tls(),
+            listen=addresses_of(data["listen"]),
+            settings=settings_of(data["settings"]),
+            routes=tuple(route_of(r) for r in data["routes"]),
+            services=tuple(service_of(s) for s in data["services"]),
+            listen_tls=addresses_of(data.get("listen_tls", ())),
+            tls=tls_of(data["tls"]) if "tls" in data else Tls(),
         )
+
+
+def dumps(data: dict[str, Any]) -> bytes:
+    """Compact JSON, as every frame of the snapshot socket is written."""
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _fields(obj: Settings | Route | Service | Tls | Certificate) -> dict[str, Any]:
@@ -156,19 +167,71 @@ def _fields(obj: Settings | Route | Service | Tls | Certificate) -> dict[str, An
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _route(data: dict[str, Any]) -> Route:
-    pairs = ("headers", "add_request_headers", "add_response_headers")
+# (name, default) of the fields that `route_data` and `service_data` write when not default.
+_ROUTE_DEFAULTS: Final = tuple((f.name, f.default) for f in fields(Route))
+_SERVICE_DEFAULTS: Final = tuple((f.name, f.default) for f in fields(Service)
+                                 if f.name not in ("name", "backends"))
+_PAIRS: Final = frozenset({"headers", "add_request_headers", "add_response_headers"})
+
+
+def route_data(route: Route) -> dict[str, Any]:
+    """A route as JSON values: the fields that are not at their default."""
+    data: dict[str, Any] = {}
+    for name, default in _ROUTE_DEFAULTS:
+        value = getattr(route, name)
+        if value != default:
+            data[name] = value
+    return data
+
+
+def route_of(data: dict[str, Any]) -> Route:
+    """The route of what `route_data` made."""
     return Route(**cast(dict[str, Any], {
-        k: (tuple(tuple(p) for p in v) if k in pairs else tuple(v) if isinstance(v, list) else v)
-        for k, v in data.items()}))
+        k: (tuple(tuple(p) for p in v) if k in _PAIRS else tuple(v) if isinstance(v, list)
+            else v) for k, v in data.items()}))
 
 
-def _tls_fields(tls: Tls) -> dict[str, Any]:
+def service_data(service: Service) -> dict[str, Any]:
+    """A service as JSON values: its name, backends and the fields not at their default."""
+    data: dict[str, Any] = {"name": service.name,
+                            "backends": [[b.host, b.port, b.weight] for b in service.backends]}
+    for name, default in _SERVICE_DEFAULTS:
+        value = getattr(service, name)
+        if value != default:
+            data[name] = value
+    return data
+
+
+def service_of(data: dict[str, Any]) -> Service:
+    """The service of what `service_data` made."""
+    return Service(**{**data, "backends": tuple(Backend(h, p, w)
+                                                for h, p, w in data["backends"])})
+
+
+def settings_data(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON values."""
+    return _fields(settings)
+
+
+def settings_of(data: dict[str, Any]) -> Settings:
+    """The settings of what `settings_data` made."""
+    return Settings(**cast(dict[str, Any], {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}))
+
+
+def addresses_of(data: Any) -> tuple[tuple[str, int], ...]:
+    """Listen addresses from [[host, port], ...]."""
+    return tuple((h, p) for h, p in data)
+
+
+def tls_data(tls: Tls) -> dict[str, Any]:
+    """The TLS part as JSON values."""
     return {**_fields(tls), "certificates": [_fields(c) for c in tls.certificates],
             "alpn01": [_fields(c) for c in tls.alpn01]}
 
 
-def _tls(data: dict[str, Any]) -> Tls:
+def tls_of(data: dict[str, Any]) -> Tls:
+    """The TLS part of what `tls_data` made."""
     def certs(items: list[dict[str, Any]]) -> tuple[Certificate, ...]:
         return tuple(Certificate(tuple(c["names"]), c["cert_pem"], c["key_pem"]) for c in items)
 

@@ -112,7 +112,8 @@ def merge(sources: Sequence[Source]) -> Table:
     for route, label in zip(routes, anonymous_names(routes), strict=True):
         if label is not None and label not in used:
             used[label] = services[label] if route.service else shorthand_service(route, label)
-        named.append(replace(route, service=label) if label is not None else route)
+        # (the route itself when it names its service: the build reuses what it made of it)
+        named.append(route if route.service == label else replace(route, service=label))
     return Table(tuple(named), tuple(origins), used, tuple(conflicts))
 
 
