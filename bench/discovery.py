@@ -1,9 +1,10 @@
-"""Change-to-serving latency of the providers (issue 14): the file provider, etcd, Docker.
+"""Change-to-serving latency of the providers (issue 14): file, etcd, Docker; and a change at scale.
 
     .venv/bin/python bench/discovery.py              # 30 edits, about 10 s
     .venv/bin/python bench/discovery.py --edits 100
     .venv/bin/python bench/discovery.py --etcd       # 30 etcd puts (Debian's /usr/bin/etcd)
     .venv/bin/python bench/discovery.py --docker     # 30 container starts (podman, as the tests)
+    .venv/bin/python bench/discovery.py --scale      # 1,000 services x 10, 20 changes, 30 s
 
 It starts a Wharf daemon (this checkout's code) in a temp dir with `[providers.file]` and two
 upstream servers, then edits `conf.d/ext.toml` `--edits` times, switching its one route's
@@ -32,6 +33,16 @@ snapshot, the worker, and busybox httpd's own start in the container. A second f
 from the daemon's log line saying the container joined (the provider has read the event and
 inspected the container): Wharf's part without the engine's. The `podman run` command itself
 (~150 ms here: creating the container) comes before and is not counted.
+`--scale`: a daemon with 1,000 services of 10 servers each, every service on its own route
+(`host = "hN.test"`), spread over ten files of conf.d (100 services each). Service s0 is a
+sticky (`balance = "cookie"`) one whose first server is an upstream; `--changes` times the
+script switches that one server between two upstreams (one edit of one file) and waits until a
+GET pinned to the new one by its cookie is answered by it. The daemon and its worker run with
+WHARF_LOG_LEVEL=debug: the daemon logs each build's time, the worker each frame's kind (whole
+or delta), size and apply time (decoding and `DataPlane.apply`); the script reads those logs
+and prints the build time (first build, and per change), the frame sizes (whole vs delta), the
+worker's apply time (whole vs delta, against the 5 ms target), the worker's and the daemon's
+RSS, and the change-to-serving latency at that scale.
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -56,7 +68,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wharf.proxy.balancers import backend_id  # noqa: E402
+from wharf.registry.snapshot import Backend  # noqa: E402
 from wharf.testing.upstream import ScriptedUpstream  # noqa: E402
+
+SERVICES, BACKENDS, FILES = 1000, 10, 10
+BUILT = re.compile(r"built snapshot \d+ \((\d+) services.* in ([\d.]+) ms")
+APPLIED = re.compile(r"serving snapshot \d+ \((whole|delta), (\d+) bytes.*applied in ([\d.]+) ms")
 
 
 def free_port() -> int:
@@ -67,19 +85,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def backend(conn: http.client.HTTPConnection) -> str | None:
-    conn.request("GET", "/ext", headers={"Host": "bench"})
+def backend(conn: http.client.HTTPConnection, path: str = "/ext",
+            headers: dict[str, str] | None = None) -> str | None:
+    conn.request("GET", path, headers=headers or {"Host": "bench"})
     answer = conn.getresponse()
     answer.read()
     return answer.getheader("X-Backend")
 
 
-def wait_for(conn_port: int, name: str, deadline: float) -> http.client.HTTPConnection:
+def wait_for(conn_port: int, name: str, deadline: float, path: str = "/ext",
+             headers: dict[str, str] | None = None) -> http.client.HTTPConnection:
     """Poll until `name` answers; the connection used (kept alive)."""
     conn = http.client.HTTPConnection("127.0.0.1", conn_port, timeout=2)
     while time.monotonic() < deadline:
         try:
-            if backend(conn) == name:
+            if backend(conn, path, headers) == name:
                 return conn
         except (OSError, http.client.HTTPException):
             conn.close()
@@ -89,14 +109,15 @@ def wait_for(conn_port: int, name: str, deadline: float) -> http.client.HTTPConn
 
 
 @contextlib.contextmanager
-def daemon(root: Path) -> Iterator[None]:
+def daemon(root: Path, extra_env: dict[str, str] | None = None
+           ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `wharf up` on `root/wharf.toml` (this checkout's code) until the block ends."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
     log = (root / "daemon.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "wharf", "up", "-c",
                              str(root / "wharf.toml")], stdout=log, stderr=log, env=env)
     try:
-        yield
+        yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -284,6 +305,90 @@ def docker_latency(starts: int) -> str:
         f"(`podman run` itself, before either: median {statistics.median(runs[1:]):.0f} ms)"])
 
 
+def scale_file(index: int, live: str) -> str:
+    """conf.d/NN.toml: services index*100 .. +99, each with 10 servers and its own route; the
+    first server of s0 is `live`, every other one an address where nothing listens."""
+    per = SERVICES // FILES
+    parts = []
+    for i in range(index * per, (index + 1) * per):
+        servers = [f"127.{1 + i // 250}.{i % 250}.{j + 1}:9" for j in range(BACKENDS)]
+        extra = ""
+        if i == 0:
+            servers[0], extra = live, 'balance = "cookie"\n'
+        listed = ", ".join(f'"{s}"' for s in servers)
+        parts.append(f'[services.s{i}]\nservers = [{listed}]\n{extra}'
+                     f'[[routes]]\nhost = "h{i}.test"\nservice = "s{i}"\n')
+    return "".join(parts)
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """RSS in MiB of the daemon `pid` and of its proxy worker."""
+    import psutil
+
+    main = psutil.Process(pid)
+    worker = next(c for c in main.children(recursive=True)
+                  if "wharf.proxy.worker" in " ".join(c.cmdline()))
+    return main.memory_info().rss / 2**20, worker.memory_info().rss / 2**20
+
+
+def scale(changes: int) -> str:
+    """`changes` one-backend changes among 1,000 services x 10 backends (see the module's
+    doc): the build, frame, apply and RSS figures, in lines."""
+    ups = [ScriptedUpstream("A"), ScriptedUpstream("B")]
+    port = free_port()
+
+    def pinned(i: int) -> dict[str, str]:
+        b = Backend("127.0.0.1", ups[i % 2].port)
+        return {"Host": "h0.test", "Cookie": f"wharf_backend={backend_id(b)}"}
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="wharf-discovery-scale-") as tmp:
+            root = Path(tmp)
+            confd = root / "conf.d"
+            confd.mkdir()
+            (root / "wharf.toml").write_text(f'[proxy]\nlisten = ["127.0.0.1:{port}"]\n'
+                                             '[providers.file]\ndirectory = "conf.d"\n')
+            for index in range(FILES):
+                (confd / f"{index:02}.toml").write_text(scale_file(index, ups[0].address))
+            with daemon(root, {"WHARF_LOG_LEVEL": "debug"}) as proc:
+                conn = wait_for(port, "A", time.monotonic() + 60, "/", pinned(0))
+                time.sleep(1)  # the first snapshots' garbage settles before RSS is read
+                samples = []
+                for i in range(1, changes + 1):
+                    time.sleep(0.06)  # past the throttle window
+                    start = time.monotonic()
+                    (confd / "00.toml").write_text(scale_file(0, ups[i % 2].address))
+                    conn = wait_for(port, ups[i % 2].name, start + 10, "/", pinned(i))
+                    samples.append((time.monotonic() - start) * 1000)
+                conn.close()
+                time.sleep(0.5)  # the daemon writes the worker's output to its log file
+                daemon_rss, worker_rss = rss_mib(proc.pid)
+            daemon_log = (root / "daemon.log").read_text()
+            worker_log = "".join(p.read_text() for p in root.glob(".wharf/**/wharf-proxy*.log"))
+    finally:
+        for up in ups:
+            up.close()
+    builds = [float(ms) for services, ms in BUILT.findall(daemon_log)
+              if int(services) == SERVICES]
+    applied = [(kind, int(size), float(ms)) for kind, size, ms in APPLIED.findall(worker_log)]
+    whole = [a for a in applied if a[0] == "whole"]
+    deltas = [a for a in applied if a[0] == "delta"]
+    if not builds or not whole or not deltas:
+        raise SystemExit("discovery: the debug log lines were not found")
+    first, later = builds[0], builds[1:]
+    return "\n".join([
+        f"scale, {SERVICES} services x {BACKENDS} backends, {changes} one-backend changes:",
+        f"  build: first {first:.1f} ms" + (f", per change median "
+                                           f"{statistics.median(later):.1f} ms" if later else ""),
+        f"  frame: whole {max(w[1] for w in whole) / 1024:.0f} KiB, delta median "
+        f"{statistics.median(d[1] for d in deltas):.0f} bytes",
+        f"  worker apply: whole {max(w[2] for w in whole):.1f} ms, delta median "
+        f"{statistics.median(d[2] for d in deltas):.2f} ms, max "
+        f"{max(d[2] for d in deltas):.2f} ms (target: < 5 ms)",
+        f"  RSS: worker {worker_rss:.1f} MiB, daemon {daemon_rss:.1f} MiB",
+        "  " + report("file edit", samples)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--edits", type=int, default=30, help="changes to time")
@@ -291,10 +396,15 @@ def main() -> None:
                         help="the etcd provider (an etcd of its own), not the file one")
     parser.add_argument("--docker", action="store_true",
                         help="the Docker provider (podman's API, as the tests run it)")
+    parser.add_argument("--scale", action="store_true",
+                        help="the cost of a one-backend change at 1,000 services x 10")
+    parser.add_argument("--changes", type=int, default=20, help="--scale: changes to time")
     args = parser.parse_args()
-    print(etcd_latency(args.edits) if args.etcd else docker_latency(args.edits) if args.docker
-          else file_latency(args.edits))
-
+    if args.scale:
+        print(scale(args.changes))
+    else:
+        print(etcd_latency(args.edits) if args.etcd else docker_latency(args.edits)
+              if args.docker else file_latency(args.edits))
 
 if __name__ == "__main__":
     main()
