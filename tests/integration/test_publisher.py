@@ -69,3 +69,33 @@ def test_a_worker_that_reads_late_gets_the_newest_snapshot_next(tmp_path: Path) 
             await publisher.close()
 
     asyncio.run(run())
+
+
+def test_a_connected_worker_gets_deltas_and_a_new_one_the_whole_snapshot(tmp_path: Path) -> None:
+    async def run() -> None:
+        publisher = Publisher(tmp_path / "proxy.sock")
+        await publisher.start()
+        services = tuple(Service(f"s{i}", (Backend("127.0.0.1", 9000 + i),))
+                         for i in range(1000))
+        first = Snapshot(version=1, services=services)
+        second = Snapshot(version=2, services=(Service("s0", (Backend("127.0.0.1", 1),)),
+                                               *services[1:]))
+        try:
+            publisher.publish(first)
+            reader, writer = await asyncio.open_unix_connection(str(publisher.path))
+            follower = Follower()
+            whole = await asyncio.wait_for(read_frame(reader), 10)
+            assert whole is not None and follower.take(whole) == first
+            publisher.publish(second)
+            delta = await asyncio.wait_for(read_frame(reader), 10)
+            assert delta is not None and follower.take(delta) == second
+            assert follower.delta is not None and len(delta) * 50 < len(whole)
+            late_reader, late_writer = await asyncio.open_unix_connection(str(publisher.path))
+            late = await asyncio.wait_for(read_frame(late_reader), 10)
+            assert late is not None and Snapshot.from_json(late) == second
+            writer.close()
+            late_writer.close()
+        finally:
+            await publisher.close()
+
+    asyncio.run(run())

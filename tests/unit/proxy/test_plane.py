@@ -198,3 +198,58 @@ def test_a_named_service_keeps_its_queue_when_its_routes_move_and_a_weight_chang
         assert [b.weight for b in new.service.backends] == [3, 1]
     finally:
         loop.close()
+
+
+def test_a_delta_rebuilds_only_the_services_it_changes():
+    """At 1,000 services a one-backend change must not rebuild the others: an unchanged
+    service keeps its state whole (balancer, ejections), the routes their router."""
+    from dataclasses import replace
+
+    from wharf.registry.delta import diff, patch
+
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        services = tuple(Service(f"s{i}", (Backend("127.0.0.1", 9000 + i),
+                                           Backend("127.0.0.1", 9100 + i))) for i in range(3))
+        old = Snapshot(version=1, routes=tuple(Route(host=f"h{i}", service=f"s{i}")
+                                               for i in range(3)), services=services)
+        plane.apply(old)
+        states, router = dict(plane.services), plane.router
+        ejected = plane.loads[("127.0.0.1", 9000)]
+        ejected.ejected_until = loop.time() + 60
+        changed = replace(services[0], backends=(*services[0].backends,
+                                                 Backend("127.0.0.1", 9200)))
+        new = replace(old, version=2, services=(changed, *services[1:]))
+        plane.apply(patch(old, diff(old, new)))
+        assert plane.router is router
+        assert plane.services["s1"] is states["s1"] and plane.services["s2"] is states["s2"]
+        assert plane.services["s0"] is not states["s0"]
+        assert plane.services["s0"].all_loads[0] is ejected  # its ejection is kept
+        assert [b.port for b in plane.services["s0"].backends] == [9100, 9200]
+    finally:
+        loop.close()
+
+
+def test_a_backend_two_services_share_keeps_its_pool_until_both_drop_it():
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        shared, own = Backend("127.0.0.1", 9001), Backend("127.0.0.1", 9002)
+
+        def snap(version: int, a: tuple[Backend, ...], b: tuple[Backend, ...]) -> Snapshot:
+            return Snapshot(version=version, services=(Service("a", a), Service("b", b)))
+
+        plane.apply(snap(1, (shared, own), (shared,)))
+        pool = plane.pools[("127.0.0.1", 9001)]
+        plane.counters.backend("a", "127.0.0.1", 9001)
+        plane.apply(snap(2, (own,), (shared,)))  # `a` drops it, `b` still has it
+        assert plane.pools[("127.0.0.1", 9001)] is pool and not pool.closed
+        assert ("a", "127.0.0.1", 9001) not in plane.counters.backends
+        plane.apply(snap(3, (own,), (own,)))
+        assert ("127.0.0.1", 9001) not in plane.pools and pool.closed
+        assert ("127.0.0.1", 9001) not in plane.loads
+        plane.apply(Snapshot(version=4))  # every service gone
+        assert not plane.pools and not plane.loads and not plane.services
+    finally:
+        loop.close()
