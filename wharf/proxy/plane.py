@@ -232,7 +232,11 @@ class DataPlane:
         self.now = self.loop.time()
         HTTP_DATE.refresh(time.time())  # formats the Date header once a second
         if self.leaving and not all(load.inflight for load in self.leaving.values()):
+            done = {k for k, load in self.leaving.items() if load.inflight == 0}
             self.leaving = {k: load for k, load in self.leaving.items() if load.inflight > 0}
+            # Their last requests made their counters again: no service has them, so they go.
+            for key in [k for k in self.counters.backends if (k[1], k[2]) in done]:
+                del self.counters.backends[key]
             self.on_drained()
 
     def sweep(self) -> None:

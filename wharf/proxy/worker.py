@@ -105,8 +105,9 @@ class Worker:
             before = follower.snapshot
             snapshot = follower.take(payload)
             if snapshot.listen_tls or self._tls is not None:
+                fresh = self._tls is None
                 self._tls = self._tls or TlsContexts()
-                if before is None or snapshot.tls is not before.tls:
+                if fresh or before is None or snapshot.tls is not before.tls:
                     self._tls.apply(snapshot.tls)
             self.plane.apply(snapshot)
             took = time.perf_counter() - start

@@ -142,6 +142,8 @@ def patch(base: Snapshot, delta: Delta) -> Snapshot:
     if delta.base != base.version:
         raise DeltaError(f"a delta from snapshot {delta.base} came for snapshot "
                          f"{base.version}")
+    if not (delta.services or delta.removed or delta.order):
+        return _patched(base, delta, base.services)
     services = {s.name: s for s in base.services}
     for name in delta.removed:
         services.pop(name, None)
@@ -154,6 +156,10 @@ def patch(base: Snapshot, delta: Delta) -> Snapshot:
             raise DeltaError(f"a delta orders service {exc} that it does not have") from None
     else:
         ordered = tuple(services.values())
+    return _patched(base, delta, ordered)
+
+
+def _patched(base: Snapshot, delta: Delta, services: tuple[Service, ...]) -> Snapshot:
     routes = base.routes
     if delta.routes is not None:
         try:
@@ -164,7 +170,7 @@ def patch(base: Snapshot, delta: Delta) -> Snapshot:
         version=delta.version,
         listen=base.listen if delta.listen is None else delta.listen,
         settings=base.settings if delta.settings is None else delta.settings,
-        routes=routes, services=ordered,
+        routes=routes, services=services,
         listen_tls=base.listen_tls if delta.listen_tls is None else delta.listen_tls,
         tls=base.tls if delta.tls is None else delta.tls)
 

@@ -253,3 +253,19 @@ def test_a_backend_two_services_share_keeps_its_pool_until_both_drop_it():
         assert not plane.pools and not plane.loads and not plane.services
     finally:
         loop.close()
+
+
+def test_a_leaving_backends_counters_go_once_its_last_request_ends():
+    loop = asyncio.new_event_loop()
+    try:
+        plane = DataPlane(loop)
+        plane.apply(snapshot(1, 9001, 9002))
+        plane.loads[("127.0.0.1", 9001)].inflight = 1
+        plane.apply(snapshot(2, 9002))
+        plane.counters.backend("s", "127.0.0.1", 9001)  # its request ended: counted again
+        plane.counters.backend("s", "127.0.0.1", 9002)
+        plane.leaving[("127.0.0.1", 9001)].inflight = 0
+        plane.tick()
+        assert list(plane.counters.backends) == [("s", "127.0.0.1", 9002)]
+    finally:
+        loop.close()

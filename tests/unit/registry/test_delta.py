@@ -148,3 +148,9 @@ def test_random_changes_patch_to_the_target_even_across_skipped_versions():
         j = min(len(snapshots) - 1, i + rng.randint(1, 5))
         assert follower.take(diff(snapshots[i], snapshots[j]).to_json()) == snapshots[j]
         i = j
+
+
+def test_a_delta_of_no_service_keeps_the_bases_service_tuple():
+    old = base()
+    patched = patch(old, diff(old, replace(old, version=2, settings=Settings(idle_timeout=1.0))))
+    assert patched.services is old.services and patched.settings.idle_timeout == 1.0
