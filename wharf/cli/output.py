@@ -97,13 +97,27 @@ def providers_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(_table(header, body) + notes)
 
 
+def cluster_table(rows: list[dict[str, Any]]) -> str:
+    """The `[cluster]` part of `wharf status`: a row per host seen, this one first (`*`), and
+    since when etcd does not answer, if it does not."""
+    header = ("HOST", "ADVERTISE", "INSTANCES", "STATE")
+    body = [(r["host"] + (" *" if r["self"] else ""), r["advertise"], str(r["instances"]),
+             r["state"]) for r in rows]
+    notes = [f"  etcd unreachable since "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r['since']))} "
+             f"({human_duration(time.time() - r['since'])}): {r['error']}; serving with the "
+             "instances last known" for r in rows if r["self"] and r["since"] is not None]
+    return "\n".join(_table(header, body) + notes)
+
+
 def status_table(rows: list[dict[str, Any]]) -> str:
     """The `wharf status` table, with reasons for instances that are not running, then the
     backends of the routes."""
     backends = [r for r in rows if r.get("kind") == "backend"]
     certificates = [r for r in rows if r.get("kind") == "certificate"]
     providers = [r for r in rows if r.get("kind") == "provider"]
-    rows = [r for r in rows if r.get("kind") not in ("backend", "certificate", "provider")]
+    cluster = [r for r in rows if r.get("kind") == "cluster"]
+    rows = [r for r in rows if r.get("kind") in (None, "instance")]
     counts = Counter(r["app"] for r in rows)
     drift = [f"  {app}: {n} instances run, the config file says {wanted} (`wharf reload` "
              "applies it)" for app, n, wanted in dict.fromkeys(
@@ -127,6 +141,8 @@ def status_table(rows: list[dict[str, Any]]) -> str:
         text += "\n\n" + backends_table(backends)
     if providers:
         text += "\n\n" + providers_table(providers)
+    if cluster:
+        text += "\n\n" + cluster_table(cluster)
     if troubled := [c for c in certificates if c["last_error"] or c["not_after"] is None]:
         text += "\n\n" + certs_table(troubled) + "\n  (see `wharf certs`)"
     return text

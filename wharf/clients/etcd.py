@@ -144,6 +144,11 @@ class Etcd:
             payload["range_end"] = prefix_end(key)
         return int((await self.call("/v3/kv/deleterange", payload)).get("deleted", 0))
 
+    async def delete_key(self, key: str) -> int:
+        """Delete one key; the store's revision after it (that of the delete, if it was
+        there)."""
+        return _revision(await self.call("/v3/kv/deleterange", {"key": _b64(key)}))
+
     async def create(self, key: str, value: str | bytes, lease: int = 0) -> bool:
         """Set the key only if it does not exist (one transaction); True if this call made
         it. The building block of a lock: the holder is whoever created the key."""
@@ -176,13 +181,15 @@ class Etcd:
         answer = await self.call("/v3/lease/keepalive", {"ID": str(lease)})
         return int(answer.get("result", answer).get("TTL", 0))
 
-    async def revoke(self, lease: int) -> None:
-        """End the lease now: every key tied to it goes."""
+    async def revoke(self, lease: int) -> int:
+        """End the lease now: every key tied to it goes. The revision of their deletes (0 if
+        the lease was already gone)."""
         try:
-            await self.call("/v3/lease/revoke", {"ID": str(lease)})
+            return _revision(await self.call("/v3/lease/revoke", {"ID": str(lease)}))
         except EtcdError as exc:
             if "not found" not in str(exc):
                 raise
+            return 0
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
         """The changes under `prefix` from `start_revision` on, a batch per etcd answer, for

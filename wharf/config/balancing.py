@@ -77,6 +77,11 @@ class Balancing:
     eject_after: Annotated[int, c.integer(0, 1000)] = 5
     ejection: Annotated[float, c.duration] = 10.0
     slow_start: Annotated[float, c.duration] = 0.0
+    # "cluster": the app's ready instances on every host of [cluster], not only this one's
+    scope: Annotated[str, c.one_of("local", "cluster")] = "local"
+    # "local": the other hosts' instances serve only while none of this host's is up
+    # (HAProxy's `backup` servers); "" (the default): all alike, by weight
+    prefer: Annotated[str, c.one_of("", "local")] = ""
 
     def balancing(self) -> tuple[object, ...]:
         """The values of the balancing keys, in BALANCING_KEYS order."""

@@ -30,7 +30,7 @@ from wharf.config.proxy_checks import (
     resolve_unix,
 )
 from wharf.config.schema import decode, failed
-from wharf.config.service_checks import check_route_services, check_services
+from wharf.config.service_checks import check_route_services, check_scopes, check_services
 from wharf.config.supervisor_rpc import SupervisorRpcConfig, resolve_supervisor_rpc
 from wharf.config.tls import LoadedCertificate, TlsConfig
 from wharf.errors import ConfigError, Problem
@@ -89,6 +89,7 @@ def config_from_data(data: dict[str, Any], path: Path) -> Config:
     # one of its services: the merge leaves the route out, and reports it, until one exists.
     runtime = config.providers.docker is not None or config.providers.etcd is not None
     check_route_services(routes, data.get("routes"), None if runtime else services, problems)
+    check_scopes(services, routes, config.cluster is not None, problems)
     proxy = config.proxy
     if proxy is None and routes:
         proxy = ProxyConfig()

@@ -33,6 +33,24 @@ def check_services(services: dict[str, ServiceConfig], raw: Any, apps: dict[str,
             problems.append(Problem(f"{key}.app", f"no app named {service.app!r} (apps: {known})"))
 
 
+def check_scopes(services: dict[str, ServiceConfig], routes: tuple[RouteConfig, ...],
+                 cluster: bool, problems: list[Problem]) -> None:
+    """`scope = "cluster"` needs `[cluster]` and an app (servers are the same everywhere);
+    `prefer = "local"` needs `scope = "cluster"` (with one host, every instance is local)."""
+    where = [(f"services.{n}", s) for n, s in services.items()] + \
+        [(f"routes[{i}]", r) for i, r in enumerate(routes) if r.service is None]
+    for key, item in where:
+        if item.scope == "cluster" and not cluster:
+            problems.append(Problem(f"{key}.scope", "\"cluster\" needs a [cluster] table (its "
+                                    "etcd endpoints and this host's name)"))
+        if item.scope == "cluster" and item.servers:
+            problems.append(Problem(f"{key}.scope", "\"cluster\" applies to an app's "
+                                    "instances; servers are the same on every host"))
+        if item.prefer and item.scope != "cluster":
+            problems.append(Problem(f"{key}.prefer", "needs scope = \"cluster\" (on one host "
+                                    "every instance is local)"))
+
+
 def check_route_services(routes: tuple[RouteConfig, ...], raw: Any,
                          services: dict[str, ServiceConfig] | None,
                          problems: list[Problem]) -> None:

@@ -27,12 +27,14 @@ LOCALHOST = "127.0.0.1"
 
 Address = tuple[str, int]
 Ready = Mapping[str, Sequence[Address]]  # app -> where its instances that take traffic are
+Remote = Mapping[str, Sequence[Backend]]  # app -> its instances on the other hosts ([cluster])
+NO_REMOTE: Remote = {}
 
 
 Target = tuple[str, str, int]  # (service, host, port): what health and ejection are kept by
-# What a service's Service is made of: its config, its app's weight, its app's ready addresses,
-# and which of its backends are down.
-Inputs = tuple[ServiceConfig, int, tuple[Address, ...], frozenset[Address]]
+# What a service's Service is made of: its config, its app's weight, its app's ready addresses
+# here and (scope = "cluster") on the other hosts, and which of its backends are down.
+Inputs = tuple[ServiceConfig, int, tuple[Address, ...], tuple[Backend, ...], frozenset[Address]]
 
 
 @dataclass(slots=True)
@@ -61,13 +63,13 @@ def config_source(config: Config) -> Source:
     return Source(config.path.name, config.routes, config.services)
 
 
-def health_targets(table: Table, apps: Mapping[str, AppConfig], ready: Ready
-                   ) -> dict[Target, HealthConfig]:
+def health_targets(table: Table, apps: Mapping[str, AppConfig], ready: Ready,
+                   remote: Remote = NO_REMOTE) -> dict[Target, HealthConfig]:
     """Every (service, host, port) that active health checks must watch, with its check. A
     backend's weight is not part of it: a change of weight keeps its health."""
     return {(name, b.host, b.port): service.health
             for name, service in table.services.items() if service.health is not None
-            for b in service_backends(service, apps, ready)}
+            for b in service_backends(service, apps, ready, remote)}
 
 
 def instance_address(app: AppConfig, port: int) -> Address:
@@ -81,25 +83,29 @@ def instance_address(app: AppConfig, port: int) -> Address:
 
 
 def service_backends(service: ServiceConfig, apps: Mapping[str, AppConfig],
-                     ready: Ready) -> tuple[Backend, ...]:
+                     ready: Ready, remote: Remote = NO_REMOTE) -> tuple[Backend, ...]:
     """Every backend a service could use now: its servers, or the addresses of its app's ready
-    instances."""
+    instances (with `scope = "cluster"`, those of the other hosts after this one's)."""
     if service.app:
         app = apps.get(service.app)  # absent if a reload could not add it
         weight = app.weight if app is not None else 1
-        return tuple(Backend(host, port, weight) for host, port in ready.get(service.app, ()))
+        local = tuple(Backend(host, port, weight) for host, port in ready.get(service.app, ()))
+        return local + tuple(remote.get(service.app, ())) if service.scope == "cluster" \
+            else local
     return tuple(Backend(s.host, s.port, s.weight) for s in service.servers)
 
 
 def build_snapshot(config: Config, version: int, ready: Ready,
                    down: frozenset[Target] = frozenset(), tls: Tls | None = None,
-                   table: Table | None = None, cache: BuildCache | None = None) -> Snapshot:
+                   table: Table | None = None, cache: BuildCache | None = None,
+                   remote: Remote = NO_REMOTE) -> Snapshot:
     """The snapshot for `config` and the routes and services of `table` (by default those of
     `config` alone): `ready[app]` lists the addresses of the app's instances that take traffic
     (see `instance_address`), `down` the (service, host, port) that active health checks have
     taken out, `tls` the certificates and settings of the TLS listeners (see
-    `wharf.certs.material.build_tls`). `cache` (updated) holds the last build's pieces, to
-    reuse those whose inputs are the same."""
+    `wharf.certs.material.build_tls`), `remote[app]` the app's instances on the other hosts
+    of `[cluster]`. `cache` (updated) holds the last build's pieces, to reuse those whose
+    inputs are the same."""
     table = table if table is not None else config_table(config)
     cache = cache if cache is not None else BuildCache()
     assert config.proxy is not None
@@ -126,10 +132,11 @@ def build_snapshot(config: Config, version: int, ready: Ready,
         app = config.apps.get(sc.app) if sc.app else None  # absent if a reload could not add it
         inputs = (sc, app.weight if app is not None else 1,
                   tuple(ready.get(sc.app, ())) if sc.app else (),
+                  tuple(remote.get(sc.app, ())) if sc.app and sc.scope == "cluster" else (),
                   frozenset(down_of.get(name, ())))
         last = cache.services.get(name)
         service = last[1] if last is not None and last[0] == inputs else \
-            _service(name, sc, config.apps, ready, inputs[3])
+            _service(name, sc, config.apps, ready, inputs[4], remote)
         made[name] = (inputs, service)
         services.append(service)
     cache.services = made
@@ -164,10 +171,13 @@ def _route(rc: RouteConfig) -> Route:
 
 
 def _service(name: str, sc: ServiceConfig, apps: Mapping[str, AppConfig], ready: Ready,
-             down: frozenset[Address]) -> Service:
-    backends = service_backends(sc, apps, ready)
+             down: frozenset[Address], remote: Remote) -> Service:
+    backends = service_backends(sc, apps, ready, remote)
     if down:
         backends = tuple(b for b in backends if (b.host, b.port) not in down)
+    if sc.prefer == "local":  # the other hosts' instances are backups (HAProxy's `backup`)
+        local = set(ready.get(sc.app or "", ()))
+        backends = tuple(b for b in backends if (b.host, b.port) in local) or backends
     return Service(name, backends, balance=sc.balance, hash_key=sc.hash_key, cookie=sc.cookie,
                    max_conns=sc.max_conns, queue_timeout=sc.queue_timeout, retries=sc.retries,
                    retry_budget=sc.retry_budget, eject_after=sc.eject_after,

@@ -27,8 +27,10 @@ from typing import Any
 from wharf.addresses import format_address
 from wharf.config.model import Config
 from wharf.registry.build import (
+    NO_REMOTE,
     Address,
     BuildCache,
+    Remote,
     Target,
     build_snapshot,
     config_source,
@@ -39,7 +41,7 @@ from wharf.registry.health import HealthChecker
 from wharf.registry.provider import Provider, Readable, Rereadable, Throttle, Update
 from wharf.registry.providers.local import LocalProvider, addresses
 from wharf.registry.publisher import Publisher
-from wharf.registry.snapshot import Tls
+from wharf.registry.snapshot import Backend, Tls
 from wharf.registry.table import Issue, Source, merge
 
 log = logging.getLogger("wharf.registry")
@@ -110,6 +112,8 @@ class Registry:
         self._throttle = Throttle()
         self._scheduled = False
         self._built = BuildCache()  # the last build's services and routes, to reuse
+        # an app's instances on the other hosts of [cluster] (set by the daemon)
+        self.remote: Callable[[str], tuple[Backend, ...]] = lambda app: ()
 
     def __repr__(self) -> str:
         return f"<Registry v{self.version} routes={len(self.table.routes)} " \
@@ -150,6 +154,14 @@ class Registry:
         self._providers = make_providers(config)
         loop = asyncio.get_running_loop()
         self._tasks += [loop.create_task(p.run(self._queue)) for p in self._providers]
+
+    def cluster_apps(self) -> frozenset[str]:
+        """The apps some `scope = "cluster"` service balances over."""
+        return frozenset(s.app for s in self.table.services.values()
+                         if s.app and s.scope == "cluster")
+
+    def _remote(self) -> Remote:
+        return {app: self.remote(app) for app in self.cluster_apps()} or NO_REMOTE
 
     def sources(self, config: Config | None = None) -> list[Source]:
         """Every source in precedence order: `config` (by default the current one), then
@@ -200,13 +212,14 @@ class Registry:
         ready = {name: addresses(instances) for name, instances in serving.items()}
         self._on_serving({n: i for n, i in serving.items() if n in self.table.apps()})
         down: frozenset[Target] = frozenset()
+        remote = self._remote()
         if self.health is not None:
-            self.health.sync(health_targets(self.table, self.config.apps, ready))
+            self.health.sync(health_targets(self.table, self.config.apps, ready, remote))
             down = self.health.down()
         self.version += 1
         start = time.perf_counter()
         snapshot = build_snapshot(config, self.version, ready, down, self._tls(config),
-                                  self.table, self._built)
+                                  self.table, self._built, remote)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("wharf: built snapshot %d (%d services, %d routes) in %.2f ms",
                       self.version, len(snapshot.services), len(snapshot.routes),
@@ -239,12 +252,13 @@ class Registry:
         running = self.local.running()
         health = self.health.states() if self.health is not None else {}
         seen = self._publisher.backend_totals()
+        remote = self._remote()
         rows = []
         for route in self.table.routes:
             service = self.table.services.get(route.service or "")
             if service is None or (app is not None and service.app != app):
                 continue
-            for backend in service_backends(service, self.config.apps, running):
+            for backend in service_backends(service, self.config.apps, running, remote):
                 key = (service.name, backend.host, backend.port)
                 state, live = health.get(key), seen.get(key, {})
                 errors = [e for e in (state.last_error if state else "",

@@ -1,0 +1,1 @@
+"""Several hosts sharing their apps' instances through etcd (`[cluster]`, docs/discovery.md)."""
