@@ -75,3 +75,30 @@ def test_with_the_docker_provider_a_route_may_name_a_service_its_containers_defi
                                "routes": [{"host": "db.test", "service": "db"}]},
                               tmp_path / "wharf.toml")
     assert config.routes[0].service == "db" and config.services == {}
+
+
+def test_scope_cluster_needs_a_cluster_table_and_an_app(tmp_path: Path):
+    assert problems(tmp_path, {"api": {"app": "web", "scope": "cluster"},
+                               "ext": {"servers": ["127.0.0.1:1"], "scope": "cluster"},
+                               "one": {"app": "web", "prefer": "local"}},
+                    {"path": "/x", "app": "web", "scope": "everywhere"}) == [
+        "routes[0].scope: must be one of \"local\", \"cluster\", got 'everywhere'",
+        "services.api.scope: \"cluster\" needs a [cluster] table (its etcd endpoints and "
+        "this host's name)",
+        "services.ext.scope: \"cluster\" needs a [cluster] table (its etcd endpoints and "
+        "this host's name)",
+        "services.ext.scope: \"cluster\" applies to an app's instances; servers are the same "
+        "on every host",
+        "services.one.prefer: needs scope = \"cluster\" (on one host every instance is local)"]
+
+
+def test_a_cluster_service_balances_over_every_host(tmp_path: Path):
+    config = config_from_data({"apps": {"web": {"command": "x"}},
+                               "cluster": {"etcd": ["http://127.0.0.1:2379"], "name": "a"},
+                               "services": {"api": {"app": "web", "scope": "cluster",
+                                                    "prefer": "local"}},
+                               "routes": [{"service": "api"},
+                                          {"path": "/b", "app": "web", "scope": "cluster"}]},
+                              tmp_path / "wharf.toml")
+    assert (config.services["api"].scope, config.services["api"].prefer) == ("cluster", "local")
+    assert config.routes[1].scope == "cluster"
