@@ -303,6 +303,14 @@ class Forwarding(Request, Served, Waiting):
                 self.connecting = None
             if self._retry("connect timeout", connect=True):
                 return
+        elif kind == UPSTREAM and not self.response_started and self.method in _IDEMPOTENT \
+                and self.content_length in (None, 0) and not self.body_chunked:
+            # nginx's `proxy_next_upstream timeout`: nothing of the answer reached the client,
+            # so another backend may answer (a host cut off mid-request never will)
+            self._drop_upstream()
+            self.pending = []
+            if self._retry("timeout"):
+                return
         elif kind == UPSTREAM and self.svc is not None and self.load is not None:
             self._failed(self.svc, self.load, "timeout", False)
         elif kind == QUEUE and self.svc is not None and self.plane.counting:
