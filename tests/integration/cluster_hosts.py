@@ -116,7 +116,7 @@ class HostWharf(Wharf):
         self.etcd_url = etcd_url
         self.prefix = prefix
 
-    def configure(self, extra: str = "") -> None:
+    def configure(self, retries: int = 3) -> None:
         """wharf.toml: [cluster], two instances of `web` and a cluster service over them."""
         self.write_config(f"""
             [cluster]
@@ -135,11 +135,10 @@ class HostWharf(Wharf):
             [services.web]
             app = "web"
             scope = "cluster"
-            retries = 3
+            retries = {retries}
             retry_budget = 1.0
             eject_after = 1
             ejection = "30s"
-            {extra}
 
             [proxy]
             listen = ["{self.host.address}:{self.port}"]

@@ -37,15 +37,18 @@ def etcd_on_bridge(net: Network, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-def hosts(net: Network, etcd_on_bridge: EtcdServer, tmp_path: Path
-          ) -> Iterator[dict[str, HostWharf]]:
-    """A Wharf per host, configured alike, started, each seeing the other's instances."""
+def hosts(net: Network, etcd_on_bridge: EtcdServer, tmp_path: Path,
+          request: pytest.FixtureRequest) -> Iterator[dict[str, HostWharf]]:
+    """A Wharf per host, configured alike, started, each seeing the other's instances (the
+    service's retries: 3, or as `@pytest.mark.retries(N)` says)."""
+    marker = request.node.get_closest_marker("retries")
+    retries = marker.args[0] if marker else 3
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
     made = {name: HostWharf(tmp_path / name, host, etcd_on_bridge.url, prefix)
             for name, host in net.hosts.items()}
     try:
         for wharf in made.values():
-            wharf.configure()
+            wharf.configure(retries)
             wharf.up()
         for wharf in made.values():
             wharf.wait_ready("web", 2)
@@ -73,6 +76,7 @@ def test_a_cluster_service_balances_over_both_hosts(hosts: dict[str, HostWharf])
     assert "a" in hosts["b"].run("status").stdout
 
 
+@pytest.mark.retries(0)  # no retry hides a request sent to an instance that left
 def test_a_rolling_reload_on_a_fails_no_request_through_b(hosts: dict[str, HostWharf]):
     a = hosts["a"]
     with through_b(hosts) as load:
