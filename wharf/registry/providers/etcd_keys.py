@@ -11,7 +11,7 @@ Every key is a source of its own (named `etcd:/wharf/routes/api`), checked by th
 checks `wharf.toml` (every problem, with its key path inside the value). A value that does
 not pass is reported and that key's last good value stays in force; a deleted key takes its
 route or service with it. Keys elsewhere under the prefix (`[cluster]` writes
-`instances/...` there) are not this provider's and are ignored without a word.
+`cluster/...` there) are not this provider's and are ignored without a word.
 
 `EtcdKeys` is fed a whole read (`load`, at a revision) or a watch's events (`apply`), and
 told when etcd stopped answering (`lost`) and answered again (`reached`); `update()` is the
