@@ -4,7 +4,9 @@ off (see cluster_hosts.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,9 +44,16 @@ def hosts(net: Network, etcd_on_bridge: EtcdServer, tmp_path: Path,
     """A Wharf per host, configured alike, started, each seeing the other's instances (the
     service's retries: 3, or as `@pytest.mark.retries(N)` says)."""
     marker = request.node.get_closest_marker("retries")
-    retries = marker.args[0] if marker else 3
+    with started(net, etcd_on_bridge.url, tmp_path, marker.args[0] if marker else 3) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def started(net: Network, etcd_url: str, tmp_path: Path, retries: int = 3
+            ) -> Iterator[dict[str, HostWharf]]:
+    """Start a Wharf on every host of `net`; stop them all after."""
     prefix = f"/test-{uuid.uuid4().hex[:8]}"
-    made = {name: HostWharf(tmp_path / name, host, etcd_on_bridge.url, prefix)
+    made = {name: HostWharf(tmp_path / name, host, etcd_url, prefix)
             for name, host in net.hosts.items()}
     try:
         for wharf in made.values():
@@ -125,5 +134,29 @@ def test_a_cut_off_host_leaves_bs_pool_within_the_ttl_and_rejoins(
         finally:
             a.host.mend()
         wait_until(lambda: b.pool() == {"a", "b"}, 30, "a back in b's pool")
+        load.answered_by("a")
+    assert load.failures == [], load.failures[:5]
+
+
+def test_with_etcd_frozen_every_host_serves_on_with_what_it_knows_and_says_so(
+        net: Network, tmp_path: Path):
+    with run_etcd(tmp_path / "etcd", host=net.gateway) as own_etcd, \
+            started(net, own_etcd.url, tmp_path) as hosts, through_b(hosts) as load:
+        load.answered_by("a")
+        own_etcd.proc.send_signal(signal.SIGSTOP)  # it accepts nothing and answers nothing
+        try:
+            for wharf in hosts.values():
+                wait_until(lambda w=wharf: any(r["self"] and r["since"] for r in w.status_json()
+                                               if r["kind"] == "cluster"), 30,
+                           "the host to say etcd is unreachable")
+            assert hosts["b"].pool() == {"a", "b"}  # nothing left because etcd went silent
+            load.answered_by("a")
+            load.answered_by("b")
+        finally:
+            own_etcd.proc.send_signal(signal.SIGCONT)
+        for wharf in hosts.values():
+            wait_until(lambda w=wharf: not any(r["since"] for r in w.status_json()
+                                               if r["kind"] == "cluster"), 30, "etcd back")
+            wait_until(lambda w=wharf: w.pool() == {"a", "b"}, 30, "both hosts in the pool")
         load.answered_by("a")
     assert load.failures == [], load.failures[:5]
