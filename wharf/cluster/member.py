@@ -73,6 +73,7 @@ class Cluster:
         self._unacked = asyncio.Event()  # the ack loop has work
         self._lost = asyncio.Event()  # a write found the lease gone
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._behind = 0  # renewals since the watch last caught up with this host's writes
 
     def __repr__(self) -> str:
         return f"<Cluster {self.config.name} lease={self.session.lease:x} " \
@@ -197,6 +198,21 @@ class Cluster:
             self._reachable()
             if not self.session.renewed(ttl):
                 self._lease_lost("a renewal")
+            self._check_watch()
+
+    def _check_watch(self) -> None:
+        """A watch on a connection that died quietly sees nothing, and the gateway has no
+        pings: if this host's own last write has not come back through it for two renewals
+        while etcd answers calls, watch again."""
+        if self._regs.put_at <= self.view.revision:
+            self._behind = 0
+            return
+        self._behind += 1
+        if self._behind >= 2:
+            log.warning("cluster: the watch missed this host's own write at revision %d; "
+                        "watching again", self._regs.put_at)
+            self._behind = 0
+            self._run("watch", self._watch_loop)
 
     async def _grant(self) -> None:
         lease = await self.etcd.grant(self.ttl)

@@ -129,6 +129,7 @@ class Registrations:
         self.written: dict[str, str] = {}
         self.busy: set[str] = set()  # a write of these keys is under way
         self.deleted_at = 0  # the revision of the last delete etcd answered
+        self.put_at = 0  # and of the last put: this host's own watch must see it come
 
     def __repr__(self) -> str:
         return f"<Registrations desired={len(self.desired)} written={len(self.written)}>"
@@ -170,6 +171,7 @@ class Registrations:
             self.deleted_at = max(self.deleted_at, revision)
         else:
             self.written[write.key] = write.value
+            self.put_at = max(self.put_at, revision)
 
     def failed(self, write: Write) -> None:
         """`write` got no answer: it may or may not have happened; a delete is tried again,
