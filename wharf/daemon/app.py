@@ -35,6 +35,7 @@ from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
 from wharf.daemon.leftovers import Recorder
+from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.daemon.sdnotify import Notifier as SdNotifier
@@ -152,6 +153,7 @@ class Daemon:
             self._order.request(self.config.apps)
             self._sync_proxy(self.config)
             self._spawn_task(self._systemd.run(self.wait_started(None)))
+            self._spawn_task(self._trim_once_started())
             self._triggers.sync(self.config.apps)
             log.info("wharf: running %d app(s) from %s; control socket %s",
                      len(self.config.apps), self.config.path, self._control.path)
@@ -442,6 +444,11 @@ class Daemon:
                 self._close_unused_sockets()
             await self._raise_failures(plain, timeout)
 
+    async def _trim_once_started(self) -> None:
+        with contextlib.suppress(ControlError):  # an app that failed to start: trim anyway
+            await self.wait_started(None)
+        release_free_memory()
+
     async def wait_started(self, app: str | None) -> None:
         """Wait until every instance has started and takes traffic, or has failed (each
         app's start window bounds the wait); ControlError naming every failure."""
@@ -701,6 +708,7 @@ class Daemon:
             await self._sync_proxy_async(new)
             self._triggers.sync(self.config.apps)
             self.events.emit(EventKind.CONFIG_RELOADED, _describe_reload(change.result))
+            release_free_memory()
             return change.result
 
     async def _take(self, step: Step, change: _Change) -> None:
