@@ -46,9 +46,14 @@ log = logging.getLogger("wharf.providers")
 LABEL_FILTER = {"label": [f"{ENABLE}=true"]}
 EVENT_FILTER = {"type": ["container"], **LABEL_FILTER}
 # The events after which a container is inspected again (Docker spells health changes
-# "health_status: healthy"; exec_* events, one per health check run, change nothing).
+# "health_status: healthy").
 ACTIONS = frozenset({"start", "restart", "die", "died", "stop", "kill", "oom", "pause",
                      "unpause", "health_status", "destroy", "remove", "rename", "update"})
+# The events of a health check run. Podman 4.3 sends `health_status` with the status from
+# before the check (`starting` after one that passed) and may write the new status after the
+# event: a container with a health check is inspected at once and again RETRY seconds later
+# after each of these (exec_die(d): one per check run, Docker's and podman's spelling).
+HEALTH_ACTIONS = frozenset({"health_status", "exec_die", "exec_died"})
 INSPECTS_AT_ONCE = 8  # a full list of many containers does not open hundreds of connections
 TIMEOUT = 10.0  # of each call to the engine: a hung engine counts as a lost one
 
@@ -156,15 +161,22 @@ class DockerProvider:
                 self._emit(updates)
                 continue
             changed: set[str] = set()
+            checked: set[str] = set()  # health check runs: inspected again RETRY s later
             while True:  # every event that is in already: one set for a burst
                 if isinstance(item, Exception):
                     raise item
-                changed.update(_container_of(item))
+                ident, action = _container_of(item)
+                if action in HEALTH_ACTIONS and ident in self._containers \
+                        and self._containers[ident].health is not None:
+                    checked.add(ident)
+                if action in ACTIONS or ident in checked:
+                    changed.add(ident)
                 if events.empty():
                     break
                 item = events.get_nowait()
             if changed:
                 await self._inspect_into(changed)
+                self._retry.update(checked & self._containers.keys())
                 self._emit(updates)
 
     async def _refresh(self) -> None:
@@ -247,15 +259,15 @@ class DockerProvider:
         updates.put_nowait(self._current())
 
 
-def _container_of(line: bytes) -> list[str]:
-    """The container an event line is about, if it is one that can change the set."""
+def _container_of(line: bytes) -> tuple[str, str]:
+    """The container an event line is about and what happened (("", "") if it is not one)."""
     try:
         event = json.loads(line)
     except ValueError:
-        return []
+        return "", ""
     if not isinstance(event, dict):
-        return []
+        return "", ""
     action = str(event.get("Action") or event.get("status") or "").split(":")[0].strip()
     actor = event.get("Actor") if isinstance(event.get("Actor"), dict) else {}
     ident = event.get("id") or (actor or {}).get("ID")
-    return [str(ident)] if action in ACTIONS and ident else []
+    return (str(ident), action) if ident else ("", "")

@@ -197,12 +197,15 @@ def test_a_lost_engine_is_reported_and_the_last_set_kept():
                                       "last known containers stay in force")
 
 
-def test_the_events_that_can_change_the_set_name_their_container():
-    assert _container_of(b'{"Type":"container","Action":"start","id":"abc"}') == ["abc"]
-    assert _container_of(b'{"status":"health_status: healthy","id":"abc"}') == ["abc"]
-    assert _container_of(b'{"Action":"die","Actor":{"ID":"abc"}}') == ["abc"]
-    assert _container_of(b'{"Action":"exec_died","id":"abc"}') == []
-    assert _container_of(b"not json") == []
+def test_an_event_line_names_its_container_and_what_happened():
+    assert _container_of(b'{"Type":"container","Action":"start","id":"abc"}') == ("abc",
+                                                                                  "start")
+    assert _container_of(b'{"status":"health_status: healthy","id":"abc"}') == (
+        "abc", "health_status")
+    assert _container_of(b'{"Action":"die","Actor":{"ID":"abc"}}') == ("abc", "die")
+    assert _container_of(b'{"Action":"exec_died","id":"abc"}') == ("abc", "exec_died")
+    assert _container_of(b'{"Action":"start"}') == ("", "")
+    assert _container_of(b"not json") == ("", "")
 
 
 def test_sources_compare_equal_when_nothing_changed():  # the registry drops a same update
