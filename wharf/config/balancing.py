@@ -80,8 +80,8 @@ class Balancing:
     # "cluster": the app's ready instances on every host of [cluster], not only this one's
     scope: Annotated[str, c.one_of("local", "cluster")] = "local"
     # "local": the other hosts' instances serve only while none of this host's is up
-    # (HAProxy's `backup` servers); "" (the default): all alike, by weight
-    prefer: Annotated[str, c.one_of("", "local")] = ""
+    # (HAProxy's `backup` servers); "none" (the default): all alike, by weight
+    prefer: Annotated[str, c.one_of("none", "local")] = "none"
 
     def balancing(self) -> tuple[object, ...]:
         """The values of the balancing keys, in BALANCING_KEYS order."""

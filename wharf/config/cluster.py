@@ -56,6 +56,25 @@ def host_name(value: Any) -> str:
     return value
 
 
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def advertise_address(value: Any) -> str:
+    """An IP address or a DNS name that the other hosts can reach (no port: each instance
+    has its own)."""
+    import ipaddress
+
+    if isinstance(value, str):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            if _DNS_NAME.fullmatch(value) and not value.replace(".", "").isdigit():
+                return value.lower()
+    raise ValueError(f"must be an IP address or a host name the other hosts reach, like "
+                     f"\"10.0.0.2\", got {value!r}")
+
+
 def _this_host() -> str:
     name = socket.gethostname().split(".")[0]
     return name if _NAME.fullmatch(name) else "wharf"
@@ -94,4 +113,4 @@ class ClusterConfig:
     ttl: Annotated[float, c.positive_duration] = 10.0  # a lost host leaves the pools by then
     prefix: Annotated[str, key_prefix] = "/wharf"
     # the address other hosts reach this host's instances at (apps must listen on it)
-    advertise: str = "127.0.0.1"
+    advertise: Annotated[str, advertise_address] = "127.0.0.1"

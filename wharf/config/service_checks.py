@@ -46,7 +46,7 @@ def check_scopes(services: dict[str, ServiceConfig], routes: tuple[RouteConfig, 
         if item.scope == "cluster" and item.servers:
             problems.append(Problem(f"{key}.scope", "\"cluster\" applies to an app's "
                                     "instances; servers are the same on every host"))
-        if item.prefer and item.scope != "cluster":
+        if item.prefer != "none" and item.scope != "cluster":
             problems.append(Problem(f"{key}.prefer", "needs scope = \"cluster\" (on one host "
                                     "every instance is local)"))
 
