@@ -16,7 +16,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
 from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
+from wharf.daemon.cluster_link import ClusterLink
 from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
@@ -54,7 +55,7 @@ from wharf.registry.providers.local import LocalProvider, addresses
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
 from wharf.registry.registry import Registry
-from wharf.registry.snapshot import Backend, Tls
+from wharf.registry.snapshot import Tls
 from wharf.supervise.instance import Instance
 from wharf.supervise.logs import Clock, LogWriter, Sink
 from wharf.supervise.ports import PortAllocator
@@ -65,8 +66,6 @@ from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
 from wharf.supervise.states import State
 
 if TYPE_CHECKING:
-    from wharf.cluster.member import Cluster
-    from wharf.cluster.state import InstanceRecord
     from wharf.control.admin.server import AdminServer
     from wharf.control.supervisor_rpc.server import RpcServer
 
@@ -111,7 +110,6 @@ class Daemon:
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
         self._supervisor_rpc: RpcServer | None = None
-        self._cluster: Cluster | None = None  # [cluster]: this host's part in etcd
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
         self._order = StartOrder(self._apps, self._is_ready, self._notifier)  # depends_on
@@ -119,6 +117,7 @@ class Daemon:
         local = LocalProvider(lambda: self._programs, self._draining, self._routed, PROXY_APP)
         self._registry = Registry(config, self._publisher, local, self._tls,
                                   self._on_serving, self._track_readiness)
+        self._cluster = ClusterLink(self._registry)  # [cluster]: this host's part in etcd
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -141,7 +140,7 @@ class Daemon:
         self._readiness = Readiness(self._pool_changed)
         self._registry.local.readiness = self._readiness
         self._registry.start(HealthChecker(self._pool_changed, self._on_health))
-        self._join_cluster()
+        self._cluster.join(self.config.cluster, self._schedule_publish, self._settle)
         try:
             await self._publisher.start()
             await self._start_admin()
@@ -161,8 +160,7 @@ class Daemon:
                              f"from {self.config.path}")
             await self._stopping.wait()
             self._systemd.stopping()
-            if self._cluster is not None:  # the other hosts stop sending here first
-                await self._cluster.leave(self._cluster.config.ttl + 2.0)
+            await self._cluster.leave()
             log.info("wharf: stopping every app")
             self.events.emit(EventKind.DAEMON_STOPPING, "stopping every app")
             await self._triggers.close()
@@ -171,8 +169,7 @@ class Daemon:
             await self._stop_in_order(list(self._programs.values()))
         finally:
             sampler.cancel()
-            if self._cluster is not None:
-                self._cluster.close()
+            self._cluster.close()
             await self._certs.close()
             rotator.cancel()
             self._registry.close()
@@ -192,37 +189,6 @@ class Daemon:
             self._writer.close()
             self._systemd.close()
             log.info("wharf: stopped")
-
-    def _join_cluster(self) -> None:
-        """With [cluster]: register this host's ready instances in etcd and balance the
-        cluster services over every host's (see wharf/cluster/)."""
-        if self.config.cluster is None:
-            return
-        from wharf.cluster.member import Cluster
-
-        self._cluster = cluster = Cluster(self.config.cluster, self._schedule_publish,
-                                          self._settle)
-        self._registry.remote = lambda app: tuple(
-            Backend(r.address, r.port, r.weight) for r in cluster.remote(app))
-        cluster.start()
-
-    def _cluster_records(self, instances: Iterable[Instance]) -> list[InstanceRecord]:
-        """The etcd records of these instances (the ones of apps no cluster service uses
-        left out)."""
-        cluster, apps = self._cluster, self._registry.cluster_apps()
-        assert cluster is not None
-        return [cluster.record(i.app.name, f"{i.index}-{i.pid}",
-                               instance_address(i.app, i.port)[1], i.app.weight)
-                for i in instances if i.app.name in apps and i.pid is not None]
-
-    async def _deregister(self, instances: Iterable[Instance]) -> None:
-        """Take instances out of the other hosts' pools before they are drained and stopped:
-        a rolling reload here fails no request there. Bounded by the lease's TTL: a host that
-        does not answer by then has lost its lease and left."""
-        if self._cluster is not None:
-            self._registry.publish()  # what is ready now is registered before they leave
-            await self._cluster.deregister(self._cluster_records(instances),
-                                           self._cluster.config.ttl + 2.0)
 
     async def _settle(self, gone: tuple[Address, ...], timeout: float) -> None:
         """Publish, and wait (at most `timeout`) until every worker serves it and no request
@@ -350,7 +316,7 @@ class Daemon:
         if backends:
             rows += self._backend_rows(app)
             rows += self._certs.status_rows() if app is None else []
-            rows += self._cluster.status_rows() if app is None and self._cluster else []
+            rows += self._cluster.status_rows() if app is None else []
         return rows
 
     def cert_rows(self) -> list[dict[str, Any]]:
@@ -410,7 +376,7 @@ class Daemon:
     async def _stop_in_order(self, programs: list[Program]) -> None:
         """Stop `programs` in waves, dependents first (see `order.stop_waves`), once the
         other hosts of a cluster have stopped sending to them."""
-        await self._deregister(i for p in programs for i in p.instances)
+        await self._cluster.deregister(i for p in programs for i in p.instances)
         self._order.cancel(p.name for p in programs)
         by_name = {p.name: p for p in programs}
         for wave in self._order.stop_waves(by_name):
@@ -593,7 +559,7 @@ class Daemon:
                 self.events.emit(EventKind.INSTANCE_DRAINING, "out of the pool, draining",
                                  **instance_fields(instance))
             if leaving:
-                await self._deregister(leaving)
+                await self._cluster.deregister(leaving)
                 await self._drain(program, leaving)
             for instance in keys:
                 self.events.emit(EventKind.INSTANCE_DRAINED, "drained",
@@ -977,9 +943,7 @@ class Daemon:
         """At each publish: the routed instances in the pool, for the events."""
         self._pool_watch.update(self.events, (i for instances in serving.values()
                                               for i in instances))
-        if self._cluster is not None:
-            self._cluster.want(self._cluster_records(
-                i for instances in serving.values() for i in instances))
+        self._cluster.want(i for instances in serving.values() for i in instances)
 
     def _tls(self, config: Config) -> Tls:
         """The TLS part of the snapshot: the file certificates read with `config`."""
