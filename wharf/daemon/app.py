@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import resource
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field, replace
@@ -39,6 +37,7 @@ from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
+from wharf.daemon.proxy_workers import ProxyWorkers
 from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
 from wharf.daemon.systemd import ServiceManager, status_line
@@ -46,9 +45,7 @@ from wharf.daemon.triggers import Triggers
 from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
-from wharf.observability.procfs import listens_on
 from wharf.observability.traffic import WorkerTraffic
-from wharf.proxy import DRAIN_TIMEOUT
 from wharf.registry.build import Address, Target, instance_address
 from wharf.registry.health import HealthChecker
 from wharf.registry.providers.local import LocalProvider, addresses
@@ -101,12 +98,14 @@ class Daemon:
         self._sockets = SharedSockets()
         self._rollout = Rollout(self, self._notifier)
         self._next: Config | None = None  # the file a reload is bringing in
-        # (worker pid, listen addresses) seen listening: /proc is read once per worker.
-        self._listening: set[tuple[int, tuple[tuple[str, int], ...]]] = set()
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._certs = DaemonCerts(self._publish_now, self._served, self.events)  # ACME, local CA
+        self._proxy = ProxyWorkers(self._programs, lambda: self.config, self._publisher,
+                                   self._spawner, self._add_program, self._remove_program,
+                                   self._publish)
+        # ACME, the local CA:
+        self._certs = DaemonCerts(self._publish_now, self._proxy.served, self.events)
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
         self._admin: AdminServer | None = None
         self._supervisor_rpc: RpcServer | None = None
@@ -150,7 +149,7 @@ class Daemon:
             for app in self.config.apps.values():
                 self._add_program(app)
             self._order.request(self.config.apps)
-            self._sync_proxy(self.config)
+            self._proxy.sync(self.config)
             self._spawn_task(self._systemd.run(self.wait_started(None)))
             self._spawn_task(self._trim_once_started())
             self._triggers.sync(self.config.apps)
@@ -259,10 +258,7 @@ class Daemon:
 
     def handle_usr1(self) -> None:
         """SIGUSR1: the proxy workers reopen their access log (nginx's USR1, for logrotate)."""
-        proxy = self._programs.get(PROXY_APP)
-        for instance in proxy.instances if proxy else ():
-            if instance.pid is not None:
-                self._spawner.signal_group(instance.pid, signal.SIGUSR1)
+        self._proxy.reopen_logs()
 
     async def _reload_logged(self) -> None:
         try:
@@ -575,25 +571,11 @@ class Daemon:
         if instance.state != State.RUNNING:
             return False
         if instance.app.name == PROXY_APP:
-            return self._listens(instance)
+            return self._proxy.listens(instance)
         if not self._probed(instance.app.name) or self._readiness is None:
             return True
         return self._readiness.is_ready(instance.app.name, instance.index, instance.pid) \
             and not self._health_pending(instance)
-
-    def _listens(self, worker: Instance) -> bool:
-        """True once a proxy worker listens on every address of the config (it binds them
-        after its first snapshot, a moment after it counts as RUNNING)."""
-        if self.config.proxy is None or worker.pid is None:
-            return False
-        addresses = self.config.proxy.listen + self.config.proxy.listen_tls
-        key = (worker.pid, addresses)
-        if key not in self._listening:
-            if not all(listens_on([worker.pid], host, port)
-                       for host, port in addresses if _is_ip(host)):
-                return False
-            self._listening.add(key)
-        return True
 
     def _health_pending(self, instance: Instance) -> list[str]:
         """The health-checked services over its app in which the instance is not up yet."""
@@ -667,11 +649,13 @@ class Daemon:
             finally:
                 self._next = None
             proxy = self._programs.get(PROXY_APP)
-            self._programs = {n: self._programs[n] for n in self.config.apps}
+            kept = {n: self._programs[n] for n in self.config.apps}
             if proxy is not None:
-                self._programs[PROXY_APP] = proxy
+                kept[PROXY_APP] = proxy
+            self._programs.clear()  # in place: the parts of the daemon share the table
+            self._programs.update(kept)
             self._certs.sync(self.config)  # new route hosts get certificates
-            await self._sync_proxy_async(new)
+            await self._proxy.sync_async(new)
             self._triggers.sync(self.config.apps)
             self.events.emit(EventKind.CONFIG_RELOADED, _describe_reload(change.result))
             release_free_memory()
@@ -842,7 +826,7 @@ class Daemon:
             self._schedule_record()
         name = instance.app.name
         if name == PROXY_APP and new == State.FATAL:
-            self._proxy_fatal(instance)
+            self._proxy.fatal(instance)
         if State.RUNNING in (old, new) and name != PROXY_APP:
             if self._readiness is not None and self._probed(name):
                 if new == State.RUNNING and instance.pid is not None:
@@ -853,40 +837,6 @@ class Daemon:
             self._schedule_publish()
 
     # -- the proxy ----------------------------------------------------------------------------
-
-    def _proxy_app(self, config: Config) -> AppConfig:
-        assert config.proxy is not None
-        logs = config.daemon.state_dir / "logs"
-        return AppConfig(
-            command=(sys.executable, "-m", "wharf.proxy.worker", str(self._publisher.path)),
-            name=PROXY_APP, cwd=config.path.parent, instances=config.proxy.workers,
-            startsecs=0.5, stop_timeout=DRAIN_TIMEOUT + 2.0,
-            stdout_log=logs / f"{PROXY_APP}.out.log", stderr_log=logs / f"{PROXY_APP}.err.log")
-
-    def _proxy_fatal(self, instance: Instance) -> None:
-        """Say loudly that a proxy worker gave up: nothing else would tell the user why every
-        request is refused."""
-        serving = [i for i in self._programs[PROXY_APP].instances if i.state == State.RUNNING]
-        down = f"{len(serving)} other worker(s) still serve" if serving else "the proxy is down"
-        log.error("wharf: %s: %s is FATAL (%s); its output is in %s and %s; `wharf restart %s`"
-                  " tries again", down, instance.name, instance.machine.reason or "gave up",
-                  instance.app.stdout_log, instance.app.stderr_log, PROXY_APP)
-
-    def _sync_proxy(self, config: Config) -> None:
-        """Publish the snapshot of `config`; start the workers if there are none yet."""
-        self._publish()
-        if config.proxy is not None and PROXY_APP not in self._programs:
-            self._add_program(self._proxy_app(config)).start()
-
-    async def _sync_proxy_async(self, config: Config) -> None:
-        program = self._programs.get(PROXY_APP)
-        if config.proxy is None:
-            if program is not None:
-                await self._remove_program(PROXY_APP)
-            return
-        if program is not None and program.app.instances != config.proxy.workers:
-            await program.scale(config.proxy.workers)
-        self._sync_proxy(config)
 
     def _track_readiness(self) -> None:
         """Probe the running instances of every routed app: a reload may have given an app
@@ -962,19 +912,6 @@ class Daemon:
     def _publish_now(self) -> int:
         """Publish now (the certificate manager's challenges wait for it); the version."""
         return self._registry.publish()
-
-    async def _served(self, version: int, timeout: float) -> bool:
-        """Wait until a proxy worker listens and every worker serves `version` (False after
-        `timeout`): an ACME challenge must be answerable before the CA looks. Polled: a
-        worker's first bind wakes nobody."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        proxy = self._programs.get(PROXY_APP)
-        while not (proxy is not None and any(self._is_ready(i) for i in proxy.instances)
-                   and self._publisher.serving(version)):
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.05)
-        return True
 
     def _schedule_record(self) -> None:
         if not self._record_scheduled:
@@ -1056,15 +993,6 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _is_ip(host: str) -> bool:
-    """True for an IP literal (a name such as localhost is bound as its lookup says)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _instance_of(program: Program, index: int) -> Instance:
