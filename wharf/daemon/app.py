@@ -37,6 +37,7 @@ from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.plan import Kind, Running, Step, plan_reload
+from wharf.daemon.pool import Pool
 from wharf.daemon.proxy_workers import ProxyWorkers
 from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
@@ -46,9 +47,9 @@ from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.traffic import WorkerTraffic
-from wharf.registry.build import Address, Target, instance_address
+from wharf.registry.build import Address, Target
 from wharf.registry.health import HealthChecker
-from wharf.registry.providers.local import LocalProvider, addresses
+from wharf.registry.providers.local import LocalProvider
 from wharf.registry.publisher import Publisher
 from wharf.registry.readiness import Readiness
 from wharf.registry.registry import Registry
@@ -93,17 +94,18 @@ class Daemon:
         self._pool_watch = PoolWatch()
         self._ejections = EjectionWatch()
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._on_report)
-        self._draining: set[Instance] = set()  # out of the pool
-        self._readiness: Readiness | None = None
         self._sockets = SharedSockets()
-        self._rollout = Rollout(self, self._notifier)
-        self._next: Config | None = None  # the file a reload is bringing in
         self._recorder: Recorder | None = None
         self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._proxy = ProxyWorkers(self._programs, lambda: self.config, self._publisher,
                                    self._spawner, self._add_program, self._remove_program,
                                    self._publish)
+        draining: set[Instance] = set()  # out of the pool
+        self._pool = Pool(self._programs, draining, lambda: self._registry, self._publisher,
+                          self._notifier, self.events, self._proxy, lambda: self._cluster,
+                          self._sockets, self.check_running)
+        self._rollout = Rollout(self._pool, self._notifier)
         # ACME, the local CA:
         self._certs = DaemonCerts(self._publish_now, self._proxy.served, self.events)
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
@@ -111,12 +113,13 @@ class Daemon:
         self._supervisor_rpc: RpcServer | None = None
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
-        self._order = StartOrder(self._apps, self._is_ready, self._notifier)  # depends_on
+        self._order = StartOrder(self._apps, self._pool.is_ready, self._notifier)  # depends_on
         self._triggers = Triggers(self._auto_roll, self._unwatched)  # watch, cron_restart
-        local = LocalProvider(lambda: self._programs, self._draining, self._routed, PROXY_APP)
-        self._registry = Registry(config, self._publisher, local, self._tls,
-                                  self._on_serving, self._track_readiness)
-        self._cluster = ClusterLink(self._registry)  # [cluster]: this host's part in etcd
+        local = LocalProvider(lambda: self._programs, draining, self._pool.routed, PROXY_APP)
+        self._registry: Registry = Registry(config, self._publisher, local, self._tls,
+                                            self._on_serving, self._pool.track_readiness)
+        # [cluster]: this host's part in etcd
+        self._cluster: ClusterLink = ClusterLink(self._registry)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -136,10 +139,10 @@ class Daemon:
             loop.add_signal_handler(sig, handler)
         sampler = asyncio.create_task(self._sample_forever())
         rotator = asyncio.create_task(self._rotate_tickets_forever())
-        self._readiness = Readiness(self._pool_changed)
-        self._registry.local.readiness = self._readiness
+        readiness = self._pool.readiness = Readiness(self._pool_changed)
+        self._registry.local.readiness = readiness
         self._registry.start(HealthChecker(self._pool_changed, self._on_health))
-        self._cluster.join(self.config.cluster, self._schedule_publish, self._settle)
+        self._cluster.join(self.config.cluster, self._schedule_publish, self._pool.settle)
         try:
             await self._publisher.start()
             await self._start_admin()
@@ -172,7 +175,7 @@ class Daemon:
             await self._certs.close()
             rotator.cancel()
             self._registry.close()
-            self._readiness.close()
+            readiness.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             self._kill_everything()
@@ -188,17 +191,6 @@ class Daemon:
             self._writer.close()
             self._systemd.close()
             log.info("wharf: stopped")
-
-    async def _settle(self, gone: tuple[Address, ...], timeout: float) -> None:
-        """Publish, and wait (at most `timeout`) until every worker serves it and no request
-        is in flight to `gone` (addresses it no longer has)."""
-        version = self._registry.publish()
-
-        def settled() -> bool:
-            return self._publisher.serving(version) and not any(
-                self._publisher.inflight(host, port) for host, port in gone)
-
-        await self._notifier.wait_for(settled, timeout)
 
     async def _start_admin(self) -> None:
         """Serve the admin API if the config asks for it (uvicorn is imported only then)."""
@@ -281,15 +273,15 @@ class Daemon:
         rows = []
         for program in self._selected(app):
             is_proxy = program.name == PROXY_APP
-            routed = self._routed(program.name)
+            routed = self._pool.routed(program.name)
             # What the file asks for: it differs after `wharf scale`, until a reload.
             configured = self.config.apps[program.name].instances \
                 if program.name in self.config.apps else len(program.instances)
             for instance in program.instances:
                 stats = instance.statistics()
                 sample = self._sampler.samples.get(stats.pid) if stats.pid else None
-                ready = self._is_ready(instance)
-                not_ready = self._why_not_ready(instance, fallback="") \
+                ready = self._pool.is_ready(instance)
+                not_ready = self._pool.why_not_ready(instance, fallback="") \
                     if instance.state == State.RUNNING and not ready else ""
                 rows.append({
                     "kind": "instance", "ready": ready,
@@ -364,7 +356,8 @@ class Daemon:
                 return
             program = self._selected(app)[0]
             one = _instance_of(program, instance)
-            async with self.out_of_pool(program, [one] if self._routed(program.name) else []):
+            leaving = [one] if self._pool.routed(program.name) else []
+            async with self._pool.out_of_pool(program, leaving):
                 one.stop()
                 await self._notifier.wait_for(lambda: one.state == State.STOPPED,
                                               program.app.stop_timeout + 5.0)
@@ -395,7 +388,7 @@ class Daemon:
         a restart fails no request; the others are stopped and started."""
         async with self._lock():
             programs = self._selected(app)
-            plain = [p for p in programs if not self._routed(p.name)]
+            plain = [p for p in programs if not self._pool.routed(p.name)]
             for program in plain:
                 program.restart()
             try:
@@ -481,34 +474,16 @@ class Daemon:
     async def _raise_failures(self, programs: list[Program], timeout: float | None,
                               instance: int | None = None) -> None:
         """Wait until the instances of `programs` (or only number `instance`) settle (see
-        `_settled`); raise naming those that failed."""
+        `Pool.settled`); raise naming those that failed."""
         pairs = [(i, timeout if timeout is not None else self._start_window(p.app))
                  for p in programs for i in p.instances if instance in (None, i.index)]
-        results = await asyncio.gather(*(self._settled(i, t) for i, t in pairs))
+        results = await asyncio.gather(*(self._pool.settled(i, t) for i, t in pairs))
         failed = [self._rollout.start_failure(i, t)
                   for (i, t), ok in zip(pairs, results, strict=True) if not ok]
         if failed:
             names = sorted({i.app.name for (i, _), ok in zip(pairs, results, strict=True)
                             if not ok})
             raise ControlError("; ".join(failed), hint=f"see `wharf logs {names[0]}`")
-
-    async def _settled(self, instance: Instance, timeout: float) -> bool:
-        """Wait until an instance takes traffic or has ended: True if it serves, or ended as
-        it may (stopped by someone, or a job that exited with a code in exit_codes)."""
-        def done() -> bool:
-            return self._is_ready(instance) or self._readiness_failed(instance) or \
-                instance.state in (State.FATAL, State.EXITED, State.STOPPED)
-
-        await self._notifier.wait_for(done, timeout)
-        if instance.state == State.EXITED:
-            last = instance.machine.last_exit
-            return last is not None and last.signal is None and \
-                last.code in instance.app.exit_codes
-        return instance.state == State.STOPPED or self._is_ready(instance)
-
-    def _readiness_failed(self, instance: Instance) -> bool:
-        return self._readiness is not None and \
-            (instance.app.name, instance.index) in self._readiness.failures
 
     def _start_window(self, app: AppConfig) -> float:
         """How long the first start of `app` may take: every retry `startretries` allows,
@@ -519,23 +494,6 @@ class Daemon:
 
     # -- the rollout's Pool -------------------------------------------------------------------
 
-    async def became_ready(self, instance: Instance, timeout: float) -> bool:
-        """Wait until the instance takes traffic (True) or settles elsewhere (False)."""
-        def settled() -> bool:
-            return self._is_ready(instance) or self._readiness_failed(instance) or \
-                instance.state in (State.FATAL, State.EXITED, State.STOPPED)
-
-        await self._notifier.wait_for(settled, timeout)
-        return self._is_ready(instance)
-
-    def why_not_ready(self, instance: Instance) -> str:
-        """Why an instance does not take traffic, as the user should read it."""
-        return self._why_not_ready(instance)
-
-    def listen_fd(self, app: AppConfig) -> int | None:
-        """The shared socket of a socket-mode app (None for one on its own ports)."""
-        return self._sockets.listen_fd(app)
-
     def check_running(self) -> None:
         """A change under way stops starting processes once the daemon is stopping (nobody
         would stop them)."""
@@ -543,76 +501,10 @@ class Daemon:
             raise ControlError("the daemon is stopping")
 
 
-    @contextlib.asynccontextmanager
-    async def out_of_pool(self, program: Program,
-                          leaving: list[Instance]) -> AsyncIterator[None]:
-        """Take `leaving` out of the pool and drain them; they stay out while the block stops
-        (or restarts) them."""
-        keys = set(leaving) - self._draining
-        self._draining |= keys
-        try:
-            for instance in keys:
-                self.events.emit(EventKind.INSTANCE_DRAINING, "out of the pool, draining",
-                                 **instance_fields(instance))
-            if leaving:
-                await self._cluster.deregister(leaving)
-                await self._drain(program, leaving)
-            for instance in keys:
-                self.events.emit(EventKind.INSTANCE_DRAINED, "drained",
-                                 **instance_fields(instance))
-            yield
-        finally:
-            self._draining -= keys
-
-    def _is_ready(self, instance: Instance) -> bool:
-        """RUNNING, and if a route sends to its app: ready, and up in the route's active
-        health checks (a roll that drained an old instance for a new one still being checked
-        would leave the pool short)."""
-        if instance.state != State.RUNNING:
-            return False
-        if instance.app.name == PROXY_APP:
-            return self._proxy.listens(instance)
-        if not self._probed(instance.app.name) or self._readiness is None:
-            return True
-        return self._readiness.is_ready(instance.app.name, instance.index, instance.pid) \
-            and not self._health_pending(instance)
-
-    def _health_pending(self, instance: Instance) -> list[str]:
-        """The health-checked services over its app in which the instance is not up yet."""
-        return self._registry.health_pending(instance.app.name,
-                                             instance_address(instance.app, instance.port))
-
     def _start_timeout(self, app: AppConfig) -> float:
         """How long a new instance of `app` may take to take traffic: start, readiness,
         health checks."""
         return app.startsecs + app.ready_timeout + self._registry.health_wait(app.name) + 5.0
-
-    def _why_not_ready(self, instance: Instance, fallback: str = "not ready in time") -> str:
-        failure = self._readiness.failures.get((instance.app.name, instance.index), "") \
-            if self._readiness is not None else ""
-        pending = self._health_pending(instance) if instance.state == State.RUNNING else []
-        unhealthy = f"not up in the health checks of {', '.join(pending)}" if pending else ""
-        return instance.machine.reason or failure or unhealthy or fallback
-
-    async def _drain(self, program: Program, leaving: list[Instance]) -> None:
-        """With `leaving` marked as draining: publish a pool without them and wait (up to
-        drain_timeout) until every worker serves it and no request is in flight to the
-        addresses that only they served. In socket mode the instances that stay share the
-        leaving ones' address: the proxy cannot tell their requests apart (waiting would
-        always last drain_timeout under traffic), so an old instance finishes its own
-        connections after SIGTERM, as under systemd."""
-        version = self._registry.publish()
-        staying = addresses(i for i in (*program.instances, *program.pending)
-                            if i not in leaving)
-        gone = [a for a in addresses(leaving) if a not in staying]
-        if not gone:
-            return
-
-        def drained() -> bool:
-            return self._publisher.serving(version) and not any(
-                self._publisher.inflight(host, port) for host, port in gone)
-
-        await self._notifier.wait_for(drained, program.app.drain_timeout)
 
     async def reload(self) -> ReloadResult:
         """Re-read the config file and bring every app to what it says (see `plan_reload`).
@@ -639,7 +531,7 @@ class Daemon:
             steps = plan_reload(self._running(), new.apps)
             change = _Change(new, ReloadResult([], [], [], [], []))
             self._apply_ports(new)
-            self._next = new
+            self._pool.next = new
             try:
                 for step in steps:
                     if step.kind == Kind.REMOVE and not step.early:
@@ -647,7 +539,7 @@ class Daemon:
                     await self._take(step, change)
                 self._switch(change)
             finally:
-                self._next = None
+                self._pool.next = None
             proxy = self._programs.get(PROXY_APP)
             kept = {n: self._programs[n] for n in self.config.apps}
             if proxy is not None:
@@ -713,7 +605,7 @@ class Daemon:
         self.config = replace(change.new, apps=apps) if change.kept or change.absent \
             else change.new
         self._registry.configure(self.config)
-        self._track_readiness()
+        self._pool.track_readiness()
         self._publish()
 
     def _running(self) -> dict[str, Running]:
@@ -731,12 +623,12 @@ class Daemon:
         """Roll a running app to a changed config, at its current instance count."""
         program = self._programs[name]
         self._output.configure(app)
-        program.listen_fd = self.listen_fd(app)
+        program.listen_fd = self._pool.listen_fd(app)
         try:
             await self._roll(program, self._start_timeout(app),
                                      replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
-            program.listen_fd = self.listen_fd(program.app)
+            program.listen_fd = self._pool.listen_fd(program.app)
             self._close_unused_sockets()
 
     def _held_for(self, new: Config) -> dict[Address, str]:
@@ -777,7 +669,7 @@ class Daemon:
         self._output.configure(app)
         ports = None if app.name == PROXY_APP else self._ports
         program = Program(app, self._spawner, ports, self._output, self._clock,
-                          self._notifier, self._on_change, self.listen_fd(app))
+                          self._notifier, self._on_change, self._pool.listen_fd(app))
         self._programs[app.name] = program
         return program
 
@@ -788,7 +680,7 @@ class Daemon:
             return
         leaving = program.instances if name != PROXY_APP else []  # no route to the proxy
         self._order.cancel([name])
-        async with self.out_of_pool(program, leaving):
+        async with self._pool.out_of_pool(program, leaving):
             del self._programs[name]
             await program.stop_and_wait()
         program.release_ports()
@@ -828,42 +720,10 @@ class Daemon:
         if name == PROXY_APP and new == State.FATAL:
             self._proxy.fatal(instance)
         if State.RUNNING in (old, new) and name != PROXY_APP:
-            if self._readiness is not None and self._probed(name):
-                if new == State.RUNNING and instance.pid is not None:
-                    self._readiness.track(instance.app, instance.index, instance.pid,
-                                          instance.port)
-                elif old == State.RUNNING:
-                    self._readiness.forget(name, instance.index, instance.last_pid)
+            self._pool.running_changed(instance, old, new)
             self._schedule_publish()
 
     # -- the proxy ----------------------------------------------------------------------------
-
-    def _track_readiness(self) -> None:
-        """Probe the running instances of every routed app: a reload may have given an app
-        its first route, and its instances became RUNNING before anyone asked."""
-        if self._readiness is None:
-            return
-        for name, program in self._programs.items():
-            if name != PROXY_APP and self._probed(name):
-                for i in program.instances:
-                    if i.state == State.RUNNING and i.pid is not None:
-                        self._readiness.track(i.app, i.index, i.pid, i.port)
-
-    def _probed(self, app: str) -> bool:
-        """Whether an app's instances pass a readiness check before they count as ready: a
-        route sends to it, or another app depends on it and it says where it listens (a
-        `port`, a `socket` or a `ready_path`)."""
-        if self._routed(app):
-            return True
-        program = self._programs.get(app)
-        cfg = program.app if program is not None else None
-        return cfg is not None and (cfg.port, cfg.socket, cfg.ready_path) != (None, None, None) \
-            and any(app in p.app.depends_on for p in self._programs.values())
-
-    def _routed(self, app: str) -> bool:
-        """True if a route sends to `app`, now or in the file a reload brings in (its new
-        apps must pass readiness before the new routes are published)."""
-        return self._registry.routed(app, self._next)
 
     def _on_report(self) -> None:
         """A proxy worker reported (or left): wake whoever waits; say what it ejected."""
@@ -968,7 +828,7 @@ class Daemon:
                 limit = instance.app.max_memory
                 sample = samples.get(instance.pid or 0)
                 if limit and sample and sample.rss_bytes > limit \
-                        and instance.state == State.RUNNING and instance not in self._draining:
+                        and instance.state == State.RUNNING and instance not in self._pool.draining:
                     why = f"RSS {sample.rss_bytes} bytes over max_memory {limit}"
                     log.warning("%s: restarted: %s", instance.name, why)
                     self._spawn_task(self._restart_drained(instance, why))
@@ -980,7 +840,8 @@ class Daemon:
         program = self._programs.get(instance.app.name)
         if program is None or instance not in program.instances:
             return
-        async with self.out_of_pool(program, [instance] if self._routed(program.name) else []):
+        leaving = [instance] if self._pool.routed(program.name) else []
+        async with self._pool.out_of_pool(program, leaving):
             self.events.emit(EventKind.INSTANCE_RESTART, f"restarted: {why}",
                              **instance_fields(instance))
             instance.restart(why)
