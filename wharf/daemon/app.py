@@ -14,7 +14,7 @@ import os
 import resource
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from wharf.control.server import ControlServer
 from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.cluster_link import ClusterLink
+from wharf.daemon.commands import Commands, select
 from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
@@ -43,7 +44,7 @@ from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
 from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.daemon.triggers import Triggers
-from wharf.errors import ConfigError, ControlError, SupervisorError, UsageError
+from wharf.errors import ConfigError, ControlError, SupervisorError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.traffic import WorkerTraffic
@@ -88,7 +89,6 @@ class Daemon:
         self._programs: dict[str, Program] = {}
         self._stopping: asyncio.Event | None = None
         self._signals = 0
-        self._change_lock: asyncio.Lock | None = None  # one reload, roll or scale at a time
         self._control = ControlServer(self, socket_path(config.daemon.state_dir))
         self.events = EventStream()  # what happened: `wharf events`, the admin API
         self._pool_watch = PoolWatch()
@@ -105,7 +105,6 @@ class Daemon:
         self._pool = Pool(self._programs, draining, lambda: self._registry, self._publisher,
                           self._notifier, self.events, self._proxy, lambda: self._cluster,
                           self._sockets, self.check_running)
-        self._rollout = Rollout(self._pool, self._notifier)
         # ACME, the local CA:
         self._certs = DaemonCerts(self._publish_now, self._proxy.served, self.events)
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
@@ -120,6 +119,10 @@ class Daemon:
                                             self._on_serving, self._pool.track_readiness)
         # [cluster]: this host's part in etcd
         self._cluster: ClusterLink = ClusterLink(self._registry)
+        self._commands = Commands(self._programs, self._pool, self._order,
+                                  Rollout(self._pool, self._notifier), self._registry,
+                                  self._cluster, self._notifier, self.events,
+                                  self._close_unused_sockets, self.check_running)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -128,7 +131,6 @@ class Daemon:
         """Start everything, serve until a stop is requested, then stop everything."""
         raise_fd_limit()
         self._stopping = asyncio.Event()
-        self._change_lock = asyncio.Lock()
         await self._control.start()
         pid_file = self.config.daemon.state_dir / "wharf.pid"
         pid_file.write_text(f"{os.getpid()}\n")
@@ -168,7 +170,7 @@ class Daemon:
             await self._triggers.close()
             if PROXY_APP in self._programs:
                 await self._programs[PROXY_APP].stop_and_wait()
-            await self._stop_in_order(list(self._programs.values()))
+            await self._commands.stop_in_order(list(self._programs.values()))
         finally:
             sampler.cancel()
             self._cluster.close()
@@ -271,7 +273,7 @@ class Daemon:
         from wharf.daemon.status_fields import listen_addresses, uses_port
 
         rows = []
-        for program in self._selected(app):
+        for program in select(self._programs, app):
             is_proxy = program.name == PROXY_APP
             routed = self._pool.routed(program.name)
             # What the file asks for: it differs after `wharf scale`, until a reload.
@@ -323,176 +325,43 @@ class Daemon:
         """Renew a managed name's certificate now; its row once done."""
         return await self._certs.renew(name, timeout)
 
+    async def start_app(self, app: str | None, timeout: float,
+                        instance: int | None = None) -> None:
+        """Start one app or all (or one `instance` of an app); see `Commands.start_app`."""
+        await self._commands.start_app(app, timeout, instance)
+
+    async def stop_app(self, app: str | None, instance: int | None = None) -> None:
+        """Stop one app or all (or one `instance`, drained first); see `Commands.stop_app`."""
+        await self._commands.stop_app(app, instance)
+
+    async def restart_app(self, app: str | None, timeout: float) -> None:
+        """Restart one app or all, rolling the routed ones; see `Commands.restart_app`."""
+        await self._commands.restart_app(app, timeout)
+
+    async def scale_app(self, app: str, count: int, timeout: float) -> None:
+        """Run `count` instances of `app`; see `Commands.scale_app`."""
+        await self._commands.scale_app(app, count, timeout)
+
+    async def roll_app(self, app: str, timeout: float) -> None:
+        """Replace the instances of `app` with no drop in capacity; see `Commands.roll_app`."""
+        await self._commands.roll_app(app, timeout)
+
+    def signal_app(self, app: str | None, sig: int) -> list[tuple[str, int, int]]:
+        """Send `sig` to every instance of one app or all; see `Commands.signal_app`."""
+        return self._commands.signal_app(app, sig)
+
+    async def wait_started(self, app: str | None) -> None:
+        """Wait until every instance takes traffic or has failed; see `Commands.wait_started`."""
+        await self._commands.wait_started(app)
+
     def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
         rows = self._registry.backend_rows(app)
         return rows + (self._registry.provider_rows() if app is None else [])
-
-    async def start_app(self, app: str | None, timeout: float,
-                        instance: int | None = None) -> None:
-        """Start one app or all (or one `instance` of an app); return once every instance
-        takes traffic (ControlError naming each that does not within `timeout`, or gave up)."""
-        async with self._lock():
-            programs = self._selected(app)
-            if instance is not None:  # one process (supervisorctl): no order to keep
-                for program in programs:
-                    _instance_of(program, instance).start()
-                await self._raise_failures(programs, timeout, instance)
-                return
-            if PROXY_APP in (p.name for p in programs):
-                self._programs[PROXY_APP].start()
-            names = self._order.request((p.name for p in programs if p.name != PROXY_APP),
-                                        with_dependencies=True)
-            await self._raise_waiting(names, timeout)
-            await self._raise_failures([self._programs[n] for n in names] +
-                                       [p for p in programs if p.name == PROXY_APP], timeout)
-
-    async def stop_app(self, app: str | None, instance: int | None = None) -> None:
-        """Stop one app or all (dependents before what they depend on), and wait until every
-        process has exited. One `instance` of an app leaves the pool (drained) before it is
-        stopped: the others serve on."""
-        async with self._lock():
-            if instance is None:
-                await self._stop_in_order(self._selected(app))
-                return
-            program = self._selected(app)[0]
-            one = _instance_of(program, instance)
-            leaving = [one] if self._pool.routed(program.name) else []
-            async with self._pool.out_of_pool(program, leaving):
-                one.stop()
-                await self._notifier.wait_for(lambda: one.state == State.STOPPED,
-                                              program.app.stop_timeout + 5.0)
-
-    async def _stop_in_order(self, programs: list[Program]) -> None:
-        """Stop `programs` in waves, dependents first (see `order.stop_waves`), once the
-        other hosts of a cluster have stopped sending to them."""
-        await self._cluster.deregister(i for p in programs for i in p.instances)
-        self._order.cancel(p.name for p in programs)
-        by_name = {p.name: p for p in programs}
-        for wave in self._order.stop_waves(by_name):
-            await asyncio.gather(*(by_name[n].stop_and_wait() for n in wave))
-
-    async def _raise_waiting(self, names: list[str], timeout: float | None) -> None:
-        """Wait until the apps of `names` have started (their dependencies are up); raise
-        naming those that wait for a dependency that failed or is stopped."""
-        window = timeout if timeout is not None else \
-            sum(self._start_window(self._programs[n].app) for n in names)
-        waiting = await self._order.settled(names, window)
-        if waiting:
-            raise ControlError("; ".join(f"{n}: {why}" for n, why in waiting.items()),
-                               hint="see `wharf status`; `wharf start APP` starts an app and the "
-                               "stopped or failed apps it depends on")
-
-    async def restart_app(self, app: str | None, timeout: float) -> None:
-        """Restart one app or all. An app that a route sends to is rolled (new processes
-        ready before the old ones leave the pool, or one by one in place for fixed ports), so
-        a restart fails no request; the others are stopped and started."""
-        async with self._lock():
-            programs = self._selected(app)
-            plain = [p for p in programs if not self._pool.routed(p.name)]
-            for program in plain:
-                program.restart()
-            try:
-                for program in programs:
-                    if program not in plain:
-                        await self._roll(program, timeout)
-            finally:
-                self._close_unused_sockets()
-            await self._raise_failures(plain, timeout)
 
     async def _trim_once_started(self) -> None:
         with contextlib.suppress(ControlError):  # an app that failed to start: trim anyway
             await self.wait_started(None)
         release_free_memory()
-
-    async def wait_started(self, app: str | None) -> None:
-        """Wait until every instance has started and takes traffic, or has failed (each
-        app's start window bounds the wait); ControlError naming every failure."""
-        programs = self._selected(app)
-        await self._raise_waiting([p.name for p in programs if p.name in self._order.wanted],
-                                  None)
-        await self._raise_failures(programs, None)
-
-    def signal_app(self, app: str | None, sig: int) -> list[tuple[str, int, int]]:
-        """Send `sig` to the main process of every instance of one app or all (the proxy
-        workers excepted); return (app, index, pid) of each process signalled."""
-        sent = []
-        for program in self._selected(app):
-            if program.name != PROXY_APP:
-                for instance in (*program.instances, *program.pending):
-                    pid = instance.send_signal(sig)
-                    if pid is not None:
-                        sent.append((program.name, instance.index, pid))
-        return sent
-
-    async def scale_app(self, app: str, count: int, timeout: float) -> None:
-        """Run `count` instances of `app`: new ones join the pool once running; removed ones
-        leave the pool first and are stopped once their requests in flight have finished."""
-        async with self._lock():
-            try:
-                await self._scale(self._selected(app)[0], count, timeout)
-            finally:
-                self._close_unused_sockets()
-
-    async def roll_app(self, app: str, timeout: float) -> None:
-        """Replace the instances of `app` with no drop in capacity (see Rollout.roll)."""
-        async with self._lock():
-            try:
-                await self._roll(self._selected(app)[0], timeout)
-            finally:
-                self._close_unused_sockets()
-
-    async def _roll(self, program: Program, timeout: float,
-                    config: AppConfig | None = None) -> None:
-        """Roll a program (see Rollout.roll), saying so in the events."""
-        name = program.name
-        self.events.emit(EventKind.ROLL_STARTED, f"replacing {len(program.instances)} "
-                         "instance(s)", app=name)
-        try:
-            await self._rollout.roll(program, timeout, config)
-        except (ControlError, SupervisorError) as exc:
-            self.events.emit(EventKind.ROLL_FAILED, exc.message, app=name)
-            raise
-        self.events.emit(EventKind.ROLL_DONE, "every instance replaced", app=name)
-
-    async def _scale(self, program: Program, count: int, timeout: float) -> None:
-        """Scale a program (see Rollout.scale), saying so in the events."""
-        before = len(program.instances)
-        try:
-            await self._rollout.scale(program, count, timeout)
-        finally:
-            self.events.emit(EventKind.SCALE_DONE, f"scaled from {before} to "
-                             f"{len(program.instances)} instance(s)", app=program.name)
-
-    @contextlib.asynccontextmanager
-    async def _lock(self) -> AsyncIterator[None]:
-        """One change at a time: start, stop, restart, scale, roll, reload."""
-        assert self._change_lock is not None
-        async with self._change_lock:
-            self.check_running()
-            yield
-
-    async def _raise_failures(self, programs: list[Program], timeout: float | None,
-                              instance: int | None = None) -> None:
-        """Wait until the instances of `programs` (or only number `instance`) settle (see
-        `Pool.settled`); raise naming those that failed."""
-        pairs = [(i, timeout if timeout is not None else self._start_window(p.app))
-                 for p in programs for i in p.instances if instance in (None, i.index)]
-        results = await asyncio.gather(*(self._pool.settled(i, t) for i, t in pairs))
-        failed = [self._rollout.start_failure(i, t)
-                  for (i, t), ok in zip(pairs, results, strict=True) if not ok]
-        if failed:
-            names = sorted({i.app.name for (i, _), ok in zip(pairs, results, strict=True)
-                            if not ok})
-            raise ControlError("; ".join(failed), hint=f"see `wharf logs {names[0]}`")
-
-    def _start_window(self, app: AppConfig) -> float:
-        """How long the first start of `app` may take: every retry `startretries` allows,
-        with its backoff, then readiness and health checks."""
-        tries = app.startretries + 1
-        backoff = sum(min(app.backoff_max, app.backoff * 2 ** k) for k in range(tries - 1))
-        return tries * app.startsecs + backoff + self._start_timeout(app)
-
-    # -- the rollout's Pool -------------------------------------------------------------------
 
     def check_running(self) -> None:
         """A change under way stops starting processes once the daemon is stopping (nobody
@@ -500,16 +369,10 @@ class Daemon:
         if self._stopping is not None and self._stopping.is_set():
             raise ControlError("the daemon is stopping")
 
-
-    def _start_timeout(self, app: AppConfig) -> float:
-        """How long a new instance of `app` may take to take traffic: start, readiness,
-        health checks."""
-        return app.startsecs + app.ready_timeout + self._registry.health_wait(app.name) + 5.0
-
     async def reload(self) -> ReloadResult:
         """Re-read the config file and bring every app to what it says (see `plan_reload`).
         A bad file changes nothing; an app that fails is reported and left as it was."""
-        async with self._lock(), self._systemd.reloading():
+        async with self._commands.lock(), self._systemd.reloading():
             try:
                 new = await asyncio.to_thread(load_config, self.config.path)
                 problems = listen_problems(new.proxy, new.apps, self._held_for(new))
@@ -571,8 +434,8 @@ class Daemon:
                     self._close_unused_sockets()
                     raise
                 result.added.append(name)  # it runs, even if it does not become ready
-                if not await self._order.settled([name], self._start_window(app)):
-                    await self._raise_failures([self._programs[name]], None)
+                if not await self._order.settled([name], self._commands.start_window(app)):
+                    await self._commands.raise_failures([self._programs[name]], None)
             elif step.kind == Kind.KEEP:
                 result.unchanged.append(name)
             elif step.kind == Kind.SCALE:
@@ -617,7 +480,8 @@ class Daemon:
     async def _scale_to(self, name: str, app: AppConfig) -> None:
         """Scale an app to its new count; new instances that do not become ready are
         reported, not undone: they exist, and the supervisor keeps trying."""
-        await self._scale(self._programs[name], app.instances, self._start_timeout(app))
+        await self._commands.scale(self._programs[name], app.instances,
+                                   self._commands.start_timeout(app))
 
     async def _roll_to(self, name: str, app: AppConfig) -> None:
         """Roll a running app to a changed config, at its current instance count."""
@@ -625,8 +489,8 @@ class Daemon:
         self._output.configure(app)
         program.listen_fd = self._pool.listen_fd(app)
         try:
-            await self._roll(program, self._start_timeout(app),
-                                     replace(app, instances=len(program.instances)))
+            await self._commands.roll(program, self._commands.start_timeout(app),
+                                        replace(app, instances=len(program.instances)))
         finally:  # a failed roll may leave the app on its old socket (or on both)
             program.listen_fd = self._pool.listen_fd(program.app)
             self._close_unused_sockets()
@@ -657,13 +521,6 @@ class Daemon:
         return self._output.follow(app, callback)
 
     # -- internals ----------------------------------------------------------------------------
-
-    def _selected(self, app: str | None) -> list[Program]:
-        if app is None:
-            return list(self._programs.values())
-        if app not in self._programs:
-            raise UsageError(f"no app named {app!r}")
-        return [self._programs[app]]
 
     def _add_program(self, app: AppConfig) -> Program:
         self._output.configure(app)
@@ -804,7 +661,7 @@ class Daemon:
         log.info("%s: %s: restarting", name, why)
         self.events.emit(EventKind.INSTANCE_RESTART, f"restarting: {why}", app=name)
         try:
-            await self.restart_app(name, self._start_timeout(program.app))
+            await self.restart_app(name, self._commands.start_timeout(program.app))
         except (ControlError, SupervisorError) as exc:
             log.warning("%s: the restart asked for by %s failed: %s", name, why, exc.message)
 
@@ -854,14 +711,6 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _instance_of(program: Program, index: int) -> Instance:
-    """Instance `index` of a program; UsageError if it has no such instance."""
-    if not 0 <= index < len(program.instances):
-        raise UsageError(f"{program.name} has no instance {index} (it runs "
-                         f"{len(program.instances)})")
-    return program.instances[index]
 
 
 def _describe_reload(result: ReloadResult) -> str:
