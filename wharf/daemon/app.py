@@ -15,17 +15,14 @@ import resource
 import signal
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wharf.addresses import format_address
 from wharf.certs.material import build_tls
 from wharf.certs.tickets import TicketKeys
-from wharf.config import AppConfig, Config, load_config
+from wharf.config import AppConfig, Config
 from wharf.config.load import PROXY_APP
-from wharf.config.proxy_checks import bound_by, listen_problems
-from wharf.config.reload_checks import check_reloadable
 from wharf.control.api import ReloadResult
 from wharf.control.client import socket_path
 from wharf.control.server import ControlServer
@@ -37,18 +34,18 @@ from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change,
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
-from wharf.daemon.plan import Kind, Running, Step, plan_reload
 from wharf.daemon.pool import Pool
 from wharf.daemon.proxy_workers import ProxyWorkers
+from wharf.daemon.reload import Reloader, describe_reload
 from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
 from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.daemon.triggers import Triggers
-from wharf.errors import ConfigError, ControlError, SupervisorError
+from wharf.errors import ControlError, SupervisorError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.traffic import WorkerTraffic
-from wharf.registry.build import Address, Target
+from wharf.registry.build import Target
 from wharf.registry.health import HealthChecker
 from wharf.registry.providers.local import LocalProvider
 from wharf.registry.publisher import Publisher
@@ -123,6 +120,10 @@ class Daemon:
                                   Rollout(self._pool, self._notifier), self._registry,
                                   self._cluster, self._notifier, self.events,
                                   self._close_unused_sockets, self.check_running)
+        self._reloader = Reloader(self._programs, lambda: self.config, self._switch_to,
+                                  self._commands, self._pool, self._order, self._output,
+                                  self._sockets, self.events, self._add_program,
+                                  self._remove_program, self._close_unused_sockets)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -257,7 +258,7 @@ class Daemon:
     async def _reload_logged(self) -> None:
         try:
             result = await self.reload()
-            log.info("wharf: reloaded: %s", _describe_reload(result))
+            log.info("wharf: reloaded: %s", describe_reload(result))
         except Exception as exc:  # a bad file must not take the daemon down
             log.error("wharf: reload refused, nothing changed:\n%s", exc)
 
@@ -370,39 +371,12 @@ class Daemon:
             raise ControlError("the daemon is stopping")
 
     async def reload(self) -> ReloadResult:
-        """Re-read the config file and bring every app to what it says (see `plan_reload`).
+        """Re-read the config file and bring every app to what it says (see `Reloader`).
         A bad file changes nothing; an app that fails is reported and left as it was."""
         async with self._commands.lock(), self._systemd.reloading():
-            try:
-                new = await asyncio.to_thread(load_config, self.config.path)
-                problems = listen_problems(new.proxy, new.apps, self._held_for(new))
-                if problems:  # a new listener in use would crash-loop the workers
-                    raise ConfigError(str(new.path), problems)
-                check_reloadable(self.config, new)  # a new state_dir would lose the CLI
-            except ConfigError as exc:
-                self.events.emit(EventKind.CONFIG_REFUSED, "; ".join(
-                    str(p) for p in exc.problems) or exc.message)
-                raise
-            for table in ("admin", "supervisor_rpc", "cluster"):
-                if getattr(new, table) != getattr(self.config, table):
-                    log.warning("wharf: [%s] changed; it takes effect at the next `up`", table)
-            for warning in new.warnings:
-                log.warning("wharf: %s: %s", new.path, warning)
-            for key in ("port_range",):
-                if getattr(new.daemon, key) != getattr(self.config.daemon, key):
-                    log.warning("wharf: daemon.%s changed; it takes effect at the next `up`", key)
-            steps = plan_reload(self._running(), new.apps)
-            change = _Change(new, ReloadResult([], [], [], [], []))
+            new = await self._reloader.load()
             self._apply_ports(new)
-            self._pool.next = new
-            try:
-                for step in steps:
-                    if step.kind == Kind.REMOVE and not step.early:
-                        self._switch(change)
-                    await self._take(step, change)
-                self._switch(change)
-            finally:
-                self._pool.next = None
+            result = await self._reloader.apply(new)
             proxy = self._programs.get(PROXY_APP)
             kept = {n: self._programs[n] for n in self.config.apps}
             if proxy is not None:
@@ -412,98 +386,17 @@ class Daemon:
             self._certs.sync(self.config)  # new route hosts get certificates
             await self._proxy.sync_async(new)
             self._triggers.sync(self.config.apps)
-            self.events.emit(EventKind.CONFIG_RELOADED, _describe_reload(change.result))
+            self.events.emit(EventKind.CONFIG_RELOADED, describe_reload(result))
             release_free_memory()
-            return change.result
+            return result
 
-    async def _take(self, step: Step, change: _Change) -> None:
-        """Take one step of a reload, noting in `change` what came of it."""
-        name, app, result = step.app, step.config, change.result
-        if step.kind != Kind.KEEP:
-            self.events.emit(EventKind.RELOAD_STEP, step.kind.value, app=name)
-        try:
-            if step.kind == Kind.REMOVE:
-                await self._remove_program(name)
-                result.removed.append(name)
-            elif step.kind == Kind.ADD:
-                try:
-                    self._add_program(app)
-                    self._order.request([name])
-                except (ControlError, SupervisorError):  # its socket: the next reload retries
-                    change.absent.add(name)
-                    self._close_unused_sockets()
-                    raise
-                result.added.append(name)  # it runs, even if it does not become ready
-                if not await self._order.settled([name], self._commands.start_window(app)):
-                    await self._commands.raise_failures([self._programs[name]], None)
-            elif step.kind == Kind.KEEP:
-                result.unchanged.append(name)
-            elif step.kind == Kind.SCALE:
-                self._output.configure(app)
-                result.scaled.append(name)
-                await self._scale_to(name, app)
-            else:
-                try:
-                    await self._roll_to(name, app)
-                except (ControlError, SupervisorError):
-                    change.kept[name] = self.config.apps.get(name, app)  # the next reload retries
-                    raise
-                result.rolled.append(name)
-                if app.instances != len(self._programs[name].instances):
-                    await self._scale_to(name, app)
-        except (ControlError, SupervisorError) as exc:
-            for done in (result.added, result.scaled, result.rolled):
-                if name in done:
-                    done.remove(name)
-            result.failed.append(f"{name} ({exc.message})")
-
-    def _switch(self, change: _Change) -> None:
-        """Make the new file's routes the ones published (once per reload): what was added or
-        changed is in place, what goes has not been drained yet."""
-        if change.switched:
-            return
-        change.switched = True
-        apps = {n: a for n, a in {**change.new.apps, **change.kept}.items()
-                if n not in change.absent}
-        self.config = replace(change.new, apps=apps) if change.kept or change.absent \
-            else change.new
-        self._registry.configure(self.config)
+    def _switch_to(self, config: Config) -> None:
+        """Make `config` the one in force (a reload's new file, less the apps that failed)
+        and publish its routes."""
+        self.config = config
+        self._registry.configure(config)
         self._pool.track_readiness()
         self._publish()
-
-    def _running(self) -> dict[str, Running]:
-        """What runs of each app, for the planner (the proxy workers aside)."""
-        return {name: Running(p.app, len(p.instances),
-                              all(i.app.same_except_instances(p.app) for i in p.instances))
-                for name, p in self._programs.items() if name != PROXY_APP}
-
-    async def _scale_to(self, name: str, app: AppConfig) -> None:
-        """Scale an app to its new count; new instances that do not become ready are
-        reported, not undone: they exist, and the supervisor keeps trying."""
-        await self._commands.scale(self._programs[name], app.instances,
-                                   self._commands.start_timeout(app))
-
-    async def _roll_to(self, name: str, app: AppConfig) -> None:
-        """Roll a running app to a changed config, at its current instance count."""
-        program = self._programs[name]
-        self._output.configure(app)
-        program.listen_fd = self._pool.listen_fd(app)
-        try:
-            await self._commands.roll(program, self._commands.start_timeout(app),
-                                        replace(app, instances=len(program.instances)))
-        finally:  # a failed roll may leave the app on its old socket (or on both)
-            program.listen_fd = self._pool.listen_fd(program.app)
-            self._close_unused_sockets()
-
-    def _held_for(self, new: Config) -> dict[Address, str]:
-        """The addresses this daemon holds, by owner, as `new` may take them over: those of an
-        app it removes are free for anyone (removals go first)."""
-        held = {**bound_by(self.config.proxy, {}),
-                **{address: f"app {name}" for address, name in self._sockets.owners().items()}}
-        heirs = bound_by(new.proxy, new.apps)
-        gone = {f"app {name}" for name in self.config.apps if name not in new.apps}
-        return {address: heirs.get(address, owner) if owner in gone else owner
-                for address, owner in held.items()}
 
     def request_shutdown(self) -> None:
         """Begin a graceful stop of every app and then of the daemon."""
@@ -711,19 +604,3 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _describe_reload(result: ReloadResult) -> str:
-    parts = [f"{k} {', '.join(v)}" for k, v in asdict(result).items() if v and k != "unchanged"]
-    return "; ".join(parts) or "nothing changed"
-
-
-@dataclass(slots=True)
-class _Change:
-    """A reload under way: the new file, what came of each app so far."""
-
-    new: Config
-    result: ReloadResult
-    kept: dict[str, AppConfig] = field(default_factory=dict)  # failed rolls, as they were
-    absent: set[str] = field(default_factory=set)  # new apps that could not be added
-    switched: bool = False  # the new routes are published
