@@ -29,7 +29,7 @@ from wharf.control.server import ControlServer
 from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.cluster_link import ClusterLink
-from wharf.daemon.commands import Commands, select
+from wharf.daemon.commands import Commands
 from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
@@ -39,6 +39,7 @@ from wharf.daemon.proxy_workers import ProxyWorkers
 from wharf.daemon.reload import Reloader, describe_reload
 from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
+from wharf.daemon.status import StatusRows
 from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.daemon.triggers import Triggers
 from wharf.errors import ControlError, SupervisorError
@@ -124,6 +125,8 @@ class Daemon:
                                   self._commands, self._pool, self._order, self._output,
                                   self._sockets, self.events, self._add_program,
                                   self._remove_program, self._close_unused_sockets)
+        self._status = StatusRows(self._programs, lambda: self.config, self._pool, self._order,
+                                  self._sampler, self._registry, self._certs, self._cluster)
 
     def __repr__(self) -> str:
         return f"<Daemon {self.config.path} apps={list(self._programs)}>"
@@ -270,45 +273,8 @@ class Daemon:
 
     def status_rows(self, app: str | None, backends: bool = False) -> list[dict[str, Any]]:
         """Status rows for `status --json` (a stable interface): one per instance, then, with
-        `backends`, one per backend of each route."""
-        from wharf.daemon.status_fields import listen_addresses, uses_port
-
-        rows = []
-        for program in select(self._programs, app):
-            is_proxy = program.name == PROXY_APP
-            routed = self._pool.routed(program.name)
-            # What the file asks for: it differs after `wharf scale`, until a reload.
-            configured = self.config.apps[program.name].instances \
-                if program.name in self.config.apps else len(program.instances)
-            for instance in program.instances:
-                stats = instance.statistics()
-                sample = self._sampler.samples.get(stats.pid) if stats.pid else None
-                ready = self._pool.is_ready(instance)
-                not_ready = self._pool.why_not_ready(instance, fallback="") \
-                    if instance.state == State.RUNNING and not ready else ""
-                rows.append({
-                    "kind": "instance", "ready": ready,
-                    "app": stats.app, "instance": stats.instance, "pid": stats.pid,
-                    "state": stats.state, "port": stats.port,
-                    "uptime_s": round(stats.uptime_s, 3) if stats.uptime_s is not None else None,
-                    "restarts": stats.restarts, "exit_code": stats.exit_code,
-                    "exit_signal": stats.exit_signal,
-                    "reason": stats.reason or not_ready or self._order.reason(program.name),
-                    "last_restart": stats.last_restart,
-                    "cpu_percent": sample.cpu_percent if sample else None,
-                    "cpu_seconds": round(sample.cpu_seconds, 3) if sample else None,
-                    "rss_bytes": sample.rss_bytes if sample else None,
-                    "listen": listen_addresses(instance.app, self.config.proxy, is_proxy),
-                    "uses_port": not is_proxy and uses_port(instance.app, routed),
-                    "next_try_in_s": round(stats.next_try_in_s, 3)
-                    if stats.next_try_in_s is not None else None,
-                    "configured_instances": configured,
-                })
-        if backends:
-            rows += self._backend_rows(app)
-            rows += self._certs.status_rows() if app is None else []
-            rows += self._cluster.status_rows() if app is None else []
-        return rows
+        `backends`, one per backend of each route (see `StatusRows`)."""
+        return self._status.rows(app, backends)
 
     def cert_rows(self) -> list[dict[str, Any]]:
         """`wharf certs --json` rows: every name with a certificate source."""
@@ -354,10 +320,6 @@ class Daemon:
     async def wait_started(self, app: str | None) -> None:
         """Wait until every instance takes traffic or has failed; see `Commands.wait_started`."""
         await self._commands.wait_started(app)
-
-    def _backend_rows(self, app: str | None) -> list[dict[str, Any]]:
-        rows = self._registry.backend_rows(app)
-        return rows + (self._registry.provider_rows() if app is None else [])
 
     async def _trim_once_started(self) -> None:
         with contextlib.suppress(ControlError):  # an app that failed to start: trim anyway
