@@ -30,19 +30,20 @@ from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.cluster_link import ClusterLink
 from wharf.daemon.commands import Commands
-from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change, instance_fields
+from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change
 from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.pool import Pool
 from wharf.daemon.proxy_workers import ProxyWorkers
 from wharf.daemon.reload import Reloader, describe_reload
+from wharf.daemon.restarts import Restarts
 from wharf.daemon.sdnotify import Notifier as SdNotifier
 from wharf.daemon.start_order import StartOrder
 from wharf.daemon.status import StatusRows
 from wharf.daemon.systemd import ServiceManager, status_line
 from wharf.daemon.triggers import Triggers
-from wharf.errors import ControlError, SupervisorError
+from wharf.errors import ControlError
 from wharf.observability.events import EventKind, EventStream
 from wharf.observability.process_stats import ProcessSampler
 from wharf.observability.traffic import WorkerTraffic
@@ -67,9 +68,6 @@ if TYPE_CHECKING:
     from wharf.control.supervisor_rpc.server import RpcServer
 
 log = logging.getLogger("wharf")
-
-SAMPLE_INTERVAL = 2.0  # seconds between CPU/RSS samples (PM2 samples every second or two)
-
 
 class Daemon:
     """Supervises the apps of one config and answers the control socket."""
@@ -111,7 +109,6 @@ class Daemon:
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
         self._order = StartOrder(self._apps, self._pool.is_ready, self._notifier)  # depends_on
-        self._triggers = Triggers(self._auto_roll, self._unwatched)  # watch, cron_restart
         local = LocalProvider(lambda: self._programs, draining, self._pool.routed, PROXY_APP)
         self._registry: Registry = Registry(config, self._publisher, local, self._tls,
                                             self._on_serving, self._pool.track_readiness)
@@ -125,6 +122,9 @@ class Daemon:
                                   self._commands, self._pool, self._order, self._output,
                                   self._sockets, self.events, self._add_program,
                                   self._remove_program, self._close_unused_sockets)
+        self._restarts = Restarts(self._programs, self._sampler, self._pool, self._order,
+                                  self._commands, self.events, self._spawn_task)
+        self._triggers = Triggers(self._restarts.roll, self._unwatched)  # watch, cron_restart
         self._status = StatusRows(self._programs, lambda: self.config, self._pool, self._order,
                                   self._sampler, self._registry, self._certs, self._cluster)
 
@@ -143,7 +143,7 @@ class Daemon:
         for sig, handler in ((signal.SIGTERM, self.handle_term), (signal.SIGINT, self.handle_int),
                              (signal.SIGHUP, self.handle_hup), (signal.SIGUSR1, self.handle_usr1)):
             loop.add_signal_handler(sig, handler)
-        sampler = asyncio.create_task(self._sample_forever())
+        sampler = asyncio.create_task(self._restarts.sample_forever())
         rotator = asyncio.create_task(self._rotate_tickets_forever())
         readiness = self._pool.readiness = Readiness(self._pool_changed)
         self._registry.local.readiness = readiness
@@ -506,20 +506,6 @@ class Daemon:
         """The programs of the file's apps (the proxy workers aside)."""
         return {n: p for n, p in self._programs.items() if n != PROXY_APP}
 
-    async def _auto_roll(self, name: str, why: str) -> None:
-        """Roll an app that asked for it (`watch`, `cron_restart`), as `wharf restart` does;
-        not one that is stopped or waits for its dependencies."""
-        program = self._programs.get(name)
-        if program is None or program.is_stopped() or name in self._order.wanted:
-            log.info("%s: %s; not running, so not restarted", name, why)
-            return
-        log.info("%s: %s: restarting", name, why)
-        self.events.emit(EventKind.INSTANCE_RESTART, f"restarting: {why}", app=name)
-        try:
-            await self.restart_app(name, self._commands.start_timeout(program.app))
-        except (ControlError, SupervisorError) as exc:
-            log.warning("%s: the restart asked for by %s failed: %s", name, why, exc.message)
-
     def _unwatched(self, app: AppConfig) -> list[Path]:
         """What a watch of `app` never reacts to: logs and the daemon's state directory."""
         return [self.config.daemon.state_dir, *(p for p in (app.stdout_log, app.stderr_log)
@@ -530,34 +516,6 @@ class Daemon:
             for instance in program.processes():
                 if instance.pid is not None:
                     kill_group(self._spawner, instance.pid)
-
-    async def _sample_forever(self) -> None:
-        while True:
-            instances = [i for p in self._programs.values() for i in p.instances
-                         if i.pid is not None]
-            samples = self._sampler.sample([i.pid for i in instances if i.pid is not None])
-            for instance in instances:
-                limit = instance.app.max_memory
-                sample = samples.get(instance.pid or 0)
-                if limit and sample and sample.rss_bytes > limit \
-                        and instance.state == State.RUNNING and instance not in self._pool.draining:
-                    why = f"RSS {sample.rss_bytes} bytes over max_memory {limit}"
-                    log.warning("%s: restarted: %s", instance.name, why)
-                    self._spawn_task(self._restart_drained(instance, why))
-            await asyncio.sleep(SAMPLE_INTERVAL)
-
-    async def _restart_drained(self, instance: Instance, why: str) -> None:
-        """Restart an instance the daemon decided to restart (max_memory) once its requests
-        in flight have finished."""
-        program = self._programs.get(instance.app.name)
-        if program is None or instance not in program.instances:
-            return
-        leaving = [instance] if self._pool.routed(program.name) else []
-        async with self._pool.out_of_pool(program, leaving):
-            self.events.emit(EventKind.INSTANCE_RESTART, f"restarted: {why}",
-                             **instance_fields(instance))
-            instance.restart(why)
-
 
 def raise_fd_limit() -> None:
     """Lift the soft open-files limit to the hard one: each instance holds three descriptors,
