@@ -31,10 +31,10 @@ from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.cluster_link import ClusterLink
 from wharf.daemon.commands import Commands
 from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change
-from wharf.daemon.leftovers import Recorder
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.pool import Pool
+from wharf.daemon.programs import ProgramTable
 from wharf.daemon.proxy_workers import ProxyWorkers
 from wharf.daemon.reload import Reloader, describe_reload
 from wharf.daemon.restarts import Restarts
@@ -60,7 +60,7 @@ from wharf.supervise.ports import PortAllocator
 from wharf.supervise.program import Notifier, Program
 from wharf.supervise.rollout import Rollout
 from wharf.supervise.sockets import SharedSockets
-from wharf.supervise.spawner import OsSpawner, Spawner, kill_group
+from wharf.supervise.spawner import OsSpawner, Spawner
 from wharf.supervise.states import State
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wharf")
 
+
 class Daemon:
     """Supervises the apps of one config and answers the control socket."""
 
@@ -76,10 +77,8 @@ class Daemon:
                  spawner: Spawner | None = None) -> None:
         self.config = config
         self._spawner = spawner or OsSpawner()
-        self._clock = Clock()
         self._writer = LogWriter()
         self._output = OutputRouter(self._writer, Sink(fd=1) if echo_output else None)
-        self._ports = PortAllocator(*config.daemon.port_range)
         self._notifier = Notifier()
         self._sampler = ProcessSampler()
         self._programs: dict[str, Program] = {}
@@ -91,16 +90,18 @@ class Daemon:
         self._ejections = EjectionWatch()
         self._publisher = Publisher(config.daemon.state_dir / "proxy.sock", self._on_report)
         self._sockets = SharedSockets()
-        self._recorder: Recorder | None = None
-        self._record_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._table = ProgramTable(self._programs, self._spawner,
+                                   PortAllocator(*config.daemon.port_range), self._output,
+                                   Clock(), self._notifier, self._sockets, self._on_change,
+                                   lambda: self._pool, lambda: self._order)
         self._proxy = ProxyWorkers(self._programs, lambda: self.config, self._publisher,
-                                   self._spawner, self._add_program, self._remove_program,
+                                   self._spawner, self._table.add, self._table.remove,
                                    self._publish)
         draining: set[Instance] = set()  # out of the pool
-        self._pool = Pool(self._programs, draining, lambda: self._registry, self._publisher,
-                          self._notifier, self.events, self._proxy, lambda: self._cluster,
-                          self._sockets, self.check_running)
+        self._pool: Pool = Pool(self._programs, draining, lambda: self._registry,
+                                self._publisher, self._notifier, self.events, self._proxy,
+                                lambda: self._cluster, self._sockets, self.check_running)
         # ACME, the local CA:
         self._certs = DaemonCerts(self._publish_now, self._proxy.served, self.events)
         self._tickets = TicketKeys()  # one set for every worker: resumption across them
@@ -108,7 +109,8 @@ class Daemon:
         self._supervisor_rpc: RpcServer | None = None
         # systemd (Type=notify): read before any app starts, and kept from the apps' env
         self._systemd = ServiceManager(SdNotifier.from_environment(), self._status_line)
-        self._order = StartOrder(self._apps, self._pool.is_ready, self._notifier)  # depends_on
+        # depends_on: the apps that wait, started once they may
+        self._order: StartOrder = StartOrder(self._table.apps, self._pool.is_ready, self._notifier)
         local = LocalProvider(lambda: self._programs, draining, self._pool.routed, PROXY_APP)
         self._registry: Registry = Registry(config, self._publisher, local, self._tls,
                                             self._on_serving, self._pool.track_readiness)
@@ -117,11 +119,11 @@ class Daemon:
         self._commands = Commands(self._programs, self._pool, self._order,
                                   Rollout(self._pool, self._notifier), self._registry,
                                   self._cluster, self._notifier, self.events,
-                                  self._close_unused_sockets, self.check_running)
+                                  self._table.close_unused_sockets, self.check_running)
         self._reloader = Reloader(self._programs, lambda: self.config, self._switch_to,
                                   self._commands, self._pool, self._order, self._output,
-                                  self._sockets, self.events, self._add_program,
-                                  self._remove_program, self._close_unused_sockets)
+                                  self._sockets, self.events, self._table.add,
+                                  self._table.remove, self._table.close_unused_sockets)
         self._restarts = Restarts(self._programs, self._sampler, self._pool, self._order,
                                   self._commands, self.events, self._spawn_task)
         self._triggers = Triggers(self._restarts.roll, self._unwatched)  # watch, cron_restart
@@ -138,7 +140,7 @@ class Daemon:
         await self._control.start()
         pid_file = self.config.daemon.state_dir / "wharf.pid"
         pid_file.write_text(f"{os.getpid()}\n")
-        self._recorder = Recorder(self.config.daemon.state_dir / leftovers.FILE)
+        self._table.start_recording(self.config.daemon.state_dir / leftovers.FILE)
         loop = asyncio.get_running_loop()
         for sig, handler in ((signal.SIGTERM, self.handle_term), (signal.SIGINT, self.handle_int),
                              (signal.SIGHUP, self.handle_hup), (signal.SIGUSR1, self.handle_usr1)):
@@ -154,9 +156,9 @@ class Daemon:
             await self._start_admin()
             await self._start_supervisor_rpc()
             self._certs.sync(self.config)  # stored certificates are in the first snapshot
-            self._apply_ports(self.config)
+            self._table.reserve_ports(self.config)
             for app in self.config.apps.values():
-                self._add_program(app)
+                self._table.add(app)
             self._order.request(self.config.apps)
             self._proxy.sync(self.config)
             self._spawn_task(self._systemd.run(self.wait_started(None)))
@@ -184,7 +186,7 @@ class Daemon:
             readiness.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
-            self._kill_everything()
+            self._table.kill_everything()
             self._sockets.close()
             if self._admin is not None:
                 await self._admin.close()
@@ -192,7 +194,7 @@ class Daemon:
                 await self._supervisor_rpc.close()
             await self._control.close()
             await self._publisher.close()
-            self._record()
+            self._table.record()
             pid_file.unlink(missing_ok=True)
             self._writer.close()
             self._systemd.close()
@@ -240,7 +242,7 @@ class Daemon:
         self._signals += 1
         if self._signals > 1:
             log.warning("wharf: second signal, killing every app now")
-            self._kill_everything()
+            self._table.kill_everything()
         self.request_shutdown()
 
     handle_int = handle_term
@@ -337,14 +339,9 @@ class Daemon:
         A bad file changes nothing; an app that fails is reported and left as it was."""
         async with self._commands.lock(), self._systemd.reloading():
             new = await self._reloader.load()
-            self._apply_ports(new)
+            self._table.reserve_ports(new)
             result = await self._reloader.apply(new)
-            proxy = self._programs.get(PROXY_APP)
-            kept = {n: self._programs[n] for n in self.config.apps}
-            if proxy is not None:
-                kept[PROXY_APP] = proxy
-            self._programs.clear()  # in place: the parts of the daemon share the table
-            self._programs.update(kept)
+            self._table.reorder(self.config)
             self._certs.sync(self.config)  # new route hosts get certificates
             await self._proxy.sync_async(new)
             self._triggers.sync(self.config.apps)
@@ -377,39 +374,6 @@ class Daemon:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _add_program(self, app: AppConfig) -> Program:
-        self._output.configure(app)
-        ports = None if app.name == PROXY_APP else self._ports
-        program = Program(app, self._spawner, ports, self._output, self._clock,
-                          self._notifier, self._on_change, self._pool.listen_fd(app))
-        self._programs[app.name] = program
-        return program
-
-    async def _remove_program(self, name: str) -> None:
-        """Drain an app out of the pool (its requests in flight finish), then stop it."""
-        program = self._programs.get(name)
-        if program is None:
-            return
-        leaving = program.instances if name != PROXY_APP else []  # no route to the proxy
-        self._order.cancel([name])
-        async with self._pool.out_of_pool(program, leaving):
-            del self._programs[name]
-            await program.stop_and_wait()
-        program.release_ports()
-        self._output.remove(name)
-        self._close_unused_sockets()
-
-    def _close_unused_sockets(self) -> None:
-        """Close the shared sockets that no instance serves any more, nor the next ones."""
-        self._sockets.close_unused(
-            [i.app.socket for p in self._programs.values() for i in p.processes()]
-            + [p.app.socket for p in self._programs.values()])
-
-    def _apply_ports(self, config: Config) -> None:
-        self._ports.reserved = frozenset(
-            app.port + i for app in config.apps.values() if app.port is not None
-            for i in range(app.instances))
-
     def _on_change(self, instance: Instance, old: State, new: State) -> None:
         m = instance.machine
         detail = ""
@@ -427,7 +391,7 @@ class Daemon:
         self._notifier.notify()
         self._order.poke()
         if new in (State.STARTING, State.STOPPED, State.EXITED, State.BACKOFF, State.FATAL):
-            self._schedule_record()
+            self._table.schedule_record()
         name = instance.app.name
         if name == PROXY_APP and new == State.FATAL:
             self._proxy.fatal(instance)
@@ -485,37 +449,10 @@ class Daemon:
         """Publish now (the certificate manager's challenges wait for it); the version."""
         return self._registry.publish()
 
-    def _schedule_record(self) -> None:
-        if not self._record_scheduled:
-            self._record_scheduled = True
-            asyncio.get_running_loop().call_soon(self._record)
-
-    def _record(self) -> None:
-        """Write down every process this daemon has now (see `leftovers`)."""
-        self._record_scheduled = False
-        if self._recorder is None:
-            return
-        children = [(i.name, i.pid) for p in self._programs.values() for i in p.processes()
-                    if i.pid is not None]
-        if children:
-            self._recorder.write(children)
-        else:
-            self._recorder.remove()
-
-    def _apps(self) -> dict[str, Program]:
-        """The programs of the file's apps (the proxy workers aside)."""
-        return {n: p for n, p in self._programs.items() if n != PROXY_APP}
-
     def _unwatched(self, app: AppConfig) -> list[Path]:
         """What a watch of `app` never reacts to: logs and the daemon's state directory."""
         return [self.config.daemon.state_dir, *(p for p in (app.stdout_log, app.stderr_log)
                                                  if p is not None)]
-
-    def _kill_everything(self) -> None:
-        for program in self._programs.values():
-            for instance in program.processes():
-                if instance.pid is not None:
-                    kill_group(self._spawner, instance.pid)
 
 def raise_fd_limit() -> None:
     """Lift the soft open-files limit to the hard one: each instance holds three descriptors,
