@@ -30,7 +30,7 @@ from wharf.daemon import leftovers
 from wharf.daemon.certs import DaemonCerts
 from wharf.daemon.cluster_link import ClusterLink
 from wharf.daemon.commands import Commands
-from wharf.daemon.event_feed import EjectionWatch, PoolWatch, emit_state_change
+from wharf.daemon.event_feed import EjectionWatch, PoolWatch, change_detail, emit_state_change
 from wharf.daemon.memory import release_free_memory
 from wharf.daemon.output import OutputRouter
 from wharf.daemon.pool import Pool
@@ -375,17 +375,7 @@ class Daemon:
     # -- internals ----------------------------------------------------------------------------
 
     def _on_change(self, instance: Instance, old: State, new: State) -> None:
-        m = instance.machine
-        detail = ""
-        if new == State.STARTING or (new == State.RUNNING and old == State.STOPPED):
-            detail = f" pid {instance.pid}" if instance.pid else ""
-        elif new == State.EXITED and m.last_exit is not None:
-            detail = f" ({m.last_exit})"
-        elif new in (State.BACKOFF, State.FATAL) and m.reason:
-            detail = f" ({m.reason})"
-        if new == State.BACKOFF and m.deadline is not None:
-            delay = m.deadline - asyncio.get_running_loop().time()
-            detail += f", next try in {max(0.0, delay):.1f}s"
+        detail = change_detail(instance, old, new, asyncio.get_running_loop().time())
         log.info("%s: %s -> %s%s", instance.name, old.value, new.value, detail)
         emit_state_change(self.events, instance, old, new, detail)
         self._notifier.notify()

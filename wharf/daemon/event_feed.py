@@ -26,6 +26,23 @@ def instance_fields(instance: Instance) -> dict[str, Any]:
             "pid": instance.pid or instance.last_pid or None}
 
 
+def change_detail(instance: Instance, old: State, new: State, now: float) -> str:
+    """What the log line of a state change says after the states: the pid of a start, the
+    exit status, the reason of a BACKOFF or FATAL, when the next try is (`now` is the
+    loop's clock)."""
+    m = instance.machine
+    detail = ""
+    if new == State.STARTING or (new == State.RUNNING and old == State.STOPPED):
+        detail = f" pid {instance.pid}" if instance.pid else ""
+    elif new == State.EXITED and m.last_exit is not None:
+        detail = f" ({m.last_exit})"
+    elif new in (State.BACKOFF, State.FATAL) and m.reason:
+        detail = f" ({m.reason})"
+    if new == State.BACKOFF and m.deadline is not None:
+        detail += f", next try in {max(0.0, m.deadline - now):.1f}s"
+    return detail
+
+
 def emit_state_change(events: EventStream, instance: Instance, old: State, new: State,
                       detail: str) -> None:
     """Emit the event of one instance's state change; `detail` is what the log line says
