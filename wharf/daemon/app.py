@@ -3,6 +3,12 @@
 Signals only enqueue; the loop acts (SIGTERM/SIGINT: graceful stop, a second one forces it;
 SIGHUP: reload). The daemon outlives any app: an app's failure is a state, never an exception
 that reaches this loop.
+
+The parts it wires, beside it: `programs` (the table of programs), `pool` (who serves, and
+draining), `commands` (start, stop, restart, scale, roll, signal), `reload` (a reload's
+steps), `proxy_workers`, `restarts` (max_memory, watch, cron_restart), `status` (the rows),
+`cluster_link`, `certs`, `start_order`, `triggers`, `systemd`. The Daemon is what the control
+socket, the admin API and the XML-RPC API call (`DaemonApi`); it hands each call to its part.
 """
 
 from __future__ import annotations
