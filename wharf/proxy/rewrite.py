@@ -34,17 +34,17 @@ def request_head(ex: Request) -> bytes:
     if not ex.host and backend is not None:  # HTTP/1.0 without Host: 1.1 needs one (RFC
         lines += (b"Host: ", _authority(backend), b"\r\n")  # 9112 3.2), as nginx sends
     if ex.plain and not route.remove_request_headers:
-        append = lines.append
+        # lines.append, not a local alias: compiled, that is a call of a Python object.
         for name, value in ex.headers:
-            append(name)
-            append(b": ")
-            append(value)
-            append(b"\r\n")
-        append(ex.peer.forwarded_lines)
+            lines.append(name)
+            lines.append(b": ")
+            lines.append(value)
+            lines.append(b"\r\n")
+        lines.append(ex.peer.forwarded_lines)
         if ex.host:
-            append(b"X-Forwarded-Host: ")
-            append(ex.host)
-            append(b"\r\n")
+            lines.append(b"X-Forwarded-Host: ")
+            lines.append(ex.host)
+            lines.append(b"\r\n")
     else:
         _filtered_headers(ex, lines)
     if ex.x_request_id is None:
