@@ -13,7 +13,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from wharf.proxy.accesslog import AccessLog
 from wharf.proxy.balancers import Load
@@ -30,6 +30,9 @@ from wharf.registry.snapshot import Backend, Route, Service, Settings, Snapshot
 
 if TYPE_CHECKING:
     from wharf.proxy.request import Request
+
+
+_HEX2: Final = [b"%02x" % n for n in range(256)]
 
 
 def _nothing() -> None:
@@ -91,6 +94,7 @@ class DataPlane:
         self._trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
         self._id_prefix = os.urandom(8).hex().encode()  # then a hex counter
         self._id_counter = 0
+        self._id_base = self._id_prefix  # and the counter's hex digits but the last two
 
     def __repr__(self) -> str:
         return (f"<DataPlane version={self.snapshot.version} connections={len(self.connections)}"
@@ -218,8 +222,13 @@ class DataPlane:
 
     def next_request_id(self) -> bytes:
         """A request id unique to this worker process (prefix) and request (counter)."""
+        # The counter in hex, at least two digits: the last two from a table, the others
+        # formatted once every 256 requests (`b"%x" %` was 2.5 % of the request path).
         self._id_counter += 1
-        return self._id_prefix + b"%x" % self._id_counter
+        low = self._id_counter & 0xFF
+        if low == 0:
+            self._id_base = self._id_prefix + b"%x" % (self._id_counter >> 8)
+        return self._id_base + _HEX2[low]
 
     def log_access(self, peer_ip: bytes, ex: Request | None, status: int = 0) -> None:
         """Record a finished request (None: refused unparsed, with `status`), if access
