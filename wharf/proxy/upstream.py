@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 # X-Accel-Buffering is for the proxy only: nginx hides it from clients too.
 _ACCEL: Final = b"x-accel-buffering"
 _SPECIAL_NAMES: Final = HOP_BY_HOP | {b"content-length", b"date", _ACCEL}
-_SPECIAL_LENGTHS: Final = frozenset(len(n) for n in _SPECIAL_NAMES)
-# Those names as servers usually spell them ("Content-Length"), mapped to lower case.
-_AS_SENT: Final = {n.title(): n for n in _SPECIAL_NAMES}
+# By length, those names as servers usually spell them ("Content-Length") and in lower case:
+# a header is found by comparing bytes, not by a dict lookup that hashes each new name.
+_BY_LENGTH: Final = tuple(tuple((n.title(), n) for n in sorted(_SPECIAL_NAMES) if len(n) == size)
+                          for size in range(max(len(n) for n in _SPECIAL_NAMES) + 1))
 
 
 def _nowhere(data: bytes) -> None:
@@ -234,9 +235,15 @@ class UpstreamConnection:
     # -- llhttp callbacks ---------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) in _SPECIAL_LENGTHS:
-            lname = _AS_SENT.get(name)
-            if lname is None:
+        size = len(name)
+        candidates = _BY_LENGTH[size] if size < len(_BY_LENGTH) else ()
+        if candidates:
+            lname = b""
+            for sent, lower in candidates:
+                if name == sent:
+                    lname = lower
+                    break
+            if not lname:
                 lname = name.lower()
             if lname == b"content-length":
                 self.has_length = True
