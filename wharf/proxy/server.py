@@ -40,6 +40,7 @@ class ClientConnection(RequestReader, Downstream):
 
     __slots__ = (
         "_batch",
+        "_batching",
         "_eof",
         "_paused",
         "_queue",
@@ -66,7 +67,9 @@ class ClientConnection(RequestReader, Downstream):
         self._tunnel_size = 0
         self._eof = False
         self._refusal = 0  # a parse error to answer once the responses owed are sent
-        self._batch: list[bytes] | None = None
+        # What a batch gathered (open_batch ... flush); one list for the connection's life.
+        self._batching = False
+        self._batch: list[bytes] = []
 
     def __repr__(self) -> str:
         return f"<ClientConnection {self.peer.ip.decode()} active={self.active!r}>"
@@ -165,21 +168,33 @@ class ClientConnection(RequestReader, Downstream):
 
     def send(self, data: bytes) -> None:
         """Send bytes to the client (gathered while a batch is open)."""
-        if self._batch is not None:
+        if self._batching:
             self._batch.append(data)
         elif not self.closed:
             self._write(data)
 
     def open_batch(self) -> None:
         """Gather writes until `flush`: a response head and body then leave in one send()."""
-        if self._batch is None:
-            self._batch = []
+        self._batching = True
 
     def flush(self) -> None:
         """Send what a batch gathered."""
-        batch, self._batch = self._batch, None
-        if batch and not self.closed:
-            self._write(batch[0] if len(batch) == 1 else b"".join(batch))
+        data = self._take_batch()
+        if data and not self.closed:
+            self._write(data)
+
+    def _take_batch(self) -> bytes:
+        """What the batch gathered, in one piece (a head and its body: concatenated, not
+        joined), and the batch closed."""
+        self._batching = False
+        batch = self._batch
+        count = len(batch)
+        if count == 0:
+            return b""
+        data = batch[0] if count == 1 else batch[0] + batch[1] if count == 2 else \
+            b"".join(batch)
+        batch.clear()
+        return data
 
     def pause(self) -> None:
         """Stop reading from the client (back-pressure, or pipelined requests waiting)."""
@@ -241,7 +256,8 @@ class ClientConnection(RequestReader, Downstream):
 
     def abort(self) -> None:
         """Cut the connection now (a response was cut short)."""
-        self._batch = None
+        self._batching = False
+        self._batch.clear()
         if self.transport is not None:
             self.closed = True
             self.transport.abort()

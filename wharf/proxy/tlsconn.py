@@ -156,9 +156,9 @@ class TlsConnection(ClientConnection):
                 self._drop()
             return
         if not self.closed:
-            batch, self._batch = self._batch, None
+            batch = self._take_batch()
             if batch:
-                self._tls.write(b"".join(batch))
+                self._tls.write(batch)
             try:
                 self._tls.shutdown()  # writes close_notify, then wants the peer's
             except (ssl.SSLError, OSError):
@@ -169,7 +169,8 @@ class TlsConnection(ClientConnection):
     def abort(self) -> None:
         """Cut the connection now."""
         if self.transport is None:
-            self._batch = None
+            self._batching = False
+            self._batch.clear()
             self.closed = True
             if self._tcp is not None:
                 self._tcp.abort()
