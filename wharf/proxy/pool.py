@@ -50,10 +50,16 @@ class Pool:
         """Keep `conn` for reuse, or close it if the pool is full or closed."""
         if conn.is_closed():
             return
+        conn.idle_since = now
+        self.keep(conn)
+
+    def keep(self, conn: Pooled) -> None:
+        """Keep `conn`, open and its `idle_since` set, for reuse; or close it if the pool is
+        full or closed. (A connection class calls this itself: the calls `put` makes on a
+        Protocol are generic Python calls when compiled.)"""
         if len(self._idle) >= self.max_idle or self.closed:
             conn.close()
             return
-        conn.idle_since = now
         self._idle.append(conn)
 
     def discard(self, conn: Pooled) -> None:

@@ -197,7 +197,7 @@ class Relaying(Forwarding):
                 upstream.transport.resume_reading()
             self.backend_paused = False
             if upstream_keep_alive and self.request_complete and not upstream.closed:
-                upstream.pool.put(upstream, self.plane.now)
+                upstream.park(self.plane.now)
             else:
                 upstream.close()
         if buffer is None:

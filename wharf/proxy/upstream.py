@@ -132,6 +132,12 @@ class UpstreamConnection:
         """True once the connection is closing or closed."""
         return self.closed or self._is_closing()
 
+    def park(self, now: float) -> None:
+        """Go back to the pool, idle since `now` (`Pool.put`, without its generic calls)."""
+        if not self.is_closed():
+            self.idle_since = now
+            self.pool.keep(self)
+
     def close(self) -> None:
         """Close the connection."""
         self.closed = True
