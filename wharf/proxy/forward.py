@@ -71,7 +71,7 @@ class Forwarding(Request, Served, Waiting):
         self.key: bytes | None = None
         self.load: Load | None = None
         self.pool: Pool | None = None
-        self.tried: list[Load] = []
+        self.tried: tuple[Load, ...] = ()  # a tuple: no list to make for every request
         self.sent_at = 0.0
         self.pinned = b""  # the sticky id of the chosen backend
         self.retried = False
@@ -160,7 +160,7 @@ class Forwarding(Request, Served, Waiting):
             return False
         if self.plane.counting:
             self.plane.counters.service(svc.service.name).retries += 1
-        self.tried.append(load)
+        self.tried += (load,)
         self._release()
         current = self.plane.services.get(svc.service.name)
         if current is None:

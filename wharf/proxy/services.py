@@ -152,7 +152,7 @@ class ServiceState:
         """A request earns the budget its share of a retry."""
         self.budget = min(RETRY_BUDGET_CAP, self.budget + self.service.retry_budget)
 
-    def avoiding(self, tried: list[Load]) -> frozenset[int]:
+    def avoiding(self, tried: tuple[Load, ...]) -> frozenset[int]:
         """The indexes of backends a retry must not use (they were tried)."""
         return frozenset(i for i, load in enumerate(self.loads) if load in tried)
 
