@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # The proxy's request path, compiled with mypyc (setup.py); rebuilt when its sources change.
 HOT_PATH := $(addprefix wharf/proxy/,server.py reader.py downstream.py exchange.py request.py \
             forward.py relay.py upstream.py pool.py routing.py http1.py \
-            rewrite.py plane.py services.py https.py tlsconn.py counters.py ratelimit.py date.py buffering.py) $(wildcard wharf/proxy/balancers/*.py) \
+            rewrite.py plane.py services.py https.py tlsconn.py counters.py ratelimit.py date.py buffering.py \
+            accesslog.py) $(wildcard wharf/proxy/balancers/*.py) \
             wharf/registry/snapshot.py
 COMPILED := build/.compiled
 

@@ -16,6 +16,7 @@ HOT_PATH = ["wharf/proxy/server.py", "wharf/proxy/reader.py", "wharf/proxy/downs
             "wharf/proxy/rewrite.py", "wharf/proxy/plane.py", "wharf/proxy/services.py",
             "wharf/proxy/https.py", "wharf/proxy/tlsconn.py", "wharf/proxy/counters.py",
             "wharf/proxy/ratelimit.py", "wharf/proxy/date.py", "wharf/proxy/buffering.py",
+            "wharf/proxy/accesslog.py",
             "wharf/proxy/balancers/__init__.py", "wharf/proxy/balancers/round_robin.py",
             "wharf/proxy/balancers/weighted.py", "wharf/proxy/balancers/least_conn.py",
             "wharf/proxy/balancers/consistent_hash.py", "wharf/proxy/balancers/sticky_cookie.py",

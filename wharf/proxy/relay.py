@@ -24,7 +24,6 @@ from wharf.proxy.rewrite import filtered_response_headers
 if TYPE_CHECKING:
     from wharf.proxy.plane import DataPlane
 
-_NO_BODY_STATUS: Final = frozenset({204, 304})
 _STATUS_LINE: Final = [http1.status_line(code) for code in range(600)]
 _VIA_LINE: Final = b"Via: " + http1.VIA + b"\r\n"
 # With buffering on, larger pieces of a response go to the client in slices of this size, so
@@ -79,7 +78,7 @@ class Relaying(Forwarding):
         down = self.down
         down.set_deadline(plane.upstream_timeout, UPSTREAM)
         tunnel = self.tunnel = status == 101
-        no_body = self.head_only or status in _NO_BODY_STATUS
+        no_body = self.head_only or status == 204 or status == 304  # (a set: a boxed int)
         svc, load = self.svc, self.load
         if svc is not None and load is not None:
             if status >= 500:
