@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from wharf.proxy.downstream import Listener
@@ -59,7 +60,8 @@ PLAIN_HTTP_ANSWER: Final = (
 class TlsConnection(ClientConnection):
     """A client connection on a TLS listener: TLS over the TCP transport, then HTTP/1."""
 
-    __slots__ = ("_context", "_first", "_incoming", "_outgoing", "_tcp", "_tls")
+    __slots__ = ("_bio_in", "_bio_out", "_context", "_first", "_incoming", "_outgoing",
+                 "_tcp", "_tls", "_tls_read", "_tls_write")
 
     def __init__(self, plane: DataPlane, listener: Listener, context: ssl.SSLContext) -> None:
         super().__init__(plane, listener)
@@ -67,6 +69,13 @@ class TlsConnection(ClientConnection):
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls: Any = None  # an _ssl._SSLSocket: typeshed knows only ssl.SSLObject
+        # The methods called for every record, bound once: a method of an extension type
+        # called by name is looked up on each call. (Bound to the BIOs and the SSL object,
+        # not to this connection: no cycle.)
+        self._bio_in: Callable[[bytes], int] = self._incoming.write
+        self._bio_out: Callable[[], bytes] = self._outgoing.read
+        self._tls_read: Callable[[int], bytes] = _unread
+        self._tls_write: Callable[[bytes], int] = _unwritten
         self._tcp: asyncio.Transport | None = None
         self._first = True  # no byte received yet
 
@@ -75,6 +84,8 @@ class TlsConnection(ClientConnection):
         self._tcp = cast(asyncio.Transport, transport)
         self._tls = cast(Any, self._context)._wrap_bio(
             self._incoming, self._outgoing, server_side=True, server_hostname=None)
+        self._tls_read = self._tls.read
+        self._tls_write = self._tls.write
         self.plane.connections.add(self)  # for the sweep's handshake deadline, and drains
         self.set_deadline(HANDSHAKE_TIMEOUT, HANDSHAKE)
 
@@ -88,7 +99,7 @@ class TlsConnection(ClientConnection):
                     self._tcp.write(PLAIN_HTTP_ANSWER)
                 self._drop()
                 return
-        self._incoming.write(data)
+        self._bio_in(data)
         if self.transport is None and not self._handshake():
             return
         self._decrypt()
@@ -118,10 +129,13 @@ class TlsConnection(ClientConnection):
         # Each read asks for at least the record's plaintext (no more than its ciphertext,
         # and never more than RECORD_SIZE), so OpenSSL keeps nothing back: its `pending()`
         # is 0 whenever the BIO is empty, and need not be asked.
-        incoming, tls = self._incoming, self._tls
-        while incoming.pending and not self.closed:
+        incoming, read = self._incoming, self._tls_read
+        while not self.closed:
+            pending = incoming.pending
+            if not pending:
+                break
             try:
-                data = tls.read(min(incoming.pending, RECORD_SIZE))
+                data = read(min(pending, RECORD_SIZE))
             except ssl.SSLWantReadError:
                 break  # a record not whole yet, or a handshake message (a KeyUpdate)
             except (ssl.SSLError, OSError):
@@ -135,11 +149,11 @@ class TlsConnection(ClientConnection):
 
     def _encrypt(self, data: bytes) -> None:
         """The connection's writer once the handshake is done."""
-        self._tls.write(data)
+        self._tls_write(data)
         self._send_out()
 
     def _send_out(self) -> None:
-        out = self._outgoing.read()
+        out = self._bio_out()
         if out and self._tcp is not None:
             self._tcp.write(out)
 
@@ -183,6 +197,17 @@ class TlsConnection(ClientConnection):
         # its exchanges until a GC pass. The SSL * and its buffers go now too.
         self._write = _nowhere
         self._tls = None
+        self._tls_read, self._tls_write = _unread, _unwritten
+
+
+def _unread(size: int) -> bytes:
+    """The record reader of a connection without its SSL object."""
+    return b""
+
+
+def _unwritten(data: bytes) -> int:
+    """The record writer of a connection without its SSL object."""
+    raise ConnectionError("no TLS connection")
 
 
 def _plain_request(data: bytes) -> bool:
