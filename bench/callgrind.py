@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def main() -> int:
                 results[name] = {"error": str(exc)}
     finally:
         upstream.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     for name in tools:
         r = results[name]
