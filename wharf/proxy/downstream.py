@@ -25,7 +25,7 @@ works, through ordinary Python calls.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 # The deadlines an exchange may ask its client side for (`Downstream.set_deadline`); when one
@@ -58,7 +58,7 @@ class Listener:
     def over_tls(self, alpn: str | None) -> Listener:
         """The listener as a connection that completed a TLS handshake (which chose `alpn`)
         sees it: https, whatever the listener was made with."""
-        return replace(self, scheme="https", tls=True, alpn=alpn)
+        return Listener("https", alpn, True, self.address)  # not replace(): at each handshake
 
 
 PLAIN: Final = Listener()  # plain HTTP on an address nobody named (tests, defaults)

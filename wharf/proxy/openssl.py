@@ -27,6 +27,8 @@ from collections.abc import Callable
 log = logging.getLogger("wharf.proxy")
 
 _SET_TICKET_KEYS = 59  # SSL_CTRL_SET_TLSEXT_TICKET_KEYS
+_SET_SESS_CACHE_MODE = 44  # SSL_CTRL_SET_SESS_CACHE_MODE
+_SESS_CACHE_OFF = 0
 TICKET_KEY_BYTES = 80  # OpenSSL >= 1.1: 16 name + 32 HMAC + 32 AES
 _EXT_ALPN = 16  # TLSEXT_TYPE_application_layer_protocol_negotiation
 _CLIENT_HELLO_SUCCESS = 1
@@ -116,6 +118,19 @@ def set_ticket_key(ctx: ssl.SSLContext, key: bytes) -> bool:
     if _lib.SSL_CTX_ctrl(pointer, _SET_TICKET_KEYS, TICKET_KEY_BYTES, buffer) != 1:
         _warn_once("OpenSSL refused the session-ticket key; each worker uses its own")
         return False
+    return True
+
+
+def no_session_cache(ctx: ssl.SSLContext) -> bool:
+    """Keep no server-side session cache in `ctx` (`SSL_CTX_set_session_cache_mode(ctx,
+    SSL_SESS_CACHE_OFF)`, nginx's default `ssl_session_cache none`): resumption is by
+    tickets alone, which every worker decrypts. Python leaves OpenSSL's default, an internal
+    cache of up to 20,480 sessions per context that each full handshake adds to and that is
+    swept every 255 handshakes. False if it cannot be done here (the cache stays)."""
+    pointer = context_pointer(ctx)
+    if _lib is None or pointer is None:
+        return False
+    _lib.SSL_CTX_ctrl(pointer, _SET_SESS_CACHE_MODE, _SESS_CACHE_OFF, None)
     return True
 
 

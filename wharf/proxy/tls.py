@@ -56,6 +56,7 @@ def new_context(min_version: str, alpn: tuple[str, ...] = ALPN) -> ssl.SSLContex
     ctx.set_ciphers(INTERMEDIATE_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     ctx.set_alpn_protocols(list(alpn))
+    openssl.no_session_cache(ctx)
     return ctx
 
 
@@ -85,6 +86,7 @@ class TlsContexts:
         self._challenge_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         self._acme_offered: set[int] = set()  # SSL * of handshakes offering acme-tls/1
         self._hello_hook: object | None = None  # keeps the ctypes callback alive
+        self._listener_holds: tuple[str, str] | None = None  # the PEMs loaded into listener
 
     def __repr__(self) -> str:
         return (f"<TlsContexts certificates={len(self._contexts)} names={len(self._exact)}"
@@ -117,6 +119,27 @@ class TlsContexts:
         self._contexts, self._exact, self._wildcard, self._default = \
             contexts, exact, wildcard, default
         self._apply_challenges(tls.alpn01)
+        self._hold_default(tls)
+
+    def _hold_default(self, tls: Tls) -> None:
+        """Load the default certificate into the listener context itself: a handshake that
+        would pick it needs no switch of context, and with one certificate and no TLS-ALPN-01
+        challenge every handshake picks it, so no SNI callback runs at all (a Python call
+        and a copy of the certificate settings into the connection, at each handshake)."""
+        first = next((c for c in tls.certificates
+                      if self._contexts.get((c.cert_pem, c.key_pem)) is self._default), None)
+        pem = (first.cert_pem, first.key_pem) if first is not None else None
+        if pem != self._listener_holds:
+            self._listener_holds = None
+            if first is not None:
+                try:
+                    load_certificate(self.listener, first)
+                    self._listener_holds = pem
+                except (ssl.SSLError, OSError):
+                    pass  # the callback switches to the certificate's own context
+        alone = self._listener_holds is not None and len(self._contexts) == 1 \
+            and not self._challenges
+        self.listener.sni_callback = None if alone else self._choose
 
     def _context_of(self, cert: Certificate, old: dict[tuple[str, str], ssl.SSLContext],
                     new: dict[tuple[str, str], ssl.SSLContext], rekey: bool,
@@ -182,6 +205,7 @@ class TlsContexts:
         ctx = self.choose(server_name)
         if ctx is None:  # no certificate at all (ACME has none yet): refuse, say why
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
-        obj.context = ctx
+        if ctx is not self._default or self._listener_holds is None:
+            obj.context = ctx  # else the listener context holds it already
         return None
 

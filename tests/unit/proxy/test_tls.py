@@ -150,3 +150,21 @@ def test_tls_alpn_01_answers_only_clients_that_offer_acme_tls():
     assert normal.selected_alpn_protocol() == "http/1.1"
     tls.apply(Tls(certificates=(A,)))
     assert handshake(tls.listener, "a.test", ["acme-tls/1"]).selected_alpn_protocol() is None
+
+
+def test_one_certificate_is_served_from_the_listener_with_no_sni_callback_and_swaps():
+    tls = contexts(B)
+    assert tls.listener.sni_callback is None  # no Python call at each handshake
+    assert subject(handshake(tls.listener, "b.test")) == "b.test"
+    assert subject(handshake(tls.listener, None)) == "b.test"
+    b2 = certificate("b.test", "c.test")
+    tls.apply(Tls(certificates=(b2,)))  # a renewal: the next handshake gets the new one
+    assert handshake(tls.listener, "c.test").getpeercert()["subjectAltName"] == (
+        ("DNS", "b.test"), ("DNS", "c.test"))
+    tls.apply(Tls(certificates=(A, b2)))  # two: the callback is back and picks by name
+    assert tls.listener.sni_callback is not None
+    assert subject(handshake(tls.listener, "c.test")) == "b.test"
+    assert subject(handshake(tls.listener, "x.wild.test")) == "a.test"
+    tls.apply(Tls(certificates=()))  # none (ACME has none yet): refused, as before
+    with pytest.raises(ssl.SSLError):
+        handshake(tls.listener, "a.test")
