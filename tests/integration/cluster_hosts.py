@@ -159,11 +159,7 @@ class HostWharf(Wharf):
              str(self.config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": os.getcwd()})
         log.close()
-        wait_until(lambda: self.daemon.poll() is not None or (self.root / ".wharf" /
-                                                              "wharf.sock").exists(),
-                   message="the control socket")
-        assert self.daemon.poll() is None, self.daemon_log.read_text()
-        wait_until(lambda: self.run("status").returncode == 0, message="an answering daemon")
+        self.wait_answering()
 
     def kill9(self) -> None:
         """kill -9 the daemon (its apps and workers keep running, orphaned)."""

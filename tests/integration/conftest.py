@@ -80,10 +80,16 @@ class Wharf:
                                        stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                        preexec_fn=preexec)
         log.close()
-        wait_until(lambda: self.daemon.poll() is not None or (self.root / ".wharf" /
-                                                              "wharf.sock").exists(),
+        self.wait_answering()
+
+    def wait_answering(self) -> None:
+        """Wait until the daemon just started has its control socket and answers `status`."""
+        assert self.daemon is not None
+        daemon = self.daemon
+        wait_until(lambda: daemon.poll() is not None or (self.root / ".wharf" /
+                                                         "wharf.sock").exists(),
                    message="the control socket")
-        assert self.daemon.poll() is None, self.daemon_log.read_text()
+        assert daemon.poll() is None, self.daemon_log.read_text()
         wait_until(lambda: self.run("status").returncode == 0, message="an answering daemon")
 
     def status(self) -> list[dict]:
