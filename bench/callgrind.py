@@ -23,9 +23,11 @@ work waiting than at full speed (fewer loop turns per request): the figures are 
 same kind of floor for both proxies.
 
 Run: python bench/callgrind.py [--only wharf,nginx,wharf-tls,nginx-tls] [--duration 10]
-     [--connections 10]
+     [--connections 10] [--handshakes] [--keep DIR] [--nginx-tickets N]
 Prints instructions per request per proxy and Wharf's divided by nginx's; every process it
-starts is stopped by pid.
+starts is stopped by pid. `--handshakes`: the TLS proxies only, each request on a new
+connection with a full handshake (bench/tls.py's `openssl s_time -new` clients) instead of
+wrk's keep-alive; `--keep DIR`: the dumps, for `callgrind_annotate DIR/wharf.callgrind`.
 """
 
 from __future__ import annotations
@@ -122,7 +124,12 @@ def count(pid: int, out: Path, port: int, args: argparse.Namespace, scheme: str)
     wrk(port, 2, args.connections, 0, scheme=scheme)  # warm-up
     subprocess.run(["callgrind_control", "--zero", str(pid)], check=True, capture_output=True,
                    timeout=60)
-    found = parse_wrk(wrk(port, args.duration, args.connections, 0, scheme=scheme))
+    if args.handshakes:  # a new TLS connection per request, as bench/tls.py's handshake rounds
+        connections, seconds = tls.s_time(port, args.duration, 0)
+        found = {"requests": connections, "req_per_s": connections / seconds,
+                 "non_2xx_3xx": 0}
+    else:
+        found = parse_wrk(wrk(port, args.duration, args.connections, 0, scheme=scheme))
     before = set(out.parent.glob(f"{out.name}.{pid}*"))
     subprocess.run(["callgrind_control", "--dump", str(pid)], check=True, capture_output=True,
                    timeout=60)
@@ -132,7 +139,11 @@ def count(pid: int, out: Path, port: int, args: argparse.Namespace, scheme: str)
             raise BenchError("callgrind wrote no dump")
         time.sleep(0.2)
     time.sleep(1)  # the dump is written whole before the next poll
-    text = max(new, key=lambda p: p.stat().st_mtime).read_text(errors="replace")
+    dump = max(new, key=lambda p: p.stat().st_mtime)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(dump, args.keep / f"{re.split(r'[-.]', out.name)[0]}.callgrind")
+    text = dump.read_text(errors="replace")
     match = TOTALS.search(text)
     if match is None:
         raise BenchError("no totals in the callgrind dump")
@@ -199,8 +210,16 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(TOOLS))
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--handshakes", action="store_true",
+                        help="a full TLS handshake per request (the -tls proxies only)")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind dumps to this folder")
+    parser.add_argument("--nginx-tickets", type=int,
+                        help="session tickets nginx sends per full handshake (as bench/tls.py)")
     args = parser.parse_args()
+    tls.NGINX_TICKETS = args.nginx_tickets
     tools = [t for t in args.only.split(",") if t]
+    if args.handshakes:
+        tools = [t for t in tools if t.endswith("-tls")]
     become_subreaper()
     workdir = Path(tempfile.mkdtemp(prefix="wcg-"))
     if any(t.endswith("-tls") for t in tools):

@@ -23,8 +23,12 @@ Three measurements:
    kernel's SO_REUSEPORT hash spreads them over both workers); the share that resumed
    (`SSLSocket.session_reused`). The same for nginx with two workers.
 
-Run: `python bench/tls.py [--only wharf,nginx] [--duration 10] [--rounds 3]`; results in
-bench/results/tls.json.
+Each proxy sends its own default number of TLS 1.3 session tickets per full handshake
+(printed): Wharf one, as Go's servers do; nginx and HAProxy OpenSSL's two. `--nginx-tickets 1`
+makes nginx send one too (`ssl_conf_command NumTickets 1`), to compare like with like.
+
+Run: `python bench/tls.py [--only wharf,nginx] [--duration 10] [--rounds 3]
+[--nginx-tickets N]`; results in bench/results/tls.json.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class Certs:
 
 
 CERTS: Certs | None = None  # made in main(), before any proxy starts
+NGINX_TICKETS: int | None = None  # --nginx-tickets: else OpenSSL's default (2)
 
 
 def certs() -> Certs:
@@ -141,7 +146,9 @@ class TlsNginx(NginxProxy):
             f"listen 127.0.0.1:{self.port};",
             f"listen 127.0.0.1:{self.port} ssl;\n"
             f"        ssl_certificate {c.cert};\n        ssl_certificate_key {c.key};\n"
-            f"        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_tickets on;")
+            f"        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_tickets on;"
+            + (f"\n        ssl_conf_command NumTickets {NGINX_TICKETS};"
+               if NGINX_TICKETS is not None else ""))
 
     def wait_ready(self, what: str, log: Path | None) -> None:
         wait_serving(self.port, what, BODY, START_TIMEOUT, log, tls=certs().client)
@@ -305,10 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--nginx-tickets", type=int,
+                        help="session tickets nginx sends per full handshake (ssl_conf_command "
+                             "NumTickets; OpenSSL's default is 2, Wharf sends 1)")
     args = parser.parse_args(argv)
     args.tools = selected_tools(parser, args.only, TOOLS)
     args.skip_idle, args.idle = True, 100
-    global CERTS
+    global CERTS, NGINX_TICKETS
+    NGINX_TICKETS = args.nginx_tickets
     started = time.monotonic()
     become_subreaper()
     trap_signals()
@@ -343,7 +354,7 @@ def build_report(bench: TlsBench, args: argparse.Namespace, pinning: dict[str, A
     return {"machine": machine_info(), "wrk_version": wrk_version(),
             "settings": {"duration_s": args.duration, "rounds": args.rounds,
                          "connections": args.connections, "s_time_clients": S_TIME_CLIENTS,
-                         "resume_attempts": RESUME_ATTEMPTS},
+                         "resume_attempts": RESUME_ATTEMPTS, "nginx_tickets": args.nginx_tickets},
             "pinning": pinning, "duration_s": round(elapsed, 1), "results": bench.results,
             "notes": notes}
 

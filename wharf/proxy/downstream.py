@@ -57,11 +57,18 @@ class Listener:
 
     def over_tls(self, alpn: str | None) -> Listener:
         """The listener as a connection that completed a TLS handshake (which chose `alpn`)
-        sees it: https, whatever the listener was made with."""
-        return Listener("https", alpn, True, self.address)  # not replace(): at each handshake
+        sees it: https, whatever the listener was made with. Made once per address and
+        ALPN (a handshake would otherwise build one: a dataclass is not cheap to make)."""
+        key = (self.address, alpn)
+        found = _OVER_TLS.get(key)
+        if found is None:
+            found = _OVER_TLS[key] = Listener("https", alpn, True, self.address)
+        return found
 
 
 PLAIN: Final = Listener()  # plain HTTP on an address nobody named (tests, defaults)
+# Bounded: the listening addresses of a worker times the ALPN values it offers, and None.
+_OVER_TLS: Final[dict[tuple[str, str | None], Listener]] = {}
 
 
 class Peer:

@@ -7,12 +7,16 @@ libssl that `_ssl` is linked to.
 - The ClientHello callback (`SSL_CTX_set_client_hello_cb`), which sees the offered ALPN list
   before the SNI callback runs: TLS-ALPN-01 needs to know whether a client asked for
   `acme-tls/1`, and Python's `sni_callback` cannot tell.
+- `SSL_do_handshake` and a close_notify that does not wait for the peer's (`Direct`, as
+  nginx's `ngx_ssl_shutdown`), which `tlsconn` calls for each connection without the
+  exceptions the `ssl` module raises on those paths.
 
 A Python `SSLContext` and `SSLObject` hold their `SSL_CTX *` / `SSL *` right after the object
 header (CPython's `PySSLContext` and `PySSLSocket` structs, unchanged since 3.7); each pointer
 is checked against OpenSSL before use (the options of the context; the context of the
-connection). If anything here fails, `available()` is False and the caller goes on without:
-per-worker tickets, no TLS-ALPN-01.
+connection, which `Direct` checks on the first connection only: the offset is the
+interpreter's). If anything here fails, `available()` is False and the caller goes on without:
+per-worker tickets, no TLS-ALPN-01, handshakes through the `ssl` module.
 """
 
 from __future__ import annotations
@@ -70,6 +74,59 @@ def _load() -> ctypes.CDLL | None:
 
 _lib = _load()
 _warned: set[str] = set()
+
+
+class Direct:
+    """A connection's handshake and close_notify by direct calls on its `SSL *`, for
+    `tlsconn`: the `ssl` module raises SSLWantReadError each time a handshake waits for the
+    peer (once per connection) and again in `shutdown()`, which always waits for the peer's
+    close_notify; making and catching each costs some 10,000 instructions, a tenth of what
+    Python adds to a handshake (bench/callgrind.py --handshakes). Calls keep the GIL
+    (`PyDLL`): each is short, and the SNI and ClientHello callbacks run inside them.
+    `tlsconn` makes the calls itself (a Python method around each would cost a frame)."""
+
+    WANT_READ = 2  # SSL_ERROR_WANT_READ
+    RECEIVED_SHUTDOWN = 2  # for SSL_set_shutdown: do not wait for the peer's close_notify
+    SSL_OFFSET = _SSL_OFFSET  # of the `SSL *` in an `_ssl._SSLSocket`
+
+    def __init__(self, libssl: str, libcrypto: str) -> None:
+        ssl_lib, crypto = ctypes.PyDLL(libssl), ctypes.PyDLL(libcrypto)
+        for name, args, result in (("SSL_do_handshake", [ctypes.c_void_p], ctypes.c_int),
+                                   ("SSL_get_error", [ctypes.c_void_p, ctypes.c_int],
+                                    ctypes.c_int),
+                                   ("SSL_set_shutdown", [ctypes.c_void_p, ctypes.c_int], None),
+                                   ("SSL_shutdown", [ctypes.c_void_p], ctypes.c_int),
+                                   ("SSL_get_SSL_CTX", [ctypes.c_void_p], ctypes.c_void_p)):
+            function = getattr(ssl_lib, name)
+            function.argtypes, function.restype = args, result
+        crypto.ERR_clear_error.argtypes, crypto.ERR_clear_error.restype = [], None
+        self.do_handshake: Callable[[int], int] = ssl_lib.SSL_do_handshake
+        self.get_error: Callable[[int, int], int] = ssl_lib.SSL_get_error
+        self.set_shutdown: Callable[[int, int], None] = ssl_lib.SSL_set_shutdown
+        self.shutdown: Callable[[int], int] = ssl_lib.SSL_shutdown
+        self.clear_errors: Callable[[], None] = crypto.ERR_clear_error
+        self.pointer_at: Callable[[int], ctypes.c_void_p] = ctypes.c_void_p.from_address
+        self._get_ctx = ssl_lib.SSL_get_SSL_CTX
+        self.checked = False  # the `SSL *` offset was checked on a real connection
+
+    def check(self, pointer: int, ctx: ssl.SSLContext) -> bool:
+        """Whether `pointer`, read at SSL_OFFSET in a connection of `ctx`, is its `SSL *`.
+        Once true, true for every connection: the offset is the interpreter's."""
+        self.checked = self._get_ctx(pointer) == context_pointer(ctx)
+        return self.checked
+
+
+def _direct() -> Direct | None:
+    if _lib is None or _lib._name is None:
+        return None
+    crypto = re.sub(r"libssl(\.so[.\d]*)$", r"libcrypto\1", _lib._name)
+    try:
+        return Direct(_lib._name, crypto)
+    except (OSError, AttributeError):
+        return None
+
+
+DIRECT: Direct | None = _direct()
 
 
 def _warn_once(what: str) -> None:

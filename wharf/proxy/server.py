@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 # While an Upgrade request waits for its answer, the client's bytes for the new protocol are
 # kept; past this much, reading from the client pauses until the backend has switched.
 UPGRADE_AHEAD_LIMIT: Final = 64 * 1024
+# The peer of a connection not made yet (a TLS one until its handshake is done): nothing
+# reads it, as no request is parsed before connection_made.
+UNCONNECTED: Final = Peer(b"", False, PLAIN, http1.VIA)
 
 
 def _nowhere(data: bytes) -> None:
@@ -55,7 +58,7 @@ class ClientConnection(RequestReader, Downstream):
     )
 
     def __init__(self, plane: DataPlane, listener: Listener = PLAIN) -> None:
-        super().__init__(plane, Peer(b"", False, listener, http1.VIA))  # until connected
+        super().__init__(plane, UNCONNECTED)  # connection_made makes its own
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self._write: Callable[[bytes], None] = _nowhere

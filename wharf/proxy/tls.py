@@ -22,7 +22,8 @@ Protocols: TLS 1.2 and 1.3 only (1.3 only with `min_version = "1.3"`); for 1.2, 
 "intermediate" ciphers (ECDHE with AES-GCM or ChaCha20-Poly1305; the DHE ones of that list
 are unused, as no DH parameters are loaded); curves are OpenSSL's defaults (X25519, P-256,
 P-384, P-521); compression and renegotiation off. Session tickets are encrypted with the
-daemon's key, the same in every worker (see `wharf.certs.tickets`).
+daemon's key, the same in every worker (see `wharf.certs.tickets`); one ticket per full
+handshake (`TICKETS`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ INTERMEDIATE_CIPHERS = ":".join((
 ALPN = ("http/1.1",)  # `h2` joins here once the proxy speaks HTTP/2
 ACME_TLS = "acme-tls/1"
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+# TLS 1.3 session tickets sent after a full handshake. OpenSSL's default is two; Go's
+# crypto/tls (so Caddy and Traefik) sends one. Wharf's tickets are stateless and reusable for
+# their lifetime (no server-side cache), so a second one only serves a client that opens
+# connections in parallel and spends each ticket once, and it costs an encryption, a record
+# and some 250 bytes at every handshake (6 % of its instructions: bench/callgrind.py).
+TICKETS = 1
 
 
 def new_context(min_version: str, alpn: tuple[str, ...] = ALPN) -> ssl.SSLContext:
@@ -57,6 +64,7 @@ def new_context(min_version: str, alpn: tuple[str, ...] = ALPN) -> ssl.SSLContex
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     ctx.set_alpn_protocols(list(alpn))
     openssl.no_session_cache(ctx)
+    ctx.num_tickets = TICKETS
     return ctx
 
 

@@ -19,6 +19,10 @@ that `ssl.SSLObject` wraps in Python, without that wrapper's calls).
   send(2) and one wake-up of the client fewer per connection. A client that sent only its
   Finished may be waiting for ours, and gets it at once. Likewise OpenSSL's reply to a
   KeyUpdate leaves with the next write, as it does on a socket.
+- The handshake steps and the close_notify are direct calls on the `SSL *` (`openssl.DIRECT`)
+  where they can be made: through the `ssl` module, each handshake would raise and catch
+  SSLWantReadError twice (once while it waits for the client's Finished, once in
+  `shutdown()`, which waits for the peer's close_notify). Reads and writes go through it.
 - The SNI callback, the ClientHello callback (TLS-ALPN-01) and the session-ticket keys are
   the listener context's (see `tls`): they run inside `do_handshake` as they would in
   uvloop's transport. A handshake that fails writes OpenSSL's alert, then closes; one not
@@ -38,6 +42,7 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from wharf.proxy import openssl
 from wharf.proxy.downstream import Listener
 from wharf.proxy.server import ClientConnection, _nowhere
 
@@ -61,7 +66,7 @@ class TlsConnection(ClientConnection):
     """A client connection on a TLS listener: TLS over the TCP transport, then HTTP/1."""
 
     __slots__ = ("_bio_in", "_bio_out", "_context", "_first", "_incoming", "_outgoing",
-                 "_tcp", "_tls", "_tls_read", "_tls_write")
+                 "_ssl", "_tcp", "_tls", "_tls_read", "_tls_write")
 
     def __init__(self, plane: DataPlane, listener: Listener, context: ssl.SSLContext) -> None:
         super().__init__(plane, listener)
@@ -69,6 +74,7 @@ class TlsConnection(ClientConnection):
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls: Any = None  # an _ssl._SSLSocket: typeshed knows only ssl.SSLObject
+        self._ssl = 0  # its `SSL *`, for openssl.DIRECT's calls (0: through `ssl` alone)
         # The methods called for every record, bound once: a method of an extension type
         # called by name is looked up on each call. (Bound to the BIOs and the SSL object,
         # not to this connection: no cycle.)
@@ -86,6 +92,11 @@ class TlsConnection(ClientConnection):
             self._incoming, self._outgoing, server_side=True, server_hostname=None)
         self._tls_read = self._tls.read
         self._tls_write = self._tls.write
+        direct = _DIRECT
+        if direct is not None:
+            pointer = direct.pointer_at(id(self._tls) + direct.SSL_OFFSET).value or 0
+            if pointer and (direct.checked or direct.check(pointer, self._context)):
+                self._ssl = pointer
         self.plane.connections.add(self)  # for the sweep's handshake deadline, and drains
         self.set_deadline(HANDSHAKE_TIMEOUT, HANDSHAKE)
 
@@ -106,15 +117,20 @@ class TlsConnection(ClientConnection):
 
     def _handshake(self) -> bool:
         """Go on with the handshake; True once it is done."""
-        try:
-            self._tls.do_handshake()
-        except ssl.SSLWantReadError:
-            self._send_out()
-            return False
-        except (ssl.SSLError, OSError):  # refused (an alert was made), or a bad ClientHello
-            self._send_out()
-            self._drop()
-            return False
+        if self._ssl and _DIRECT is not None:
+            done = _DIRECT.do_handshake(self._ssl)
+            if done != 1:
+                wants_more = _DIRECT.get_error(self._ssl, done) == _DIRECT.WANT_READ
+                if not wants_more:
+                    _DIRECT.clear_errors()  # what `ssl` would have raised, not left for it
+                return self._not_done(wants_more)
+        else:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                return self._not_done(True)
+            except (ssl.SSLError, OSError):  # refused (an alert was made), a bad ClientHello
+                return self._not_done(False)
         if not self._incoming.pending:  # else it leaves with the answer (see the top)
             self._send_out()
         self.listener = self.listener.over_tls(self._tls.selected_alpn_protocol())
@@ -123,6 +139,14 @@ class TlsConnection(ClientConnection):
         super().connection_made(tcp)  # as a plain connection: peer, header deadline
         self._write = self._encrypt
         return True
+
+    def _not_done(self, wants_more: bool) -> bool:
+        """After a handshake step that did not finish it: send what it made (the next
+        flight, or an alert), and close unless it waits for more from the peer."""
+        self._send_out()
+        if not wants_more:
+            self._drop()
+        return False
 
     def _decrypt(self) -> None:
         """Feed the reader the plaintext of every whole record received."""
@@ -173,10 +197,16 @@ class TlsConnection(ClientConnection):
             batch = self._take_batch()
             if batch:
                 self._tls.write(batch)
-            try:
-                self._tls.shutdown()  # writes close_notify, then wants the peer's
-            except (ssl.SSLError, OSError):
-                pass
+            direct = _DIRECT
+            if self._ssl and direct is not None:  # close_notify, not waiting for the peer's
+                direct.set_shutdown(self._ssl, direct.RECEIVED_SHUTDOWN)
+                if direct.shutdown(self._ssl) < 0:
+                    direct.clear_errors()
+            else:
+                try:
+                    self._tls.shutdown()  # writes close_notify, then wants the peer's
+                except (ssl.SSLError, OSError):
+                    pass
             self._send_out()  # the last data and close_notify in one write
         super().close()
 
@@ -197,7 +227,13 @@ class TlsConnection(ClientConnection):
         # its exchanges until a GC pass. The SSL * and its buffers go now too.
         self._write = _nowhere
         self._tls = None
+        self._ssl = 0
         self._tls_read, self._tls_write = _unread, _unwritten
+
+
+# The direct calls, or None to go through the `ssl` module alone (where they cannot be made;
+# tests take both ways).
+_DIRECT = openssl.DIRECT
 
 
 def _unread(size: int) -> bytes:

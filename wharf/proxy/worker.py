@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -142,13 +143,12 @@ class Worker:
     def _factory(self, listener: Listener,
                  tls: TlsContexts | None = None) -> Callable[[], asyncio.Protocol]:
         """The protocol factory of a listener (`tls`: Wharf's own TLS on the TCP socket)."""
-        plane = self.plane
+        # partial(), not a lambda: called at each connection, it runs no Python frame.
         if tls is None:
             return cast(Callable[[], asyncio.Protocol],
-                        lambda: ClientConnection(plane, listener))
-        context = tls.listener
+                        partial(ClientConnection, self.plane, listener))
         return cast(Callable[[], asyncio.Protocol],
-                    lambda: TlsConnection(plane, listener, context))
+                    partial(TlsConnection, self.plane, listener, tls.listener))
 
     async def _sweep_forever(self) -> None:
         ticks = round(SWEEP_INTERVAL / CLOCK_TICK)

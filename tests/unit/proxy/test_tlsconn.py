@@ -5,11 +5,12 @@ import asyncio
 import gc
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import pytest
 
+from wharf.proxy import openssl, tlsconn
 from wharf.proxy.downstream import Listener
 from wharf.proxy.plane import DataPlane
 from wharf.proxy.tls import TlsContexts
@@ -22,6 +23,16 @@ CA = TestCA()
 CHAIN, KEY = CA.issue(["a.test"])
 REQUEST = b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True, params=["direct calls", "ssl module"])
+def way(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test both ways: the handshake and close_notify by openssl.DIRECT's calls, as
+    here, and through the `ssl` module alone, as where those cannot be made."""
+    assert openssl.DIRECT is not None  # they can be made on this machine
+    tlsconn._DIRECT = openssl.DIRECT if request.param == "direct calls" else None
+    yield request.param
+    tlsconn._DIRECT = openssl.DIRECT
 
 
 def client_context() -> ssl.SSLContext:
@@ -122,7 +133,7 @@ def test_a_refused_handshake_closes_the_connection_and_the_client_learns_why():
                 return str(exc.reason)
         return "handshake done"
 
-    async def scenario(plane: DataPlane, port: int) -> tuple[str, bytes]:
+    async def scenario(plane: DataPlane, port: int) -> tuple[str, bytes, list[bytes]]:
         refused = await asyncio.to_thread(tls_1_1_only, port)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(REQUEST)  # plain HTTP on a TLS port
@@ -130,10 +141,13 @@ def test_a_refused_handshake_closes_the_connection_and_the_client_learns_why():
         writer.close()
         while plane.connections:
             await asyncio.sleep(0.01)
-        return refused, got
+        # The refusal left nothing in OpenSSL's error queue to fail the next handshake.
+        after, _ = await asyncio.to_thread(exchange, port, 1)
+        return refused, got, after
 
-    refused, plain = serve(scenario)
+    refused, plain, after = serve(scenario)
     assert "VERSION" in refused  # OpenSSL's protocol_version alert (or no shared cipher)
+    assert after == [b"HTTP/1.1 404"]
     assert plain.startswith(b"HTTP/1.1 400 Bad Request\r\n")  # nginx's answer, then the close
     assert plain.endswith(b"The plain HTTP request was sent to the HTTPS port.\n")
 
