@@ -6,6 +6,7 @@ makes several Wharf hosts share their apps' instances through etcd (docs/discove
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
@@ -63,8 +64,6 @@ _DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9]
 def advertise_address(value: Any) -> str:
     """An IP address or a DNS name that the other hosts can reach (no port: each instance
     has its own)."""
-    import ipaddress
-
     if isinstance(value, str):
         try:
             return str(ipaddress.ip_address(value))

@@ -9,6 +9,7 @@ not is checked here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Final
 
@@ -166,6 +167,34 @@ def split_target(target: bytes) -> tuple[str, str, str] | None:
             return None
     path, _, query = target.partition(b"?")
     return host, path.decode("latin-1"), query.decode("latin-1")
+
+
+class KnownHeaders:
+    """Header names (lower case), each with what it stands for, found in any spelling: by a
+    byte comparison with the spellings senders use ("Content-Length"), grouped by length, and
+    only for another spelling of such a length by lower-casing and a dict lookup. Most
+    headers are none of them and cost a length check: no hash of each new name."""
+
+    __slots__ = ("_by_length", "_names")
+
+    def __init__(self, names: Mapping[bytes, object]) -> None:
+        self._names = dict(names)
+        self._by_length = tuple(
+            tuple((n.title(), v) for n, v in sorted(names.items()) if len(n) == size)
+            for size in range(max(len(n) for n in names) + 1))
+
+    def find(self, name: bytes) -> object | None:
+        """What `name` stands for, or None if it is not one of them."""
+        size = len(name)
+        if size >= len(self._by_length):
+            return None
+        candidates = self._by_length[size]
+        if not candidates:
+            return None
+        for sent, value in candidates:
+            if name == sent:
+                return value
+        return self._names.get(name.lower())
 
 
 def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

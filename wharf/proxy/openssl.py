@@ -14,9 +14,9 @@ libssl that `_ssl` is linked to.
 A Python `SSLContext` and `SSLObject` hold their `SSL_CTX *` / `SSL *` right after the object
 header (CPython's `PySSLContext` and `PySSLSocket` structs, unchanged since 3.7); each pointer
 is checked against OpenSSL before use (the options of the context; the context of the
-connection, which `Direct` checks on the first connection only: the offset is the
-interpreter's). If anything here fails, `available()` is False and the caller goes on without:
-per-worker tickets, no TLS-ALPN-01, handshakes through the `ssl` module.
+connection, which `Direct` checks once, at import: the offset is the interpreter's). If
+anything here fails, `available()` is False and the caller goes on without: per-worker
+tickets, no TLS-ALPN-01, handshakes through the `ssl` module.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TICKET_KEY_BYTES = 80  # OpenSSL >= 1.1: 16 name + 32 HMAC + 32 AES
 _EXT_ALPN = 16  # TLSEXT_TYPE_application_layer_protocol_negotiation
 _CLIENT_HELLO_SUCCESS = 1
 _HEAD = sys.getsizeof(object())  # PyObject_HEAD: refcount and type (16 on 64-bit builds)
-_SSL_OFFSET = _HEAD + ctypes.sizeof(ctypes.c_void_p)  # after PySSLSocket.Socket
+SSL_OFFSET = _HEAD + ctypes.sizeof(ctypes.c_void_p)  # in a PySSLSocket, after its Socket
 
 ClientHelloCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p,
                                        ctypes.POINTER(ctypes.c_int), ctypes.c_void_p)
@@ -87,7 +87,6 @@ class Direct:
 
     WANT_READ = 2  # SSL_ERROR_WANT_READ
     RECEIVED_SHUTDOWN = 2  # for SSL_set_shutdown: do not wait for the peer's close_notify
-    SSL_OFFSET = _SSL_OFFSET  # of the `SSL *` in an `_ssl._SSLSocket`
 
     def __init__(self, libssl: str, libcrypto: str) -> None:
         ssl_lib, crypto = ctypes.PyDLL(libssl), ctypes.PyDLL(libcrypto)
@@ -107,13 +106,16 @@ class Direct:
         self.clear_errors: Callable[[], None] = crypto.ERR_clear_error
         self.pointer_at: Callable[[int], ctypes.c_void_p] = ctypes.c_void_p.from_address
         self._get_ctx = ssl_lib.SSL_get_SSL_CTX
-        self.checked = False  # the `SSL *` offset was checked on a real connection
 
-    def check(self, pointer: int, ctx: ssl.SSLContext) -> bool:
-        """Whether `pointer`, read at SSL_OFFSET in a connection of `ctx`, is its `SSL *`.
-        Once true, true for every connection: the offset is the interpreter's."""
-        self.checked = self._get_ctx(pointer) == context_pointer(ctx)
-        return self.checked
+    def works(self) -> bool:
+        """Whether a connection's `SSL *` is at SSL_OFFSET in its `_ssl._SSLSocket` (what
+        `tlsconn` reads, with `pointer_at`): checked once, on a connection object of its
+        own, as the offset is the interpreter's, the same for every one."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls = ctx._wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),  # type: ignore[attr-defined]
+                            server_side=True, server_hostname=None)
+        found = self.pointer_at(id(tls) + SSL_OFFSET).value
+        return bool(found) and self._get_ctx(found) == context_pointer(ctx)
 
 
 def _direct() -> Direct | None:
@@ -121,12 +123,10 @@ def _direct() -> Direct | None:
         return None
     crypto = re.sub(r"libssl(\.so[.\d]*)$", r"libcrypto\1", _lib._name)
     try:
-        return Direct(_lib._name, crypto)
+        direct = Direct(_lib._name, crypto)
     except (OSError, AttributeError):
         return None
-
-
-DIRECT: Direct | None = _direct()
+    return direct if direct.works() else None
 
 
 def _warn_once(what: str) -> None:
@@ -157,7 +157,7 @@ def connection_pointer(obj: ssl.SSLObject, ctx: ssl.SSLContext) -> int | None:
     ctx_pointer = context_pointer(ctx)
     if _lib is None or inner is None or ctx_pointer is None:
         return None
-    pointer = ctypes.c_void_p.from_address(id(inner) + _SSL_OFFSET).value
+    pointer = ctypes.c_void_p.from_address(id(inner) + SSL_OFFSET).value
     if not pointer or _lib.SSL_get_SSL_CTX(pointer) != ctx_pointer:
         return None
     return pointer
@@ -234,3 +234,6 @@ def set_client_hello_callback(ctx: ssl.SSLContext,
     c_callback = ClientHelloCallback(on_client_hello)
     _lib.SSL_CTX_set_client_hello_cb(pointer, c_callback, None)
     return c_callback
+
+
+DIRECT: Direct | None = _direct()  # after context_pointer, which its check calls

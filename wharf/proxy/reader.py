@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -51,11 +51,7 @@ _SPECIAL: Final = {b"host": _HOST, b"expect": _EXPECT, b"x-request-id": _REQUEST
 # An int: `b"_" in name` first tries the needle as an index, and CPython raises and clears a
 # TypeError (a formatted message) before it searches: about 0.2 us per header.
 _UNDERSCORE: Final = ord("_")
-# By length, those names as clients usually spell them ("Host"), and their kinds: a header
-# is found by comparing bytes, not by a dict lookup that hashes each new name.
-_BY_LENGTH: Final = tuple(tuple((name.title(), kind) for name, kind in sorted(_SPECIAL.items())
-                                if len(name) == size)
-                          for size in range(max(len(name) for name in _SPECIAL) + 1))
+_KNOWN: Final = http1.KnownHeaders(_SPECIAL)
 
 
 # _upgrade_refused: none, or the request that was refused has no body, or has one.
@@ -255,15 +251,9 @@ class RequestReader:
         if _UNDERSCORE in name and not self.plane.underscores_in_headers:
             return  # as nginx: X_Forwarded_For would reach a WSGI app as X-Forwarded-For
         ex.headers.append((name, value))
-        candidates = _BY_LENGTH[size] if size < len(_BY_LENGTH) else ()
-        if candidates:
-            for sent, kind in candidates:
-                if name == sent:
-                    _note_header(ex, kind, value)
-                    return
-            found = _SPECIAL.get(name.lower())
-            if found is not None:
-                _note_header(ex, found, value)
+        kind = _KNOWN.find(name)
+        if kind is not None:
+            _note_header(ex, cast(int, kind), value)
 
     def on_headers_complete(self) -> None:
         ex = self.ex

@@ -92,11 +92,8 @@ class TlsConnection(ClientConnection):
             self._incoming, self._outgoing, server_side=True, server_hostname=None)
         self._tls_read = self._tls.read
         self._tls_write = self._tls.write
-        direct = _DIRECT
-        if direct is not None:
-            pointer = direct.pointer_at(id(self._tls) + direct.SSL_OFFSET).value or 0
-            if pointer and (direct.checked or direct.check(pointer, self._context)):
-                self._ssl = pointer
+        if _DIRECT is not None:
+            self._ssl = _DIRECT.pointer_at(id(self._tls) + _SSL_OFFSET).value or 0
         self.plane.connections.add(self)  # for the sweep's handshake deadline, and drains
         self.set_deadline(HANDSHAKE_TIMEOUT, HANDSHAKE)
 
@@ -234,6 +231,7 @@ class TlsConnection(ClientConnection):
 # The direct calls, or None to go through the `ssl` module alone (where they cannot be made;
 # tests take both ways).
 _DIRECT = openssl.DIRECT
+_SSL_OFFSET: Final = openssl.SSL_OFFSET
 
 
 def _unread(size: int) -> bytes:

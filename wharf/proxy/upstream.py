@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final, Protocol, cast
 
 import httptools
 
-from wharf.proxy.http1 import HOP_BY_HOP
+from wharf.proxy.http1 import HOP_BY_HOP, KnownHeaders
 
 if TYPE_CHECKING:
     from wharf.proxy.pool import Pool
@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 # X-Accel-Buffering is for the proxy only: nginx hides it from clients too.
 _ACCEL: Final = b"x-accel-buffering"
 _SPECIAL_NAMES: Final = HOP_BY_HOP | {b"content-length", b"date", _ACCEL}
-# By length, those names as servers usually spell them ("Content-Length") and in lower case:
-# a header is found by comparing bytes, not by a dict lookup that hashes each new name.
-_BY_LENGTH: Final = tuple(tuple((n.title(), n) for n in sorted(_SPECIAL_NAMES) if len(n) == size)
-                          for size in range(max(len(n) for n in _SPECIAL_NAMES) + 1))
+_KNOWN: Final = KnownHeaders({n: n for n in _SPECIAL_NAMES})  # each to its lower case
 
 
 def _nowhere(data: bytes) -> None:
@@ -241,16 +238,9 @@ class UpstreamConnection:
     # -- llhttp callbacks ---------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name)
-        candidates = _BY_LENGTH[size] if size < len(_BY_LENGTH) else ()
-        if candidates:
-            lname = b""
-            for sent, lower in candidates:
-                if name == sent:
-                    lname = lower
-                    break
-            if not lname:
-                lname = name.lower()
+        known = _KNOWN.find(name)
+        if known is not None:
+            lname = cast(bytes, known)
             if lname == b"content-length":
                 self.has_length = True
             elif lname == b"date":

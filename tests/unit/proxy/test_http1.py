@@ -1,4 +1,4 @@
-"""HTTP/1 helpers: targets, dot-segments, canned responses, chunks."""
+"""HTTP/1 helpers: targets, dot-segments, canned responses, chunks, known header names."""
 
 import pytest
 
@@ -70,3 +70,15 @@ def test_simple_response_is_complete_and_small():
 def test_chunk():
     assert http1.chunk(b"hello") == b"5\r\nhello\r\n"
     assert http1.chunk(b"x" * 26) == b"1a\r\n" + b"x" * 26 + b"\r\n"
+
+
+@pytest.mark.parametrize(("name", "found"), [
+    (b"Content-Length", "length"), (b"content-length", "length"), (b"CONTENT-LENGTH", "length"),
+    (b"Host", "host"), (b"hOsT", "host"),
+    (b"Accept", None),  # the length of none of them
+    (b"Cookie-Length!", None),  # the length of one, another name
+    (b"X-A-Header-Longer-Than-All-Of-Them", None), (b"", None),
+])
+def test_known_headers_are_found_in_any_spelling(name, found):
+    known = http1.KnownHeaders({b"content-length": "length", b"host": "host"})
+    assert known.find(name) == found
